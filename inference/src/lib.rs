@@ -1,0 +1,1 @@
+//! The GoAssist inference server.

@@ -1,0 +1,2 @@
+//! `goassist-inference`: parses configuration and runs the server.
+fn main() {}

@@ -1,0 +1,1 @@
+//! The GoAssist Pixel Streaming proxy.

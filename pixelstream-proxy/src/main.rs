@@ -1,0 +1,2 @@
+//! `goassist-pixelstream-proxy` binary.
+fn main() {}

@@ -1,0 +1,11 @@
+//! Wire types and codecs that GoAssist processes and clients share.
+//!
+//! Every encoding here is a pure `encode`/`decode` pair with no I/O, so each is unit-tested
+//! alone with golden vectors and fuzzed. Decoders never panic on peer input: malformed bytes
+//! come back as a typed error.
+
+pub mod arkit;
+pub mod face_frame;
+
+pub use arkit::{ARKIT_COUNT, BLENDSHAPE_COUNT, CurveIndex};
+pub use face_frame::{FaceFrame, FaceFrameError};

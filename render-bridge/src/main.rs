@@ -1,0 +1,2 @@
+//! `goassist-render-bridge` binary.
+fn main() {}

