@@ -156,7 +156,7 @@ mod tests {
         assert_eq!(&bytes[4..12], &[8, 7, 6, 5, 4, 3, 2, 1]);
         assert_eq!(&bytes[12..16], &[7, 0, 0, 0]);
         assert_eq!(&bytes[16..20], &[42, 0, 0, 0]);
-        assert_eq!(&bytes[20..28], &(145_920u64).to_le_bytes());
+        assert_eq!(&bytes[20..28], &(144_960u64).to_le_bytes());
         assert_eq!(&bytes[28..30], &[0xFF, 0xFF], "EyeBlinkLeft = 1.0");
         assert_eq!(
             &bytes[28 + 34..28 + 36],
