@@ -1,1 +1,14 @@
-//! The GoAssist inference server.
+//! The GoAssist inference server: WebRTC voice loop, face frames, and the operator's API.
+//!
+//! Layout: `config` (environment → typed config), `http` (the API router), `sessions` (admission
+//! and drain), `readiness`, `metrics`, `logging`, `server` (listeners and signals), `services`
+//! (engines behind the API). Model compute lives in the `goassist-engines` crate.
+
+pub mod config;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod readiness;
+pub mod server;
+pub mod services;
+pub mod sessions;
