@@ -120,8 +120,8 @@ impl MoonshineAsr {
     pub fn load(models_dir: &Path, threads: usize) -> Result<Self, EngineError> {
         let dir = models_dir.join("asr").join("moonshine-base-en");
         let threads = threads.max(1);
-        let encoder = load_session(models_dir, &dir.join("encoder_model.ort"), threads)?;
-        let decoder_path = dir.join("decoder_model_merged.ort");
+        let encoder = load_session(models_dir, &model_file(&dir, "encoder_model"), threads)?;
+        let decoder_path = model_file(&dir, "decoder_model_merged");
         let decoder = load_session(models_dir, &decoder_path, threads)?;
         let layout = CacheLayout::read(&decoder, &decoder_path)?;
         let tokenizer = Tokenizer::load(&dir.join("tokenizer.bin"))?;
@@ -241,6 +241,22 @@ impl Asr for MoonshineAsr {
         let tokens = self.transcribe_tokens(audio_16k)?;
         Ok(self.tokenizer.decode(&tokens))
     }
+}
+
+/// `{stem}.onnx` if present (converted by `scripts/ort_to_onnx.py`), else the shipped
+/// `{stem}.ort`. ONNX Runtime optimizes only the former: the `.ort` decoder re-dequantizes its
+/// int8 weights on every step and runs several times slower.
+fn model_file(dir: &Path, stem: &str) -> std::path::PathBuf {
+    let onnx = dir.join(format!("{stem}.onnx"));
+    if onnx.exists() {
+        return onnx;
+    }
+    let ort = dir.join(format!("{stem}.ort"));
+    tracing::warn!(
+        model = %ort.display(),
+        "no {stem}.onnx: using the unoptimizable ORT-format model (run scripts/ort_to_onnx.py)"
+    );
+    ort
 }
 
 fn take_output(outputs: &mut SessionOutputs<'_>, name: &str) -> Result<DynValue, EngineError> {
