@@ -1,0 +1,37 @@
+//! Speech recognition: 16 kHz mono audio in, text out.
+//!
+//! # Streaming partial transcripts
+//!
+//! Moonshine is not a streaming model, but it is cheap on short audio (its encoder takes the
+//! exact audio length, no 30 s window) so streaming is done by re-running it:
+//! - while the user speaks, the server calls [`Asr::transcribe`] on the whole utterance so far
+//!   (from the VAD's `SpeechStart`) every 0.5–1 s and sends the result as a partial transcript;
+//!   each call replaces the previous partial, so early mistakes correct themselves;
+//! - at end of turn (the VAD's `SpeechEnd`) it transcribes the complete utterance once more and
+//!   that is the final transcript the LLM receives.
+//!
+//! A call costs about RTF × utterance length (RTF ≈ 0.1 on this 2-core machine, see
+//! `docs/benchmarks/asr.md`), so a 5 s utterance re-run every 0.5 s keeps about one core busy
+//! while speaking. The server should skip a partial when the previous call is still running
+//! (never queue them) and always run the final one. Audio shorter than
+//! [`MIN_AUDIO_SAMPLES`] gives `""` without running the model; audio longer than
+//! [`MAX_AUDIO_SAMPLES`] is an error (segment long turns first).
+
+mod moonshine;
+mod tokenizer;
+mod wer;
+
+pub use moonshine::{MAX_AUDIO_SAMPLES, MIN_AUDIO_SAMPLES, MOONSHINE_SAMPLE_RATE, MoonshineAsr};
+pub use tokenizer::Tokenizer;
+pub use wer::{normalized_words, word_edit_distance, word_error_rate};
+
+use crate::EngineError;
+
+/// A speech recognizer.
+pub trait Asr: Send {
+    /// The text spoken in `audio_16k` (16 kHz mono, nominally in `[-1, 1]`): words separated
+    /// by single spaces, no leading or trailing space, `""` for silence or very short audio.
+    /// Audio with non-finite samples, or too long for the model, is an
+    /// [`EngineError::InvalidInput`].
+    fn transcribe(&mut self, audio_16k: &[f32]) -> Result<String, EngineError>;
+}
