@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod onnx;
+pub mod tts;
 
 pub use error::EngineError;
 

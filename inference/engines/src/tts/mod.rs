@@ -1,0 +1,3 @@
+//! Text to speech: Piper VITS voices via ONNX Runtime, phonemes from espeak-ng.
+
+pub mod espeak;
