@@ -1,0 +1,246 @@
+//! TTS benchmark: real-time factor per clause and first-clause latency of the Piper voice.
+//!
+//! ```text
+//! cargo run -p goassist-engines --example tts_bench -- [--reps N] [--threads N] [--out FILE] [--wav FILE]
+//! ```
+//!
+//! Prints the numbers and writes them, with the machine they came from, to
+//! `docs/benchmarks/tts.md` (or `--out`). `--wav` also saves one synthesized answer as 16-bit
+//! WAV for listening. The dev profile is fine: the compute is in ONNX Runtime and espeak-ng,
+//! which are prebuilt, and the workspace builds dependencies optimized.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use goassist_engines::tts::{ClauseSplitter, PiperTts, SplitterConfig, Tts, espeak};
+
+/// Typical assistant answers, as an LLM streams them.
+const ANSWERS: [&str; 6] = [
+    "Sure, I can help with that. The capital of France is Paris, which is also its largest city.",
+    "Good question! Water boils at one hundred degrees Celsius at sea level, but at higher \
+     altitudes it boils at a lower temperature because the air pressure is lower.",
+    "Here is a quick plan for tomorrow: wake up at seven, go for a short run, and then have \
+     breakfast before your meeting at nine thirty.",
+    "I'm sorry, I didn't catch that. Could you say it again, please?",
+    "The meeting was moved to Thursday afternoon. I've updated your calendar, and I sent a note \
+     to the team so everyone knows.",
+    "To make a simple tomato sauce, warm some olive oil, add garlic, then stir in crushed \
+     tomatoes and let it simmer for about twenty minutes.",
+];
+
+/// Characters per LLM token (English BPE averages about four).
+const CHARS_PER_TOKEN: usize = 4;
+
+struct Args {
+    reps: usize,
+    threads: usize,
+    out: PathBuf,
+    wav: Option<PathBuf>,
+    llm_tokens_per_s: f64,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut args = Args {
+        reps: 5,
+        threads: 1,
+        out: root.join("docs/benchmarks/tts.md"),
+        wav: None,
+        llm_tokens_per_s: 20.0,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--reps" => args.reps = value()?.parse().map_err(|e| format!("--reps: {e}"))?,
+            "--threads" => {
+                args.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?
+            }
+            "--out" => args.out = PathBuf::from(value()?),
+            "--wav" => args.wav = Some(PathBuf::from(value()?)),
+            "--llm-tokens-per-s" => {
+                args.llm_tokens_per_s = value()?
+                    .parse()
+                    .map_err(|e| format!("--llm-tokens-per-s: {e}"))?
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if args.reps == 0 || args.threads == 0 || args.llm_tokens_per_s <= 0.0 {
+        return Err("--reps, --threads and --llm-tokens-per-s must be positive".into());
+    }
+    Ok(args)
+}
+
+/// Median and 95th percentile (nearest rank).
+fn median_p95(values: &[f64]) -> (f64, f64) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+    (rank(0.5), rank(0.95))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Splits an answer the way the voice loop does, feeding it token by token. Returns each clause
+/// with the number of characters the LLM had written when the clause became available.
+fn stream_clauses(answer: &str) -> Vec<(String, usize)> {
+    let mut splitter = ClauseSplitter::new(SplitterConfig::default());
+    let chars: Vec<char> = answer.chars().collect();
+    let mut clauses = Vec::new();
+    let mut written = 0;
+    for token in chars.chunks(CHARS_PER_TOKEN) {
+        written += token.len();
+        for clause in splitter.push(&token.iter().collect::<String>()) {
+            clauses.push((clause, written));
+        }
+    }
+    for clause in splitter.finish() {
+        clauses.push((clause, written));
+    }
+    clauses
+}
+
+fn write_wav(path: &Path, samples: &[f32], sample_rate: u32) -> std::io::Result<()> {
+    let data_len = (samples.len() * 2) as u32;
+    let mut bytes = Vec::with_capacity(44 + samples.len() * 2);
+    bytes.extend_from_slice(b"RIFF");
+    bytes.extend_from_slice(&(36 + data_len).to_le_bytes());
+    bytes.extend_from_slice(b"WAVEfmt ");
+    bytes.extend_from_slice(&16u32.to_le_bytes());
+    bytes.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    bytes.extend_from_slice(&1u16.to_le_bytes()); // mono
+    bytes.extend_from_slice(&sample_rate.to_le_bytes());
+    bytes.extend_from_slice(&(sample_rate * 2).to_le_bytes());
+    bytes.extend_from_slice(&2u16.to_le_bytes());
+    bytes.extend_from_slice(&16u16.to_le_bytes());
+    bytes.extend_from_slice(b"data");
+    bytes.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        bytes.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes());
+    }
+    std::fs::write(path, bytes)
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{model}, {cores} cores available")
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args().map_err(|e| {
+        eprintln!("usage: tts_bench [--reps N] [--threads N] [--out FILE] [--wav FILE] [--llm-tokens-per-s R]");
+        e
+    })?;
+    let models = std::env::var_os("MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+    let model = models.join("tts/piper/en_US-joe-medium.onnx");
+    let load_avg_before = load_average();
+
+    let started = Instant::now();
+    let mut tts = PiperTts::load_with_models_dir(&models, &model, args.threads)?;
+    let load_time = started.elapsed();
+    println!("loaded {} in {:.1} s", model.display(), load_time.as_secs_f64());
+    // Warm-up: the first run allocates ONNX Runtime's buffers.
+    tts.synthesize("Warming up.")?;
+
+    let mut rtf = Vec::new();
+    let mut clause_ms = Vec::new();
+    let mut phonemize_ms = Vec::new();
+    let mut first_clause_synth_ms = Vec::new();
+    let mut first_audio_ms = Vec::new();
+    let mut first_clause_words = Vec::new();
+    let mut audio_s = 0.0;
+    let mut compute_s = 0.0;
+    for rep in 0..args.reps {
+        for answer in ANSWERS {
+            let clauses = stream_clauses(answer);
+            for (i, (clause, written)) in clauses.iter().enumerate() {
+                let t = Instant::now();
+                espeak::phonemize(clause, &tts.config().espeak_voice)?;
+                phonemize_ms.push(ms(t.elapsed()));
+
+                let t = Instant::now();
+                let audio = tts.synthesize(clause)?;
+                let took = t.elapsed();
+                clause_ms.push(ms(took));
+                rtf.push(took.as_secs_f64() / audio.duration_s().max(1e-3));
+                audio_s += audio.duration_s();
+                compute_s += took.as_secs_f64();
+                if i == 0 {
+                    first_clause_synth_ms.push(ms(took));
+                    // The LLM needed `written` characters before this clause existed.
+                    let llm_ms = (*written).div_ceil(CHARS_PER_TOKEN) as f64
+                        / args.llm_tokens_per_s
+                        * 1000.0;
+                    first_audio_ms.push(llm_ms + ms(took));
+                    if rep == 0 {
+                        first_clause_words.push(clause.split_whitespace().count() as f64);
+                    }
+                }
+            }
+        }
+    }
+
+    if let Some(path) = &args.wav {
+        let mut samples = Vec::new();
+        for (clause, _) in stream_clauses(ANSWERS[0]) {
+            samples.extend(tts.synthesize(&clause)?.samples);
+        }
+        write_wav(path, &samples, tts.sample_rate())?;
+        println!("wrote {}", path.display());
+    }
+
+    let (rtf_med, rtf_p95) = median_p95(&rtf);
+    let (clause_med, clause_p95) = median_p95(&clause_ms);
+    let (ph_med, ph_p95) = median_p95(&phonemize_ms);
+    let (first_med, first_p95) = median_p95(&first_clause_synth_ms);
+    let (fa_med, fa_p95) = median_p95(&first_audio_ms);
+    let (words_med, _) = median_p95(&first_clause_words);
+    let load_avg_after = load_average();
+
+    let mut md = String::new();
+    writeln!(md, "# TTS benchmark: Piper `en_US-joe-medium` + espeak-ng")?;
+    writeln!(md)?;
+    writeln!(md, "Reproduce: `cargo run -p goassist-engines --example tts_bench -- --reps {} --threads {}`", args.reps, args.threads)?;
+    writeln!(md)?;
+    writeln!(md, "- Machine: {}", machine())?;
+    writeln!(md, "- Load average (1/5/15 min) before: {load_avg_before}; after: {load_avg_after} (a shared machine: other builds ran at the same time)")?;
+    writeln!(md, "- ONNX Runtime intra-op threads: {}; model load {:.1} s", args.threads, load_time.as_secs_f64())?;
+    writeln!(md, "- {} answers × {} reps = {} clauses, {:.1} s of audio in {:.1} s of compute (overall RTF {:.3})", ANSWERS.len(), args.reps, rtf.len(), audio_s, compute_s, compute_s / audio_s)?;
+    writeln!(md)?;
+    writeln!(md, "| metric | median | p95 |")?;
+    writeln!(md, "|---|---|---|")?;
+    writeln!(md, "| real-time factor per clause (compute / audio) | {rtf_med:.3} | {rtf_p95:.3} |")?;
+    writeln!(md, "| synthesis time per clause (ms) | {clause_med:.0} | {clause_p95:.0} |")?;
+    writeln!(md, "| espeak-ng phonemization per clause (ms) | {ph_med:.2} | {ph_p95:.2} |")?;
+    writeln!(md, "| first clause: synthesis time (ms) | {first_med:.0} | {first_p95:.0} |")?;
+    writeln!(md, "| first clause: first token → audio ready, LLM at {} tok/s (ms) | {fa_med:.0} | {fa_p95:.0} |", args.llm_tokens_per_s)?;
+    writeln!(md)?;
+    writeln!(md, "First clauses are {words_med:.0} words (median): the splitter ends the first clause at a comma once it has {} words, later ones at {} words, so the voice starts before the sentence is complete.", SplitterConfig::default().first_clause_min_words, SplitterConfig::default().min_words)?;
+    writeln!(md, "\"First token → audio ready\" adds the time a streaming LLM needs to write the first clause ({} characters per token) to the synthesis time; it leaves out the LLM's time to first token and the audio path.", CHARS_PER_TOKEN)?;
+
+    print!("{md}");
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.out, &md)?;
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
