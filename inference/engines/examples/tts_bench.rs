@@ -77,7 +77,8 @@ fn parse_args() -> Result<Args, String> {
 fn median_p95(values: &[f64]) -> (f64, f64) {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let rank = |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+    let rank =
+        |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
     (rank(0.5), rank(0.95))
 }
 
@@ -143,9 +144,11 @@ fn load_average() -> String {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args().map_err(|e| {
-        eprintln!("usage: tts_bench [--reps N] [--threads N] [--out FILE] [--wav FILE] [--llm-tokens-per-s R]");
-        e
+    let args = parse_args().inspect_err(|_| {
+        eprintln!(
+            "usage: tts_bench [--reps N] [--threads N] [--out FILE] [--wav FILE] \
+             [--llm-tokens-per-s R]"
+        );
     })?;
     let models = std::env::var_os("MODELS_DIR")
         .map(PathBuf::from)
@@ -156,7 +159,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let mut tts = PiperTts::load_with_models_dir(&models, &model, args.threads)?;
     let load_time = started.elapsed();
-    println!("loaded {} in {:.1} s", model.display(), load_time.as_secs_f64());
+    println!(
+        "loaded {} in {:.1} s",
+        model.display(),
+        load_time.as_secs_f64()
+    );
     // Warm-up: the first run allocates ONNX Runtime's buffers.
     tts.synthesize("Warming up.")?;
 
@@ -218,23 +225,69 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut md = String::new();
     writeln!(md, "# TTS benchmark: Piper `en_US-joe-medium` + espeak-ng")?;
     writeln!(md)?;
-    writeln!(md, "Reproduce: `cargo run -p goassist-engines --example tts_bench -- --reps {} --threads {}`", args.reps, args.threads)?;
+    writeln!(
+        md,
+        "Reproduce: `cargo run -p goassist-engines --example tts_bench -- --reps {} --threads {}`",
+        args.reps, args.threads
+    )?;
     writeln!(md)?;
     writeln!(md, "- Machine: {}", machine())?;
-    writeln!(md, "- Load average (1/5/15 min) before: {load_avg_before}; after: {load_avg_after} (a shared machine: other builds ran at the same time)")?;
-    writeln!(md, "- ONNX Runtime intra-op threads: {}; model load {:.1} s", args.threads, load_time.as_secs_f64())?;
-    writeln!(md, "- {} answers × {} reps = {} clauses, {:.1} s of audio in {:.1} s of compute (overall RTF {:.3})", ANSWERS.len(), args.reps, rtf.len(), audio_s, compute_s, compute_s / audio_s)?;
+    writeln!(
+        md,
+        "- Load average (1/5/15 min) before: {load_avg_before}; after: {load_avg_after} (a shared machine: other builds ran at the same time)"
+    )?;
+    writeln!(
+        md,
+        "- ONNX Runtime intra-op threads: {}; model load {:.1} s",
+        args.threads,
+        load_time.as_secs_f64()
+    )?;
+    writeln!(
+        md,
+        "- {} answers × {} reps = {} clauses, {:.1} s of audio in {:.1} s of compute (overall RTF {:.3})",
+        ANSWERS.len(),
+        args.reps,
+        rtf.len(),
+        audio_s,
+        compute_s,
+        compute_s / audio_s
+    )?;
     writeln!(md)?;
     writeln!(md, "| metric | median | p95 |")?;
     writeln!(md, "|---|---|---|")?;
-    writeln!(md, "| real-time factor per clause (compute / audio) | {rtf_med:.3} | {rtf_p95:.3} |")?;
-    writeln!(md, "| synthesis time per clause (ms) | {clause_med:.0} | {clause_p95:.0} |")?;
-    writeln!(md, "| espeak-ng phonemization per clause (ms) | {ph_med:.2} | {ph_p95:.2} |")?;
-    writeln!(md, "| first clause: synthesis time (ms) | {first_med:.0} | {first_p95:.0} |")?;
-    writeln!(md, "| first clause: first token → audio ready, LLM at {} tok/s (ms) | {fa_med:.0} | {fa_p95:.0} |", args.llm_tokens_per_s)?;
+    writeln!(
+        md,
+        "| real-time factor per clause (compute / audio) | {rtf_med:.3} | {rtf_p95:.3} |"
+    )?;
+    writeln!(
+        md,
+        "| synthesis time per clause (ms) | {clause_med:.0} | {clause_p95:.0} |"
+    )?;
+    writeln!(
+        md,
+        "| espeak-ng phonemization per clause (ms) | {ph_med:.2} | {ph_p95:.2} |"
+    )?;
+    writeln!(
+        md,
+        "| first clause: synthesis time (ms) | {first_med:.0} | {first_p95:.0} |"
+    )?;
+    writeln!(
+        md,
+        "| first clause: first token → audio ready, LLM at {} tok/s (ms) | {fa_med:.0} | {fa_p95:.0} |",
+        args.llm_tokens_per_s
+    )?;
     writeln!(md)?;
-    writeln!(md, "First clauses are {words_med:.0} words (median): the splitter ends the first clause at a comma once it has {} words, later ones at {} words, so the voice starts before the sentence is complete.", SplitterConfig::default().first_clause_min_words, SplitterConfig::default().min_words)?;
-    writeln!(md, "\"First token → audio ready\" adds the time a streaming LLM needs to write the first clause ({} characters per token) to the synthesis time; it leaves out the LLM's time to first token and the audio path.", CHARS_PER_TOKEN)?;
+    writeln!(
+        md,
+        "First clauses are {words_med:.0} words (median): the splitter ends the first clause at a comma once it has {} words, later ones at {} words, so the voice starts before the sentence is complete.",
+        SplitterConfig::default().first_clause_min_words,
+        SplitterConfig::default().min_words
+    )?;
+    writeln!(
+        md,
+        "\"First token → audio ready\" adds the time a streaming LLM needs to write the first clause ({} characters per token) to the synthesis time; it leaves out the LLM's time to first token and the audio path.",
+        CHARS_PER_TOKEN
+    )?;
 
     print!("{md}");
     if let Some(dir) = args.out.parent() {

@@ -7,6 +7,8 @@
 //! once `asr` is in the same tree, drop the `#![cfg]` below so plain `cargo test` runs it.
 #![cfg(feature = "tts-asr-roundtrip")]
 
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
 use goassist_engines::asr::{Asr, MoonshineAsr, word_error_rate};
 use goassist_engines::tts::{ClauseSplitter, PiperTts, SplitterConfig, Tts, TtsAudio};
 
@@ -21,12 +23,24 @@ const SENTENCES: [&str; 5] = [
     "I'm sorry, I didn't catch that. Could you say it again?",
 ];
 
-fn load() -> (PiperTts, MoonshineAsr) {
-    let models = goassist_engines::test_models_dir();
-    let tts = PiperTts::load(&models.join("tts/piper/en_US-joe-medium.onnx"), 1)
-        .expect("load the Piper voice");
-    let asr = MoonshineAsr::load(&models, 1).expect("load Moonshine");
-    (tts, asr)
+struct Models {
+    tts: PiperTts,
+    asr: MoonshineAsr,
+}
+
+/// Loading both models takes a while on a busy machine; the tests share them.
+fn models() -> MutexGuard<'static, Models> {
+    static MODELS: OnceLock<Mutex<Models>> = OnceLock::new();
+    MODELS
+        .get_or_init(|| {
+            let dir = goassist_engines::test_models_dir();
+            let tts = PiperTts::load(&dir.join("tts/piper/en_US-joe-medium.onnx"), 1)
+                .expect("load the Piper voice");
+            let asr = MoonshineAsr::load(&dir, 1).expect("load Moonshine");
+            Mutex::new(Models { tts, asr })
+        })
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
 }
 
 /// Band-limited resampling for the test (windowed sinc, Hann window, 32 zero crossings each
@@ -56,8 +70,8 @@ fn resample(audio: &TtsAudio, to_rate: u32) -> Vec<f32> {
                     let a = std::f64::consts::PI * x * cutoff;
                     a.sin() / a
                 };
-                let window = 0.5
-                    + 0.5 * (std::f64::consts::PI * x / (HALF_TAPS as f64 + 1.0)).cos();
+                let window =
+                    0.5 + 0.5 * (std::f64::consts::PI * x / (HALF_TAPS as f64 + 1.0)).cos();
                 acc += f64::from(*sample) * cutoff * sinc * window;
             }
             acc as f32
@@ -66,20 +80,24 @@ fn resample(audio: &TtsAudio, to_rate: u32) -> Vec<f32> {
 }
 
 fn transcribe(asr: &mut MoonshineAsr, audio: &TtsAudio) -> String {
-    asr.transcribe(&resample(audio, ASR_RATE)).expect("transcribe")
+    asr.transcribe(&resample(audio, ASR_RATE))
+        .expect("transcribe")
 }
 
 #[test]
 fn what_piper_says_transcribes_back_to_the_text() {
-    let (mut tts, mut asr) = load();
+    let Models { tts, asr } = &mut *models();
     let mut errors = 0.0;
     let mut words = 0.0;
     for text in SENTENCES {
         let audio = tts.synthesize(text).unwrap();
-        let heard = transcribe(&mut asr, &audio);
+        let heard = transcribe(asr, &audio);
         let wer = word_error_rate(text, &heard);
         eprintln!("WER {wer:.2}: {text:?} -> {heard:?}");
-        assert!(wer <= 0.25, "{text:?} was heard as {heard:?} (WER {wer:.2})");
+        assert!(
+            wer <= 0.25,
+            "{text:?} was heard as {heard:?} (WER {wer:.2})"
+        );
         let n = text.split_whitespace().count() as f64;
         errors += wer * n;
         words += n;
@@ -90,7 +108,7 @@ fn what_piper_says_transcribes_back_to_the_text() {
 
 #[test]
 fn a_streamed_answer_spoken_clause_by_clause_is_understood() {
-    let (mut tts, mut asr) = load();
+    let Models { tts, asr } = &mut *models();
     let answer = "Good question! Water boils at a lower temperature on a high mountain, \
                   because the air pressure there is lower, so pasta takes longer to cook.";
     let mut splitter = ClauseSplitter::new(SplitterConfig::default());
@@ -106,9 +124,11 @@ fn a_streamed_answer_spoken_clause_by_clause_is_understood() {
         ..TtsAudio::default()
     };
     for clause in &clauses {
-        joined.samples.extend(tts.synthesize(clause).unwrap().samples);
+        joined
+            .samples
+            .extend(tts.synthesize(clause).unwrap().samples);
     }
-    let heard = transcribe(&mut asr, &joined);
+    let heard = transcribe(asr, &joined);
     let wer = word_error_rate(answer, &heard);
     eprintln!("WER {wer:.2}: {clauses:?} -> {heard:?}");
     assert!(wer <= 0.10, "heard {heard:?} (WER {wer:.2})");
