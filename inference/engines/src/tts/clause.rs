@@ -476,4 +476,40 @@ mod tests {
         let joined = split_all_ways(text).join(" ");
         assert_eq!(joined, text);
     }
+
+    /// A small deterministic generator (no test-only dependency needed).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, below: usize) -> usize {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((self.0 >> 33) as usize) % below
+        }
+    }
+
+    #[test]
+    fn random_streams_split_the_same_however_they_are_chunked() {
+        const PIECES: [&str; 24] = [
+            "word", "Dr.", "3.5", "1,000", " ", " ", " ", ".", ",", "?", "!", ":", ";", "\n",
+            "```", "`", "**", "U.S.", "é", "🎉", "—", "...", "\"", "Then",
+        ];
+        let mut rng = Lcg(7);
+        for _ in 0..300 {
+            let text: String = (0..rng.next(60))
+                .map(|_| PIECES[rng.next(PIECES.len())])
+                .collect();
+            let whole = split(&text, usize::MAX / 2);
+            let chunk = 1 + rng.next(7);
+            assert_eq!(split(&text, chunk), whole, "chunk {chunk} of {text:?}");
+            for clause in &whole {
+                assert!(
+                    clause.chars().any(char::is_alphanumeric),
+                    "{clause:?} from {text:?}"
+                );
+                assert_eq!(&clean_for_speech(clause), clause, "not clean: {clause:?}");
+            }
+        }
+    }
 }

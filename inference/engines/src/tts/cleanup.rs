@@ -54,7 +54,7 @@ fn drop_code_blocks(text: &str) -> String {
 /// Cleans one line of markdown.
 fn clean_line(line: &str) -> String {
     let line = strip_line_markers(line.trim());
-    let line = replace_links(line);
+    let line = strip_html_tags(&replace_links(line));
     let cleaned: Vec<String> = line.split_whitespace().map(clean_word).collect();
     let mut out = String::with_capacity(line.len());
     for word in cleaned.iter().flat_map(|w| w.split_whitespace()) {
@@ -70,6 +70,12 @@ fn clean_line(line: &str) -> String {
             out.push(' ');
         }
         out.push_str(&expand_abbreviation(word));
+    }
+    // Removing markup can expose a marker ("🎉 - item" → "- item"): clean again until stable.
+    // The line shrinks every round, so this ends.
+    let stripped = strip_line_markers(&out);
+    if stripped.len() < out.len() {
+        return clean_line(stripped);
     }
     out
 }
@@ -121,31 +127,64 @@ fn replace_links(line: &str) -> String {
     out
 }
 
+/// Drops HTML tags such as `<br>`, `</b>` or `<br/>` (a `<` that does not open a short tag
+/// stays for [`clean_word`]).
+fn strip_html_tags(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let opens_tag = after.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/');
+        let close = after
+            .find('>')
+            .filter(|&c| c <= 40 && !after[..c].contains('<'));
+        match (opens_tag, close) {
+            (true, Some(close)) => {
+                out.push(' ');
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push('<');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Cleans one whitespace-separated word: drops URLs, markup characters and pictographs;
 /// `snake_case` reads as two words.
 fn clean_word(word: &str) -> String {
-    let lower = word.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("www.") {
-        return String::new();
-    }
     let mut out = String::with_capacity(word.len());
     for c in word.chars() {
-        if is_pictograph(c) || matches!(c, '*' | '`' | '#' | '~' | '^' | '|' | '\\' | '{' | '}') {
+        if is_pictograph(c) || matches!(c, '*' | '`' | '#' | '~' | '^' | '\\' | '{' | '}') {
             continue;
         }
-        if c == '_' {
-            // Emphasis (`__bold__`) at a word's edge disappears; inside a word it separates.
-            out.push(' ');
-            continue;
-        }
-        if c == '<' || c == '>' {
-            // Leftover HTML (`<br>`) or arrows (`->`): never read "less than".
+        if matches!(c, '_' | '|' | '<' | '>') {
+            // `snake_case` and `a|b` read as separate words; emphasis underscores at a word's
+            // edge disappear; leftover `<`/`>` (arrows like `->`) are never read "less than".
             out.push(' ');
             continue;
         }
         out.push(c);
     }
+    if out.split_whitespace().any(is_url) {
+        return out
+            .split_whitespace()
+            .filter(|piece| !is_url(piece))
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
     out
+}
+
+fn is_url(word: &str) -> bool {
+    let lower = word
+        .trim_start_matches(|c: char| !c.is_alphanumeric())
+        .to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("www.")
 }
 
 /// Emojis, dingbats, arrows, shapes and the invisible characters that build emoji sequences.
@@ -235,6 +274,14 @@ mod tests {
     }
 
     #[test]
+    fn html_tags_go_and_comparisons_are_not_read_as_symbols() {
+        assert_eq!(
+            clean_for_speech("First<br>second <b>bold</b>, a -> b, x|y"),
+            "First second bold, a - b, x y"
+        );
+    }
+
+    #[test]
     fn titles_are_written_out() {
         assert_eq!(
             clean_for_speech("Dr. Smith met Mr. Jones."),
@@ -300,6 +347,50 @@ mod tests {
         ];
         for text in nasty {
             let _ = clean_for_speech(text);
+        }
+    }
+
+    #[test]
+    fn random_markdown_cleans_idempotently_and_keeps_no_symbols() {
+        const PIECES: [&str; 22] = [
+            "word",
+            " ",
+            " ",
+            "\n",
+            "**",
+            "*",
+            "_",
+            "`",
+            "```",
+            "#",
+            "- ",
+            "> ",
+            "[a](b)",
+            "http://x.y",
+            "🎉",
+            "\u{200D}",
+            ".",
+            ",",
+            "!",
+            "|",
+            "<br>",
+            "é",
+        ];
+        let mut state = 11u64;
+        let mut next = |below: usize| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as usize) % below
+        };
+        for _ in 0..5000 {
+            let text: String = (0..next(40)).map(|_| PIECES[next(PIECES.len())]).collect();
+            let once = clean_for_speech(&text);
+            assert_eq!(clean_for_speech(&once), once, "{text:?}");
+            assert!(
+                !once.contains(['*', '`', '#', '|', '<', '>', '\n', '\u{200D}', '🎉']),
+                "{once:?} from {text:?}"
+            );
         }
     }
 }
