@@ -1,7 +1,7 @@
 //! TTS benchmark: real-time factor per clause and first-clause latency of the Piper voice.
 //!
 //! ```text
-//! cargo run -p goassist-engines --example tts_bench -- [--reps N] [--threads N] [--out FILE] [--wav FILE]
+//! cargo run -p goassist-engines --example tts_bench -- [--reps N] [--threads N[,N...]] [--out FILE] [--wav FILE]
 //! ```
 //!
 //! Prints the numbers and writes them, with the machine they came from, to
@@ -34,17 +34,21 @@ const CHARS_PER_TOKEN: usize = 4;
 
 struct Args {
     reps: usize,
-    threads: usize,
+    threads: Vec<usize>,
     out: PathBuf,
     wav: Option<PathBuf>,
     llm_tokens_per_s: f64,
 }
 
 fn parse_args() -> Result<Args, String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| manifest.join("../.."));
     let mut args = Args {
         reps: 5,
-        threads: 1,
+        threads: vec![1],
         out: root.join("docs/benchmarks/tts.md"),
         wav: None,
         llm_tokens_per_s: 20.0,
@@ -55,7 +59,10 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--reps" => args.reps = value()?.parse().map_err(|e| format!("--reps: {e}"))?,
             "--threads" => {
-                args.threads = value()?.parse().map_err(|e| format!("--threads: {e}"))?
+                args.threads = value()?
+                    .split(',')
+                    .map(|t| t.trim().parse().map_err(|e| format!("--threads: {e}")))
+                    .collect::<Result<_, _>>()?
             }
             "--out" => args.out = PathBuf::from(value()?),
             "--wav" => args.wav = Some(PathBuf::from(value()?)),
@@ -67,7 +74,7 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    if args.reps == 0 || args.threads == 0 || args.llm_tokens_per_s <= 0.0 {
+    if args.reps == 0 || args.threads.contains(&0) || args.llm_tokens_per_s <= 0.0 {
         return Err("--reps, --threads and --llm-tokens-per-s must be positive".into());
     }
     Ok(args)
@@ -143,26 +150,51 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args().inspect_err(|_| {
-        eprintln!(
-            "usage: tts_bench [--reps N] [--threads N] [--out FILE] [--wav FILE] \
-             [--llm-tokens-per-s R]"
-        );
-    })?;
-    let models = std::env::var_os("MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
-    let model = models.join("tts/piper/en_US-joe-medium.onnx");
-    let load_avg_before = load_average();
+/// CPU time this process has used (user + system), from /proc (Linux clock ticks of 10 ms).
+fn process_cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
 
+/// Results for one thread count.
+struct Measured {
+    threads: usize,
+    load_s: f64,
+    clauses: usize,
+    audio_s: f64,
+    wall_s: f64,
+    cpu_s: f64,
+    rtf: (f64, f64),
+    clause_ms: (f64, f64),
+    phonemize_ms: (f64, f64),
+    first_clause_ms: (f64, f64),
+    first_audio_ms: (f64, f64),
+    first_clause_words: f64,
+}
+
+fn measure(
+    models: &Path,
+    model: &Path,
+    threads: usize,
+    args: &Args,
+) -> Result<Measured, Box<dyn std::error::Error>> {
     let started = Instant::now();
-    let mut tts = PiperTts::load_with_models_dir(&models, &model, args.threads)?;
-    let load_time = started.elapsed();
+    let mut tts = PiperTts::load_with_models_dir(models, model, threads)?;
+    let load_s = started.elapsed().as_secs_f64();
     println!(
-        "loaded {} in {:.1} s",
-        model.display(),
-        load_time.as_secs_f64()
+        "threads {threads}: loaded {} in {load_s:.1} s",
+        model.display()
     );
     // Warm-up: the first run allocates ONNX Runtime's buffers.
     tts.synthesize("Warming up.")?;
@@ -170,32 +202,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rtf = Vec::new();
     let mut clause_ms = Vec::new();
     let mut phonemize_ms = Vec::new();
-    let mut first_clause_synth_ms = Vec::new();
+    let mut first_clause_ms = Vec::new();
     let mut first_audio_ms = Vec::new();
     let mut first_clause_words = Vec::new();
     let mut audio_s = 0.0;
-    let mut compute_s = 0.0;
+    let mut wall_s = 0.0;
+    let mut cpu_s = 0.0;
     for rep in 0..args.reps {
         for answer in ANSWERS {
-            let clauses = stream_clauses(answer);
-            for (i, (clause, written)) in clauses.iter().enumerate() {
+            for (i, (clause, written)) in stream_clauses(answer).iter().enumerate() {
                 let t = Instant::now();
                 espeak::phonemize(clause, &tts.config().espeak_voice)?;
                 phonemize_ms.push(ms(t.elapsed()));
 
+                let cpu_before = process_cpu_s();
                 let t = Instant::now();
                 let audio = tts.synthesize(clause)?;
                 let took = t.elapsed();
+                cpu_s += process_cpu_s() - cpu_before;
                 clause_ms.push(ms(took));
                 rtf.push(took.as_secs_f64() / audio.duration_s().max(1e-3));
                 audio_s += audio.duration_s();
-                compute_s += took.as_secs_f64();
+                wall_s += took.as_secs_f64();
                 if i == 0 {
-                    first_clause_synth_ms.push(ms(took));
-                    // The LLM needed `written` characters before this clause existed.
-                    let llm_ms = (*written).div_ceil(CHARS_PER_TOKEN) as f64
-                        / args.llm_tokens_per_s
-                        * 1000.0;
+                    first_clause_ms.push(ms(took));
+                    // The LLM had to write `written` characters before this clause existed.
+                    let llm_ms =
+                        written.div_ceil(CHARS_PER_TOKEN) as f64 / args.llm_tokens_per_s * 1000.0;
                     first_audio_ms.push(llm_ms + ms(took));
                     if rep == 0 {
                         first_clause_words.push(clause.split_whitespace().count() as f64);
@@ -204,8 +237,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-
-    if let Some(path) = &args.wav {
+    if let Some(path) = args.wav.as_ref().filter(|_| threads == args.threads[0]) {
         let mut samples = Vec::new();
         for (clause, _) in stream_clauses(ANSWERS[0]) {
             samples.extend(tts.synthesize(&clause)?.samples);
@@ -213,80 +245,135 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         write_wav(path, &samples, tts.sample_rate())?;
         println!("wrote {}", path.display());
     }
+    Ok(Measured {
+        threads,
+        load_s,
+        clauses: rtf.len(),
+        audio_s,
+        wall_s,
+        cpu_s,
+        rtf: median_p95(&rtf),
+        clause_ms: median_p95(&clause_ms),
+        phonemize_ms: median_p95(&phonemize_ms),
+        first_clause_ms: median_p95(&first_clause_ms),
+        first_audio_ms: median_p95(&first_audio_ms),
+        first_clause_words: median_p95(&first_clause_words).0,
+    })
+}
 
-    let (rtf_med, rtf_p95) = median_p95(&rtf);
-    let (clause_med, clause_p95) = median_p95(&clause_ms);
-    let (ph_med, ph_p95) = median_p95(&phonemize_ms);
-    let (first_med, first_p95) = median_p95(&first_clause_synth_ms);
-    let (fa_med, fa_p95) = median_p95(&first_audio_ms);
-    let (words_med, _) = median_p95(&first_clause_words);
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args().inspect_err(|_| {
+        eprintln!(
+            "usage: tts_bench [--reps N] [--threads N[,N...]] [--out FILE] [--wav FILE] \
+             [--llm-tokens-per-s R]"
+        );
+    })?;
+    let models = std::env::var_os("MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+    let model = models.join("tts/piper/en_US-joe-medium.onnx");
+    let load_avg_before = load_average();
+    let mut results = Vec::new();
+    for &threads in &args.threads {
+        results.push(measure(&models, &model, threads, &args)?);
+    }
     let load_avg_after = load_average();
 
+    let threads_arg: Vec<String> = args.threads.iter().map(ToString::to_string).collect();
+    let config = SplitterConfig::default();
     let mut md = String::new();
     writeln!(md, "# TTS benchmark: Piper `en_US-joe-medium` + espeak-ng")?;
     writeln!(md)?;
     writeln!(
         md,
         "Reproduce: `cargo run -p goassist-engines --example tts_bench -- --reps {} --threads {}`",
-        args.reps, args.threads
+        args.reps,
+        threads_arg.join(",")
     )?;
     writeln!(md)?;
     writeln!(md, "- Machine: {}", machine())?;
     writeln!(
         md,
-        "- Load average (1/5/15 min) before: {load_avg_before}; after: {load_avg_after} (a shared machine: other builds ran at the same time)"
+        "- Load average (1/5/15 min) before: {load_avg_before}; after: {load_avg_after}. \
+         Wall-clock numbers depend on it; CPU-time RTF much less so."
     )?;
     writeln!(
         md,
-        "- ONNX Runtime intra-op threads: {}; model load {:.1} s",
-        args.threads,
-        load_time.as_secs_f64()
-    )?;
-    writeln!(
-        md,
-        "- {} answers × {} reps = {} clauses, {:.1} s of audio in {:.1} s of compute (overall RTF {:.3})",
+        "- Workload: {} typical assistant answers, split as the voice loop splits them \
+         (first clause at a comma after {} words, later clauses after {}), × {} reps",
         ANSWERS.len(),
-        args.reps,
-        rtf.len(),
-        audio_s,
-        compute_s,
-        compute_s / audio_s
+        config.first_clause_min_words,
+        config.min_words,
+        args.reps
     )?;
     writeln!(md)?;
-    writeln!(md, "| metric | median | p95 |")?;
-    writeln!(md, "|---|---|---|")?;
-    writeln!(
-        md,
-        "| real-time factor per clause (compute / audio) | {rtf_med:.3} | {rtf_p95:.3} |"
-    )?;
-    writeln!(
-        md,
-        "| synthesis time per clause (ms) | {clause_med:.0} | {clause_p95:.0} |"
-    )?;
-    writeln!(
-        md,
-        "| espeak-ng phonemization per clause (ms) | {ph_med:.2} | {ph_p95:.2} |"
-    )?;
-    writeln!(
-        md,
-        "| first clause: synthesis time (ms) | {first_med:.0} | {first_p95:.0} |"
-    )?;
-    writeln!(
-        md,
-        "| first clause: first token → audio ready, LLM at {} tok/s (ms) | {fa_med:.0} | {fa_p95:.0} |",
-        args.llm_tokens_per_s
-    )?;
+    write!(md, "| metric |")?;
+    for r in &results {
+        write!(
+            md,
+            " {} thread{} median | p95 |",
+            r.threads,
+            if r.threads == 1 { "" } else { "s" }
+        )?;
+    }
+    writeln!(md)?;
+    write!(md, "|---|")?;
+    for _ in &results {
+        write!(md, "---|---|")?;
+    }
+    writeln!(md)?;
+    type Row = (&'static str, fn(&Measured) -> (f64, f64), usize);
+    let rows: [Row; 5] = [
+        ("real-time factor per clause (wall / audio)", |r| r.rtf, 3),
+        ("synthesis time per clause (ms)", |r| r.clause_ms, 0),
+        (
+            "espeak-ng phonemization per clause (ms)",
+            |r| r.phonemize_ms,
+            2,
+        ),
+        (
+            "first clause: synthesis time (ms)",
+            |r| r.first_clause_ms,
+            0,
+        ),
+        (
+            "first clause: first LLM token → audio ready (ms)",
+            |r| r.first_audio_ms,
+            0,
+        ),
+    ];
+    for (name, get, digits) in rows {
+        write!(md, "| {name} |")?;
+        for r in &results {
+            let (median, p95) = get(r);
+            write!(md, " {median:.digits$} | {p95:.digits$} |")?;
+        }
+        writeln!(md)?;
+    }
+    writeln!(md)?;
+    for r in &results {
+        writeln!(
+            md,
+            "- {} thread(s): model load {:.1} s; {} clauses, {:.1} s of audio in {:.1} s wall \
+             (RTF {:.3}) and {:.1} s CPU (CPU-time RTF {:.3}); first clauses {:.0} words (median)",
+            r.threads,
+            r.load_s,
+            r.clauses,
+            r.audio_s,
+            r.wall_s,
+            r.wall_s / r.audio_s,
+            r.cpu_s,
+            r.cpu_s / r.audio_s,
+            r.first_clause_words
+        )?;
+    }
     writeln!(md)?;
     writeln!(
         md,
-        "First clauses are {words_med:.0} words (median): the splitter ends the first clause at a comma once it has {} words, later ones at {} words, so the voice starts before the sentence is complete.",
-        SplitterConfig::default().first_clause_min_words,
-        SplitterConfig::default().min_words
-    )?;
-    writeln!(
-        md,
-        "\"First token → audio ready\" adds the time a streaming LLM needs to write the first clause ({} characters per token) to the synthesis time; it leaves out the LLM's time to first token and the audio path.",
-        CHARS_PER_TOKEN
+        "\"First LLM token → audio ready\" is the time a streaming LLM at {} tokens/s \
+         ({} characters per token) needs to write the first clause plus its synthesis time; it \
+         leaves out the LLM's time to first token and the audio path.",
+        args.llm_tokens_per_s, CHARS_PER_TOKEN
     )?;
 
     print!("{md}");
