@@ -7,6 +7,7 @@
 pub mod asr;
 pub mod error;
 pub mod onnx;
+pub mod tts;
 pub mod vad;
 
 pub use error::EngineError;
