@@ -5,6 +5,7 @@
 //! (engines behind the API). Model compute lives in the `goassist-engines` crate.
 
 pub mod config;
+pub mod conversation;
 pub mod http;
 pub mod logging;
 pub mod metrics;

@@ -5,6 +5,7 @@
 //! come back as a typed error.
 
 pub mod arkit;
+pub mod events;
 pub mod face_frame;
 
 pub use arkit::{ARKIT_COUNT, BLENDSHAPE_COUNT, CurveIndex};
