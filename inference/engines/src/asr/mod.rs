@@ -35,3 +35,13 @@ pub trait Asr: Send {
     /// [`EngineError::InvalidInput`].
     fn transcribe(&mut self, audio_16k: &[f32]) -> Result<String, EngineError>;
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn recognizer_moves_to_a_worker_thread() {
+        fn movable<T: Send>() {}
+        movable::<super::MoonshineAsr>();
+        movable::<Box<dyn super::Asr>>();
+    }
+}

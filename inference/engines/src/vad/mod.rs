@@ -140,6 +140,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shared_model_is_sync_and_streams_move_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        fn movable<T: Send>() {}
+        shared::<SileroModel>();
+        shared::<VadModel>();
+        movable::<SileroVad>();
+        movable::<WebRtcVad>();
+        movable::<SpeechDetector>();
+    }
+
+    #[test]
     fn engine_names_round_trip_and_bad_names_are_errors() {
         for engine in [VadEngine::Silero, VadEngine::Webrtc] {
             assert_eq!(engine.to_string().parse::<VadEngine>(), Ok(engine));
