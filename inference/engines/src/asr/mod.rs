@@ -10,12 +10,17 @@
 //! - at end of turn (the VAD's `SpeechEnd`) it transcribes the complete utterance once more and
 //!   that is the final transcript the LLM receives.
 //!
-//! A call costs about RTF × utterance length (RTF ≈ 0.1 on this 2-core machine, see
-//! `docs/benchmarks/asr.md`), so a 5 s utterance re-run every 0.5 s keeps about one core busy
-//! while speaking. The server should skip a partial when the previous call is still running
-//! (never queue them) and always run the final one. Audio shorter than
-//! [`MIN_AUDIO_SAMPLES`] gives `""` without running the model; audio longer than
-//! [`MAX_AUDIO_SAMPLES`] is an error (segment long turns first).
+//! A call costs about 0.14 s of CPU per second of audio with one intra-op thread and the
+//! converted `.onnx` models (`docs/benchmarks/asr.md`; the shipped `.ort` files cost ~4x more,
+//! see [`MoonshineAsr`]), so on an idle core a 3 s utterance takes ~0.4 s and re-running a
+//! growing utterance every 0.5-1 s keeps about half a core busy while the user speaks. Hence:
+//! - load with one thread (`MoonshineAsr::load(dir, 1)`): on two shared cores a second
+//!   intra-op thread doubles CPU time (spin-waiting) without cutting latency;
+//! - run recognition on its own worker thread, skip a partial while the previous call is still
+//!   running (never queue them), and always run the final one.
+//!
+//! Audio shorter than [`MIN_AUDIO_SAMPLES`] gives `""` without running the model; audio longer
+//! than [`MAX_AUDIO_SAMPLES`] is an error (segment long turns first).
 
 mod moonshine;
 mod tokenizer;
@@ -34,4 +39,14 @@ pub trait Asr: Send {
     /// Audio with non-finite samples, or too long for the model, is an
     /// [`EngineError::InvalidInput`].
     fn transcribe(&mut self, audio_16k: &[f32]) -> Result<String, EngineError>;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn recognizer_moves_to_a_worker_thread() {
+        fn movable<T: Send>() {}
+        movable::<super::MoonshineAsr>();
+        movable::<Box<dyn super::Asr>>();
+    }
 }

@@ -2,7 +2,12 @@
 //!
 //! Both texts are normalized first so that only the words count: lower case, apostrophes
 //! dropped inside words (`don't` = `dont`), every other non-alphanumeric character a word
-//! break. Numbers are not spelled out: a reference should write them the way the model does.
+//! break, and the common title abbreviations are spelled out (`Mr.` = `mister`, as reference
+//! transcripts write them). Numbers are not spelled out: a reference should write them the way
+//! the model does.
+
+/// Abbreviations that recognizers write and transcribers spell out.
+const ABBREVIATIONS: [(&str, &str); 3] = [("mr", "mister"), ("mrs", "missus"), ("dr", "doctor")];
 
 /// The normalized words of `text`.
 pub fn normalized_words(text: &str) -> Vec<String> {
@@ -16,7 +21,16 @@ pub fn normalized_words(text: &str) -> Vec<String> {
             cleaned.push(' ');
         }
     }
-    cleaned.split_whitespace().map(str::to_owned).collect()
+    cleaned
+        .split_whitespace()
+        .map(|word| {
+            ABBREVIATIONS
+                .iter()
+                .find(|(short, _)| *short == word)
+                .map_or(word, |(_, long)| long)
+                .to_owned()
+        })
+        .collect()
 }
 
 /// Word-level edit distance (substitutions + deletions + insertions) between two word lists.
@@ -64,6 +78,10 @@ mod tests {
         );
         assert_eq!(word_error_rate("Don't stop.", "dont stop"), 0.0);
         assert_eq!(word_error_rate("well-known", "well known"), 0.0);
+        assert_eq!(
+            word_error_rate("and mister john dashwood", "And Mr. John Dashwood"),
+            0.0
+        );
     }
 
     #[test]

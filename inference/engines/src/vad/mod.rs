@@ -7,10 +7,14 @@
 //! - [`Segmenter`]: sans-IO hysteresis over probabilities (see its module docs for the rules).
 //! - [`SpeechDetector`]: both together behind a `push(any-length audio)` call, which is what a
 //!   session feeds with its decoded, resampled audio.
+//! - [`UtteranceCapture`]: keeps the current utterance's audio (from just before the onset the
+//!   segmenter reports), says when a streaming partial is due and returns the final utterance
+//!   at end of turn, ready for the ASR.
 //!
 //! [`VadModel`] is what the server loads once at start-up (`VAD_ENGINE`) and asks for a
 //! detector per session.
 
+mod capture;
 mod detector;
 mod segmenter;
 mod silero;
@@ -19,6 +23,7 @@ mod webrtc;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use capture::{CaptureConfig, UtteranceCapture};
 pub use detector::SpeechDetector;
 pub use segmenter::{SAMPLE_RATE, SegmentEvent, Segmenter, SegmenterConfig};
 pub use silero::{SILERO_FRAME_LEN, SileroModel, SileroVad};
@@ -138,6 +143,17 @@ impl VadModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_model_is_sync_and_streams_move_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        fn movable<T: Send>() {}
+        shared::<SileroModel>();
+        shared::<VadModel>();
+        movable::<SileroVad>();
+        movable::<WebRtcVad>();
+        movable::<SpeechDetector>();
+    }
 
     #[test]
     fn engine_names_round_trip_and_bad_names_are_errors() {
