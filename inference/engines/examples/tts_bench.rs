@@ -103,11 +103,11 @@ fn stream_clauses(answer: &str) -> Vec<(String, usize)> {
     for token in chars.chunks(CHARS_PER_TOKEN) {
         written += token.len();
         for clause in splitter.push(&token.iter().collect::<String>()) {
-            clauses.push((clause, written));
+            clauses.push((clause.text, written));
         }
     }
     for clause in splitter.finish() {
-        clauses.push((clause, written));
+        clauses.push((clause.text, written));
     }
     clauses
 }

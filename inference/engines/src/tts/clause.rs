@@ -63,6 +63,21 @@ pub struct ClauseSplitter {
     in_code_block: bool,
     /// Whether this answer has already produced a clause.
     emitted_any: bool,
+    /// LLM text consumed that produced no speech (a code block, an emoji): it is handed out as
+    /// part of the next clause's `raw`.
+    unspoken_raw: String,
+}
+
+/// One clause to synthesize.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clause {
+    /// What to say: cleaned by [`clean_for_speech`], never empty.
+    pub text: String,
+    /// The LLM text this clause covers, exactly as written (markdown, skipped code blocks and
+    /// the spaces before it included). The `raw` of successive clauses concatenate to the
+    /// LLM's text, so after a barge-in the history can be cut to what was actually heard.
+    /// (Unspeakable text after an answer's last clause belongs to no clause.)
+    pub raw: String,
 }
 
 /// What scanning the pending text found.
@@ -85,13 +100,13 @@ impl ClauseSplitter {
     }
 
     /// Adds streamed text; returns the clauses it completed, in order (often none).
-    pub fn push(&mut self, text: &str) -> Vec<String> {
+    pub fn push(&mut self, text: &str) -> Vec<Clause> {
         self.pending.push_str(text);
         self.drain(false)
     }
 
     /// Ends the answer: returns the remaining clauses and gets ready for the next answer.
-    pub fn finish(&mut self) -> Vec<String> {
+    pub fn finish(&mut self) -> Vec<Clause> {
         let mut clauses = self.drain(true);
         if !self.in_code_block {
             let rest = std::mem::take(&mut self.pending);
@@ -106,6 +121,7 @@ impl ClauseSplitter {
         self.pending.clear();
         self.in_code_block = false;
         self.emitted_any = false;
+        self.unspoken_raw.clear();
     }
 
     /// Text received but not yet handed out (what a barge-in would drop).
@@ -113,7 +129,7 @@ impl ClauseSplitter {
         &self.pending
     }
 
-    fn drain(&mut self, at_end: bool) -> Vec<String> {
+    fn drain(&mut self, at_end: bool) -> Vec<Clause> {
         let mut clauses = Vec::new();
         loop {
             if self.in_code_block {
@@ -130,7 +146,7 @@ impl ClauseSplitter {
                 Scan::FenceOpens(start) => {
                     let clause: String = self.pending.drain(..start).collect();
                     self.emit(&clause, &mut clauses);
-                    self.pending.drain(..3);
+                    self.unspoken_raw.extend(self.pending.drain(..3));
                     self.in_code_block = true;
                 }
                 Scan::NeedMore => return clauses,
@@ -142,7 +158,7 @@ impl ClauseSplitter {
     /// the block closed.
     fn skip_code_block(&mut self) -> bool {
         if let Some(close) = self.pending.find("```") {
-            self.pending.drain(..close + 3);
+            self.unspoken_raw.extend(self.pending.drain(..close + 3));
             self.in_code_block = false;
             return true;
         }
@@ -154,14 +170,19 @@ impl ClauseSplitter {
             .take_while(|(_, c)| *c == '`')
             .last()
             .map_or(self.pending.len(), |(i, _)| i);
-        self.pending.drain(..keep_from);
+        self.unspoken_raw.extend(self.pending.drain(..keep_from));
         false
     }
 
-    fn emit(&mut self, raw: &str, clauses: &mut Vec<String>) {
-        let clean = clean_for_speech(raw);
-        if clean.chars().any(char::is_alphanumeric) {
-            clauses.push(clean);
+    /// Hands out `raw` as a clause if it has something to say; otherwise keeps it for the next.
+    fn emit(&mut self, raw: &str, clauses: &mut Vec<Clause>) {
+        self.unspoken_raw.push_str(raw);
+        let text = clean_for_speech(raw);
+        if text.chars().any(char::is_alphanumeric) {
+            clauses.push(Clause {
+                text,
+                raw: std::mem::take(&mut self.unspoken_raw),
+            });
             self.emitted_any = true;
         }
     }
@@ -288,7 +309,7 @@ mod tests {
     use super::*;
 
     /// Feeds `text` in chunks of `chunk` characters, the way an LLM streams it.
-    fn split(text: &str, chunk: usize) -> Vec<String> {
+    fn split_clauses(text: &str, chunk: usize) -> Vec<Clause> {
         let mut splitter = ClauseSplitter::default();
         let chars: Vec<char> = text.chars().collect();
         let mut clauses = Vec::new();
@@ -299,13 +320,26 @@ mod tests {
         clauses
     }
 
-    /// The same clauses whatever the token sizes.
+    fn texts(clauses: &[Clause]) -> Vec<String> {
+        clauses.iter().map(|c| c.text.clone()).collect()
+    }
+
+    /// The same clauses whatever the token sizes; their raw texts rebuild the input.
     fn split_all_ways(text: &str) -> Vec<String> {
-        let whole = split(text, usize::MAX / 2);
+        let whole = split_clauses(text, usize::MAX / 2);
         for chunk in [1, 2, 3, 5, 8] {
-            assert_eq!(split(text, chunk), whole, "chunk {chunk} of {text:?}");
+            assert_eq!(
+                split_clauses(text, chunk),
+                whole,
+                "chunk {chunk} of {text:?}"
+            );
         }
-        whole
+        let raw: String = whole.iter().map(|c| c.raw.as_str()).collect();
+        assert!(
+            text.starts_with(&raw),
+            "raw {raw:?} is not a prefix of {text:?}"
+        );
+        texts(&whole)
     }
 
     #[test]
@@ -321,16 +355,16 @@ mod tests {
         let mut s = ClauseSplitter::default();
         assert!(s.push("The capital of France").is_empty());
         assert!(s.push(" is Paris.").is_empty(), "could be an abbreviation");
-        assert_eq!(s.push(" It"), ["The capital of France is Paris."]);
+        assert_eq!(texts(&s.push(" It")), ["The capital of France is Paris."]);
         assert!(s.push(" is big").is_empty());
-        assert_eq!(s.finish(), ["It is big"]);
+        assert_eq!(texts(&s.finish()), ["It is big"]);
     }
 
     #[test]
     fn question_and_exclamation_need_only_the_space() {
         let mut s = ClauseSplitter::default();
         assert!(s.push("Really?").is_empty());
-        assert_eq!(s.push(" "), ["Really?"]);
+        assert_eq!(texts(&s.push(" ")), ["Really?"]);
     }
 
     #[test]
@@ -427,6 +461,21 @@ mod tests {
     }
 
     #[test]
+    fn raw_text_covers_markup_and_skipped_code_so_history_can_be_cut() {
+        let text = "**Step one:** mix it.\n```sh\nmake\n```\n🎉 Then bake it. Done";
+        let clauses = split_clauses(text, 3);
+        assert_eq!(
+            texts(&clauses),
+            ["Step one: mix it.", "Then bake it.", "Done"]
+        );
+        assert_eq!(clauses[0].raw, "**Step one:** mix it.");
+        assert_eq!(clauses[1].raw, "\n```sh\nmake\n```\n🎉 Then bake it.");
+        assert_eq!(clauses[2].raw, " Done");
+        let raw: String = clauses.iter().map(|c| c.raw.as_str()).collect();
+        assert_eq!(raw, text);
+    }
+
+    #[test]
     fn reset_drops_the_pending_text() {
         let mut s = ClauseSplitter::default();
         assert!(s.push("I was saying something").is_empty());
@@ -434,15 +483,18 @@ mod tests {
         s.reset();
         assert!(s.finish().is_empty());
         // After a reset the next answer is a first clause again.
-        assert_eq!(s.push("Okay, so then, "), ["Okay, so then,"]);
+        assert_eq!(texts(&s.push("Okay, so then, ")), ["Okay, so then,"]);
     }
 
     #[test]
     fn finish_starts_a_new_answer() {
         let mut s = ClauseSplitter::default();
-        assert_eq!(s.push("One two three, four five six, "), ["One two three,"]);
-        assert_eq!(s.finish(), ["four five six,"]);
-        assert_eq!(s.push("One two three, "), ["One two three,"]);
+        assert_eq!(
+            texts(&s.push("One two three, four five six, ")),
+            ["One two three,"]
+        );
+        assert_eq!(texts(&s.finish()), ["four five six,"]);
+        assert_eq!(texts(&s.push("One two three, ")), ["One two three,"]);
     }
 
     #[test]
@@ -500,10 +552,16 @@ mod tests {
             let text: String = (0..rng.next(60))
                 .map(|_| PIECES[rng.next(PIECES.len())])
                 .collect();
-            let whole = split(&text, usize::MAX / 2);
+            let whole = split_clauses(&text, usize::MAX / 2);
             let chunk = 1 + rng.next(7);
-            assert_eq!(split(&text, chunk), whole, "chunk {chunk} of {text:?}");
-            for clause in &whole {
+            assert_eq!(
+                split_clauses(&text, chunk),
+                whole,
+                "chunk {chunk} of {text:?}"
+            );
+            let raw: String = whole.iter().map(|c| c.raw.as_str()).collect();
+            assert!(text.starts_with(&raw), "raw {raw:?} of {text:?}");
+            for clause in texts(&whole).iter() {
                 assert!(
                     clause.chars().any(char::is_alphanumeric),
                     "{clause:?} from {text:?}"
