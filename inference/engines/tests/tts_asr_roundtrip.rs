@@ -126,7 +126,7 @@ fn a_streamed_answer_spoken_clause_by_clause_is_understood() {
     for clause in &clauses {
         joined
             .samples
-            .extend(tts.synthesize(clause).unwrap().samples);
+            .extend(tts.synthesize(&clause.text).unwrap().samples);
     }
     let heard = transcribe(asr, &joined);
     let wer = word_error_rate(answer, &heard);
