@@ -196,8 +196,6 @@ fn measure(
         "threads {threads}: loaded {} in {load_s:.1} s",
         model.display()
     );
-    // Warm-up: the first run allocates ONNX Runtime's buffers.
-    tts.synthesize("Warming up.")?;
 
     let mut rtf = Vec::new();
     let mut clause_ms = Vec::new();
