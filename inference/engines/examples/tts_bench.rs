@@ -103,11 +103,11 @@ fn stream_clauses(answer: &str) -> Vec<(String, usize)> {
     for token in chars.chunks(CHARS_PER_TOKEN) {
         written += token.len();
         for clause in splitter.push(&token.iter().collect::<String>()) {
-            clauses.push((clause, written));
+            clauses.push((clause.text, written));
         }
     }
     for clause in splitter.finish() {
-        clauses.push((clause, written));
+        clauses.push((clause.text, written));
     }
     clauses
 }
@@ -196,8 +196,6 @@ fn measure(
         "threads {threads}: loaded {} in {load_s:.1} s",
         model.display()
     );
-    // Warm-up: the first run allocates ONNX Runtime's buffers.
-    tts.synthesize("Warming up.")?;
 
     let mut rtf = Vec::new();
     let mut clause_ms = Vec::new();

@@ -120,10 +120,11 @@ fn a_streamed_answer_spoken_clause_by_clause_is_understood() {
     for clause in &clauses {
         joined
             .samples
-            .extend(tts.synthesize(clause).unwrap().samples);
+            .extend(tts.synthesize(&clause.text).unwrap().samples);
     }
     let heard = transcribe(asr, &joined);
     let wer = word_error_rate(answer, &heard);
-    eprintln!("WER {wer:.2}: {clauses:?} -> {heard:?}");
+    let spoken: Vec<&str> = clauses.iter().map(|c| c.text.as_str()).collect();
+    eprintln!("WER {wer:.2}: {spoken:?} -> {heard:?}");
     assert!(wer <= 0.10, "heard {heard:?} (WER {wer:.2})");
 }

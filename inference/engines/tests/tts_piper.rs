@@ -61,6 +61,13 @@ fn median(mut values: Vec<f32>) -> f32 {
 }
 
 #[test]
+fn a_voice_can_move_to_a_worker_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<PiperTts>();
+    assert_send::<Box<dyn Tts>>();
+}
+
+#[test]
 fn speaks_a_sentence_as_speech() {
     let audio = speak(FOX);
     assert_eq!(audio.sample_rate, 22050);

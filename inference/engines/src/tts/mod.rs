@@ -19,7 +19,7 @@ mod phonemes;
 mod piper;
 mod voice;
 
-pub use clause::{ClauseSplitter, SplitterConfig};
+pub use clause::{Clause, ClauseSplitter, SplitterConfig};
 pub use cleanup::clean_for_speech;
 pub use phonemes::spoken_phonemes;
 pub use piper::PiperTts;

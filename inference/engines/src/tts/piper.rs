@@ -21,8 +21,9 @@ const PEAK_LEVEL: f32 = 0.9;
 
 /// A loaded Piper voice: the ONNX model plus its `.onnx.json` configuration.
 ///
-/// One instance synthesizes one text at a time (`Session::run` needs `&mut`); the server keeps
-/// one per TTS worker thread.
+/// One instance synthesizes one text at a time (`Session::run` needs `&mut`) and holds the
+/// model (about 65 MB), so the server shares a few instances among all sessions (a TTS worker
+/// thread each, or a `Mutex`), never one per session.
 pub struct PiperTts {
     session: Session,
     config: PiperVoiceConfig,
@@ -41,7 +42,7 @@ impl std::fmt::Debug for PiperTts {
 
 impl PiperTts {
     /// Loads `model_onnx` and the `<model_onnx>.json` beside it, running the model with
-    /// `threads` intra-op threads. ONNX Runtime itself is found as [`crate::onnx`] describes:
+    /// `threads` intra-op threads, and synthesizes one word to warm up. ONNX Runtime itself is found as [`crate::onnx`] describes:
     /// `ORT_DYLIB_PATH`, else under `MODELS_DIR`, else under the model tree this model sits in
     /// (`<models>/tts/piper/<voice>.onnx`).
     pub fn load(model_onnx: &Path, threads: usize) -> Result<Self, EngineError> {
@@ -67,13 +68,15 @@ impl PiperTts {
             }
         }
         let takes_speaker_id = input_names.contains(&"sid");
-        // Check espeak-ng and the voice now, not on the first sentence of a conversation.
-        espeak::phonemize("ready", &config.espeak_voice)?;
-        Ok(Self {
+        let mut tts = Self {
             session,
             config,
             takes_speaker_id,
-        })
+        };
+        // Warm up: checks espeak-ng and the voice, and lets ONNX Runtime allocate its buffers
+        // now rather than during the first answer of a conversation.
+        tts.synthesize("Ready.")?;
+        Ok(tts)
     }
 
     /// The voice's configuration.
