@@ -158,7 +158,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     (
         "PS_MAX_PLAYERS_PER_STREAMER",
         "8",
-        "players per streamer (1-64; 8 = GeForce NVENC limit)",
+        "players per streamer (1-1000; 8 = GeForce NVENC limit, more with an SFU or datacenter GPUs)",
     ),
     (
         "PS_MAX_PLAYERS",
@@ -318,7 +318,7 @@ impl Config {
             admin_port: env.number("PS_ADMIN_PORT", 9466u16, 1, u16::MAX)?,
             player_token_secret: env.secret("PS_PLAYER_TOKEN_SECRET", 16)?,
             streamer_secret: env.secret("PS_STREAMER_SECRET", 16)?,
-            max_players_per_streamer: env.number("PS_MAX_PLAYERS_PER_STREAMER", 8, 1, 64)?,
+            max_players_per_streamer: env.number("PS_MAX_PLAYERS_PER_STREAMER", 8, 1, 1000)?,
             ice: IceConfig {
                 stun_urls: env.urls("PS_STUN_SERVER", &["stun:", "stuns:"])?,
                 turn_urls,
@@ -451,7 +451,7 @@ mod tests {
         let err = config(&[("PS_MAX_PLAYERS_PER_STREAMER", "0")]).unwrap_err();
         assert_eq!(err.variable, "PS_MAX_PLAYERS_PER_STREAMER");
         assert_eq!(err.value, "0");
-        assert!(err.to_string().contains("from 1 to 64"), "{err}");
+        assert!(err.to_string().contains("from 1 to 1000"), "{err}");
 
         let err = config(&[("PS_PLAYER_PORT", "70000")]).unwrap_err();
         assert_eq!(err.variable, "PS_PLAYER_PORT");

@@ -123,8 +123,12 @@ impl Shared {
 
     /// Closes `conn` on the server's initiative (ping timeout, write timeout).
     pub fn close(&self, conn: ConnId, reason: RejectReason, code: u16, text: &str) {
-        let mut out = vec![Output::Rejected { conn, reason }];
         let mut core = self.lock();
+        // Already closed by the hub (e.g. as a slow consumer): nothing more to count.
+        if core.peers.remove(&conn).is_none() {
+            return;
+        }
+        let mut out = vec![Output::Rejected { conn, reason }];
         core.hub.close(Instant::now(), conn, code, text, &mut out);
         self.dispatch(&mut core, out, None);
     }

@@ -294,9 +294,9 @@ impl Hub {
             Err(reason) => return reject(out, conn, reason),
         };
         if is_streamer {
-            self.from_streamer(now, conn, message, out);
+            self.handle_streamer_message(now, conn, message, out);
         } else {
-            self.from_player(now, conn, message, out);
+            self.handle_player_message(now, conn, message, out);
         }
     }
 
@@ -381,7 +381,13 @@ impl Hub {
             .map(|since| since + self.settings.idle_timeout)
     }
 
-    fn from_streamer(&mut self, now: Instant, conn: ConnId, m: Message, out: &mut Vec<Output>) {
+    fn handle_streamer_message(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        m: Message,
+        out: &mut Vec<Output>,
+    ) {
         let identified = matches!(
             self.connections.get(&conn).map(|c| &c.peer),
             Some(Peer::Streamer(Streamer { id: Some(_), .. }))
@@ -479,7 +485,13 @@ impl Hub {
         });
     }
 
-    fn from_player(&mut self, now: Instant, conn: ConnId, m: Message, out: &mut Vec<Output>) {
+    fn handle_player_message(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        m: Message,
+        out: &mut Vec<Output>,
+    ) {
         match m.kind {
             MessageType::ListStreamers => {
                 let bound = match self.connections.get(&conn).map(|c| &c.peer) {
