@@ -5,7 +5,10 @@
 //! come back as a typed error.
 
 pub mod arkit;
+pub mod bridge_stream;
 pub mod face_frame;
+pub mod livelink;
+pub mod vmc;
 
 pub use arkit::{ARKIT_COUNT, BLENDSHAPE_COUNT, CurveIndex};
 pub use face_frame::{FaceFrame, FaceFrameError};
