@@ -96,7 +96,11 @@ impl RenderLink {
 
     /// Offers a frame (and optionally its mono 48 kHz audio chunk, first sample at
     /// `frame.sample_pos`) for sending. Never blocks; drops and counts when the queue is full.
-    pub fn try_send(&self, frame: &FaceFrame, audio: Option<&[i16]>) -> Result<(), RenderLinkError> {
+    pub fn try_send(
+        &self,
+        frame: &FaceFrame,
+        audio: Option<&[i16]>,
+    ) -> Result<(), RenderLinkError> {
         self.try_send_for(self.default_avatar, frame, audio)
     }
 
