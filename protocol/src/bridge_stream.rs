@@ -149,6 +149,22 @@ pub fn decode_face(bytes: &[u8]) -> Result<(u32, FaceFrame, bool), BridgeStreamE
     Ok((header.avatar_id, frame, header.audio_len.is_some()))
 }
 
+/// Copies a datagram's audio chunk into `out` (cleared first, allocation reused); returns
+/// whether there was one. Validates the datagram like [`BridgeDatagram::decode`].
+pub fn audio_into(bytes: &[u8], out: &mut Vec<i16>) -> Result<bool, BridgeStreamError> {
+    out.clear();
+    let header = Header::parse(bytes)?;
+    let Some(n) = header.audio_len else {
+        return Ok(false);
+    };
+    out.extend(
+        bytes[FACE_ONLY_LEN + 2..FACE_ONLY_LEN + 2 + 2 * n]
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]])),
+    );
+    Ok(true)
+}
+
 struct Header {
     avatar_id: u32,
     audio_len: Option<usize>,
@@ -255,6 +271,13 @@ mod tests {
         assert_eq!(back.frame.seq, 42);
         let (avatar, f, has_audio) = decode_face(&d.encode().unwrap()).unwrap();
         assert_eq!((avatar, f.epoch, has_audio), (9, 7, true));
+        let mut audio = vec![1, 2, 3];
+        assert!(audio_into(&d.encode().unwrap(), &mut audio).unwrap());
+        assert_eq!(Some(audio), d.audio);
+        let mut audio = vec![1];
+        let face_only = encode(1, &frame(), None).unwrap();
+        assert!(!audio_into(&face_only, &mut audio).unwrap());
+        assert!(audio.is_empty());
     }
 
     #[test]
@@ -287,6 +310,7 @@ mod tests {
                 bad[i] = b;
                 let _ = BridgeDatagram::decode(&bad);
                 let _ = decode_face(&bad);
+                let _ = audio_into(&bad, &mut Vec::new());
             }
         }
         let mut bad = good.clone();
