@@ -111,7 +111,9 @@ pub fn handle(
     match core.ingest(received, avatar, &frame) {
         Ok(emission) => {
             debug_assert_eq!(emission.kind, EmissionKind::Live);
-            let chunk = if has_audio && bridge_stream::audio_into(datagram, audio).unwrap_or(false)
+            let chunk = if has_audio
+                && outputs.wants_audio()
+                && bridge_stream::audio_into(datagram, audio).unwrap_or(false)
             {
                 Some(&audio[..])
             } else {

@@ -58,6 +58,11 @@ impl Outputs {
         })
     }
 
+    /// Whether any output forwards audio (only the plugin stream does).
+    pub fn wants_audio(&self) -> bool {
+        self.plugin.is_some()
+    }
+
     /// Sends one emission everywhere; `audio` is the chunk that arrived with it (live frames
     /// only), forwarded to the plugin.
     pub fn emit(&mut self, e: &Emission<'_>, audio: Option<&[i16]>, metrics: &BridgeMetrics) {

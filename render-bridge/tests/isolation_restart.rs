@@ -28,8 +28,18 @@ fn main() {
     }
     // `cargo test -- --list` and filters: behave like a one-test harness.
     let args: Vec<String> = std::env::args().collect();
+    const NAME: &str = "bridge_restart_does_not_disturb_audio";
     if args.iter().any(|a| a == "--list") {
-        println!("bridge_restart_does_not_disturb_audio: test");
+        println!("{NAME}: test");
+        return;
+    }
+    let filters: Vec<&String> = args
+        .iter()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if !filters.is_empty() && !filters.iter().any(|f| NAME.contains(f.as_str())) {
+        println!("running 0 tests (filtered out: {NAME})");
         return;
     }
     bridge_restart_does_not_disturb_audio();

@@ -7,7 +7,7 @@
 #include "HAL/RunnableThread.h"
 #include "ILiveLinkClient.h"
 #include "Interfaces/IPv4/IPv4Endpoint.h"
-#include "LiveLinkBasicRole.h"
+#include "Roles/LiveLinkBasicRole.h"
 #include "Roles/LiveLinkBasicTypes.h"
 #include "SocketSubsystem.h"
 #include "Sockets.h"
