@@ -10,6 +10,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod readiness;
+pub mod render_link;
 pub mod server;
 pub mod services;
 pub mod sessions;
