@@ -389,13 +389,13 @@ impl Conversation {
             }
             Input::LlmToken { epoch, text } => {
                 if self.is_current(epoch) {
-                    let clauses = self.splitter.push(&text);
+                    let clauses = self.splitter.push(&text).into_iter().map(|c| c.text).collect();
                     self.add_clauses(clauses);
                 }
             }
             Input::LlmDone { epoch } => {
                 if self.is_current(epoch) {
-                    let clauses = self.splitter.finish();
+                    let clauses = self.splitter.finish().into_iter().map(|c| c.text).collect();
                     self.add_clauses(clauses);
                     if let Some(turn) = &mut self.turn {
                         turn.llm_done = true;

@@ -124,7 +124,12 @@ impl MoonshineAsr {
     /// Loads `asr/moonshine-base-en/{encoder_model.ort, decoder_model_merged.ort,
     /// tokenizer.bin}` under `models_dir`, each session with `threads` intra-op threads.
     pub fn load(models_dir: &Path, threads: usize) -> Result<Self, EngineError> {
-        let dir = models_dir.join("asr").join("moonshine-base-en");
+        Self::load_dir(models_dir, &models_dir.join("asr").join("moonshine-base-en"), threads)
+    }
+
+    /// Loads the model files from `dir` (ASR_MODEL_PATH), with ONNX Runtime found under
+    /// `models_dir` as [`crate::onnx`] describes.
+    pub fn load_dir(models_dir: &Path, dir: &Path, threads: usize) -> Result<Self, EngineError> {
         let threads = threads.max(1);
         let encoder = load_session(models_dir, &model_file(&dir, "encoder_model"), threads)?;
         let decoder_path = model_file(&dir, "decoder_model_merged");
