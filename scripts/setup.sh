@@ -22,7 +22,7 @@ done
 # Tests: chromium + chromium-driver (browser end-to-end), pocketsphinx-testdata (real recorded
 # speech), sox (audio tools), g++ (the Unreal plugin's engine-free decoder), python3-venv.
 APT_PACKAGES=(cmake libclang-dev libespeak-ng-dev espeak-ng-data chromium chromium-driver
-  pocketsphinx-testdata sox g++ python3-venv jq)
+  pocketsphinx-testdata sox g++ jq)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -39,15 +39,21 @@ else
   echo "setup: system packages present"
 fi
 
+command -v node >/dev/null && command -v npm >/dev/null \
+  || { echo "setup: node and npm (>= 18) are needed for the browser tests and the player page" >&2; exit 1; }
 command -v cargo >/dev/null || { echo "setup: cargo is missing: install Rust >= 1.95 (rustup)" >&2; exit 1; }
 
-# Python tools for the cross-checks (Live Link and OSC decoders nobody here wrote).
-if [ -f scripts/python-requirements.txt ]; then
-  if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
-  if ! .venv/bin/python -m pip install -q --disable-pip-version-check -r scripts/python-requirements.txt; then
-    echo "setup: pip install failed (is PyPI reachable?)" >&2; exit 1
-  fi
+# Python peers for the cross-checks (Live Link and OSC decoders nobody here wrote), installed
+# for the python3 the tests run.
+if ! python3 -c "import pylivelinkface, pythonosc" 2>/dev/null; then
+  echo "setup: pip install -r scripts/python-requirements.txt"
+  python3 -m pip install -q --disable-pip-version-check -r scripts/python-requirements.txt \
+    || { echo "setup: pip install failed (is PyPI reachable?)" >&2; exit 1; }
 fi
+
+# npm packages: the Pixel Streaming player bundle and the browser-test driver.
+scripts/setup_pixelstream_frontend.sh
+scripts/setup_browser_tests.sh
 
 case "$PROFILE" in
   debug) echo "setup: cargo build (debug)"; cargo build --workspace --all-targets --locked ;;
