@@ -18,6 +18,8 @@ use goassist_engines::asr::{Asr, MoonshineAsr, word_error_rate};
 use goassist_engines::vad::{VadEngine, VadModel};
 
 const RATE: usize = 16_000;
+/// Everything from this line on in the output file is kept when the tables are regenerated.
+const NOTES_MARKER: &str = "<!-- notes: kept when asr_bench regenerates the tables above -->";
 
 struct Utterance {
     name: String,
@@ -339,6 +341,14 @@ fn main() {
     println!("{report}");
     if let Some(parent) = options.out.parent() {
         let _ = std::fs::create_dir_all(parent);
+    }
+    // Hand-written findings below the marker survive a re-run.
+    if let Some(notes) = std::fs::read_to_string(&options.out)
+        .ok()
+        .and_then(|old| old.find(NOTES_MARKER).map(|at| old[at..].to_string()))
+    {
+        report.push('\n');
+        report.push_str(&notes);
     }
     match std::fs::write(&options.out, &report) {
         Ok(()) => eprintln!("wrote {}", options.out.display()),

@@ -99,8 +99,8 @@ fn converted_models_decode_the_same_tokens_as_the_originals() {
         &MODELS.map(|m| (out.join(format!("{m}.onnx")), format!("{m}.onnx"))),
     );
 
-    let mut original = MoonshineAsr::load(&ort_tree, 2).expect("ORT-format models load");
-    let mut converted = MoonshineAsr::load(&onnx_tree, 2).expect("converted models load");
+    let mut original = MoonshineAsr::load(&ort_tree, 1).expect("ORT-format models load");
+    let mut converted = MoonshineAsr::load(&onnx_tree, 1).expect("converted models load");
     for utterance in [
         speech_fixtures::jfk(),
         speech_fixtures::librivox().remove(1),

@@ -84,7 +84,8 @@ impl UtteranceCapture {
         }
     }
 
-    /// Applies a segmenter event. Returns the final utterance audio on `SpeechEnd`.
+    /// Applies a segmenter event. Returns the final utterance audio on `SpeechEnd`: exactly
+    /// what [`UtteranceCapture::audio_until`] gave for the same last voiced sample.
     pub fn on_event(&mut self, event: SegmentEvent) -> Option<Vec<f32>> {
         match event {
             SegmentEvent::SpeechStart { at_sample } => {
@@ -97,14 +98,29 @@ impl UtteranceCapture {
                 None
             }
             SegmentEvent::SpeechEnd { at_sample } => {
+                let end = self.cut_after(at_sample);
                 let mut utterance = self.utterance.take()?;
-                let end = at_sample
-                    .saturating_add(1 + self.pad as u64)
-                    .saturating_sub(self.utterance_start);
-                utterance.truncate(usize::try_from(end).unwrap_or(usize::MAX));
+                utterance.truncate(end);
                 Some(utterance)
             }
         }
+    }
+
+    /// Utterance length if its last voiced sample is `last_voiced` (plus the pad).
+    fn cut_after(&self, last_voiced: u64) -> usize {
+        let end = last_voiced
+            .saturating_add(1 + self.pad as u64)
+            .saturating_sub(self.utterance_start);
+        usize::try_from(end).unwrap_or(usize::MAX)
+    }
+
+    /// The utterance as the final one would be if the turn ended with `last_voiced` as its
+    /// last speech sample (for an early, speculative final transcript; see
+    /// [`super::SpeechDetector::trailing_silence_start`]). `None` outside speech, and until the
+    /// pad after `last_voiced` has been pushed (ask again after the next chunk).
+    pub fn audio_until(&self, last_voiced: u64) -> Option<&[f32]> {
+        let utterance = self.utterance.as_deref()?;
+        utterance.get(..self.cut_after(last_voiced))
     }
 
     /// The utterance so far, if a partial is due (`partial_every_ms` of new audio since the
@@ -167,6 +183,25 @@ mod tests {
         assert_eq!(utterance.first(), Some(&(16_000.0 - 160.0)));
         assert_eq!(utterance.last(), Some(&(25_000.0 + 160.0)));
         assert_eq!(utterance.len(), 25_000 + 160 + 1 - (16_000 - 160));
+        assert!(capture.current().is_none());
+    }
+
+    #[test]
+    fn audio_until_is_exactly_the_final_that_the_same_end_gives() {
+        let mut capture = UtteranceCapture::new(config());
+        capture.push(&ramp(0, 20_000));
+        capture.on_event(SegmentEvent::SpeechStart { at_sample: 16_000 });
+        capture.push(&ramp(20_000, 5_100));
+        assert_eq!(capture.audio_until(25_000), None, "pad not pushed yet");
+        capture.push(&ramp(25_100, 4_900));
+        let early = capture.audio_until(25_000).unwrap().to_vec();
+        // Silence continues before the segmenter decides.
+        capture.push(&ramp(30_000, 9_600));
+        let last = capture
+            .on_event(SegmentEvent::SpeechEnd { at_sample: 25_000 })
+            .unwrap();
+        assert_eq!(early, last);
+        assert_eq!(capture.audio_until(25_000), None);
         assert!(capture.current().is_none());
     }
 

@@ -93,6 +93,11 @@ impl SpeechDetector {
         self.segmenter.in_speech()
     }
 
+    /// See [`Segmenter::trailing_silence_start`]: where the turn ends if no voice comes back.
+    pub fn trailing_silence_start(&self) -> Option<u64> {
+        self.segmenter.trailing_silence_start()
+    }
+
     /// Samples run through the VAD so far (the end of the last whole frame).
     pub fn samples_processed(&self) -> u64 {
         self.processed

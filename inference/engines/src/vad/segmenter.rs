@@ -188,6 +188,21 @@ impl Segmenter {
         }
     }
 
+    /// While speech is active but the latest frames were silent: the sample just after the
+    /// last voiced frame (so the last voiced sample is one before it). `None` otherwise.
+    ///
+    /// The turn may be ending: a caller can transcribe the utterance up to here right away and,
+    /// if the `SpeechEnd` that follows reports this same point, use that result as the final
+    /// transcript instead of waiting for a new run.
+    pub fn trailing_silence_start(&self) -> Option<u64> {
+        match self.state {
+            State::Speech { last_voiced_end } if self.previous_frame_end > last_voiced_end => {
+                Some(last_voiced_end)
+            }
+            _ => None,
+        }
+    }
+
     /// Ends the stream: if speech is active, returns its `SpeechEnd` now without waiting for
     /// the silence. The segmenter is then silent (and keeps counting samples from where it is).
     pub fn finish(&mut self) -> Option<SegmentEvent> {
@@ -309,6 +324,36 @@ mod tests {
         // ...but 0.4 alone never starts speech.
         let mut fresh = Segmenter::new(SegmenterConfig::default());
         assert!(drive(&mut fresh, &frames(0.4, 100)).is_empty());
+    }
+
+    #[test]
+    fn trailing_silence_start_marks_where_the_end_of_turn_would_be() {
+        let mut seg = Segmenter::new(SegmenterConfig::default());
+        assert_eq!(seg.trailing_silence_start(), None);
+        drive(&mut seg, &frames(0.9, 20));
+        assert_eq!(seg.trailing_silence_start(), None, "still voiced");
+        let mut end = None;
+        for i in 20..60u64 {
+            if let Some(event) = seg.push(0.1, (i + 1) * FRAME) {
+                end = Some(event);
+                break;
+            }
+            assert_eq!(seg.trailing_silence_start(), Some(20 * FRAME));
+        }
+        assert_eq!(
+            end,
+            Some(SegmentEvent::SpeechEnd {
+                at_sample: 20 * FRAME - 1
+            })
+        );
+        assert_eq!(seg.trailing_silence_start(), None, "turn over");
+        // Voice coming back clears it.
+        let mut seg = Segmenter::new(SegmenterConfig::default());
+        drive(&mut seg, &frames(0.9, 20));
+        seg.push(0.1, 21 * FRAME);
+        assert!(seg.trailing_silence_start().is_some());
+        seg.push(0.9, 22 * FRAME);
+        assert_eq!(seg.trailing_silence_start(), None);
     }
 
     #[test]
