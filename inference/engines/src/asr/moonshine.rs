@@ -131,8 +131,8 @@ impl MoonshineAsr {
     /// `models_dir` as [`crate::onnx`] describes.
     pub fn load_dir(models_dir: &Path, dir: &Path, threads: usize) -> Result<Self, EngineError> {
         let threads = threads.max(1);
-        let encoder = load_session(models_dir, &model_file(&dir, "encoder_model"), threads)?;
-        let decoder_path = model_file(&dir, "decoder_model_merged");
+        let encoder = load_session(models_dir, &model_file(dir, "encoder_model"), threads)?;
+        let decoder_path = model_file(dir, "decoder_model_merged");
         let decoder = load_session(models_dir, &decoder_path, threads)?;
         let layout = CacheLayout::read(&decoder, &decoder_path)?;
         let tokenizer = Tokenizer::load(&dir.join("tokenizer.bin"))?;
