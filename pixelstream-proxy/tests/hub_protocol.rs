@@ -581,6 +581,15 @@ fn rate_limit_drops_then_disconnects_flooders() {
     }
     assert_eq!((answered, limited), (5, 6));
     assert_eq!(h.closes(), [(PLAYER, close_code::POLICY)]);
+    // Drops are forgiven once a message is accepted again: only consecutive drops count.
+    h.player(ConnId(12));
+    for _ in 0..3 {
+        for _ in 0..10 {
+            h.send(ConnId(12), json!({"type": "ping", "time": 1}));
+        }
+        assert!(h.closes().is_empty());
+        h.now += Duration::from_secs(1);
+    }
     // Within the rate, a well-behaved player is never limited.
     h.player(PLAYER_2);
     for _ in 0..50 {
