@@ -137,7 +137,8 @@ fn main() {
 }
 
 async fn connect(url: String) -> (Sink, Stream) {
-    let (ws, _) = tokio_tungstenite::connect_async(url)
+    // TCP_NODELAY, as browsers and Unreal's WebSocket client set it.
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
         .await
         .expect("connect");
     ws.split()
@@ -415,11 +416,21 @@ fn write_report(results: &[Summary]) {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
+    // The machine is shared: record how loaded it was and at what priority we ran.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    let nice = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.to_owned()))
+        .and_then(|rest| rest.split_whitespace().nth(16).map(str::to_owned))
+        .unwrap_or_default();
     let mut md = String::new();
     let _ = writeln!(md, "# Pixel Streaming proxy relay benchmark\n");
     let _ = writeln!(
         md,
-        "Machine: {cpu}, {cores} cores (shared with other builds while measured). \
+        "Machine: {cpu}, {cores} cores, shared with other engineers' builds while measured \
+         (load average {load} at the end of the run; benchmark process nice {nice}). \
          Command: `cargo bench -p goassist-pixelstream-proxy --bench relay`.\n"
     );
     let _ = writeln!(
@@ -471,7 +482,11 @@ fn write_report(results: &[Summary]) {
         )
     });
     md.push_str(&target.unwrap_or_default());
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/benchmarks/proxy.md");
+    let path = std::env::var_os("PROXY_BENCH_REPORT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/benchmarks/proxy.md")
+        });
     match std::fs::write(&path, md) {
         Ok(()) => println!("wrote {}", path.display()),
         Err(e) => eprintln!("cannot write {}: {e}", path.display()),

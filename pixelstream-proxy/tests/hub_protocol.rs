@@ -581,6 +581,15 @@ fn rate_limit_drops_then_disconnects_flooders() {
     }
     assert_eq!((answered, limited), (5, 6));
     assert_eq!(h.closes(), [(PLAYER, close_code::POLICY)]);
+    // Drops are forgiven once a message is accepted again: only consecutive drops count.
+    h.player(ConnId(12));
+    for _ in 0..3 {
+        for _ in 0..10 {
+            h.send(ConnId(12), json!({"type": "ping", "time": 1}));
+        }
+        assert!(h.closes().is_empty());
+        h.now += Duration::from_secs(1);
+    }
     // Within the rate, a well-behaved player is never limited.
     h.player(PLAYER_2);
     for _ in 0..50 {
@@ -671,4 +680,69 @@ fn config_carries_ice_servers_with_per_player_turn_credentials() {
     let mut plain = Harness::new(settings());
     plain.player(PLAYER);
     assert_eq!(plain.sent_to(PLAYER)[0]["peerConnectionOptions"], json!({}));
+}
+
+/// A cheap fuzz pass: thousands of random mutations of valid messages, from both roles, in
+/// every state. The hub must never panic and must only ever emit JSON.
+#[test]
+fn random_mutations_of_valid_messages_never_panic() {
+    // xorshift64*: deterministic, no dependency.
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let seeds = [
+        json!({"type": "endpointId", "id": "Avatar"}),
+        json!({"type": "subscribe", "streamerId": "Avatar"}),
+        json!({"type": "offer", "playerId": "10", "sdp": "v=0"}),
+        json!({"type": "answer", "sdp": "v=0"}),
+        json!({"type": "iceCandidate", "playerId": "10", "candidate": {"candidate": "c", "sdpMid": "0"}}),
+        json!({"type": "disconnectPlayer", "playerId": "10", "reason": "r"}),
+        json!({"type": "listStreamers"}),
+        json!({"type": "unsubscribe"}),
+        json!({"type": "ping", "time": 1}),
+    ]
+    .map(|v| v.to_string().into_bytes());
+    let mut settings = settings();
+    settings.player_rate = (1_000_000, 1_000_000);
+    settings.streamer_rate = (1_000_000, 1_000_000);
+    let mut h = Harness::new(settings);
+    h.streamer(STREAMER, "Avatar");
+    h.subscribed(PLAYER, STREAMER, "Avatar");
+    for round in 0..20_000u32 {
+        let mut bytes = seeds[(next() % seeds.len() as u64) as usize].clone();
+        for _ in 0..(next() % 4) {
+            let at = (next() % bytes.len() as u64) as usize;
+            match next() % 3 {
+                0 => bytes[at] = next() as u8,
+                1 => {
+                    bytes.remove(at);
+                }
+                _ => bytes.insert(at, b"{}[]\",:0\\"[(next() % 9) as usize]),
+            }
+            if bytes.is_empty() {
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let conn = if round % 2 == 0 { STREAMER } else { PLAYER };
+        h.send_text(conn, &text);
+        for o in &h.out {
+            if let Output::Send { text, .. } = o {
+                serde_json::from_str::<Value>(text).expect("every output is JSON");
+            }
+        }
+        // Keep both peers alive and connected so every state keeps being exercised.
+        if !h.hub.streamer_ids().contains(&"Avatar".to_owned()) {
+            h.disconnect(STREAMER);
+            h.streamer(STREAMER, "Avatar");
+        }
+        if h.hub.player_id(PLAYER).is_none() {
+            h.player(PLAYER);
+            h.send(PLAYER, json!({"type": "subscribe", "streamerId": "Avatar"}));
+        }
+    }
 }

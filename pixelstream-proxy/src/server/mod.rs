@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -63,6 +64,16 @@ impl Listeners {
     }
 }
 
+/// Signalling messages are small and latency-bound: without TCP_NODELAY, Nagle's algorithm
+/// meeting the peer's delayed ACK holds a message back for up to ~40 ms.
+fn no_delay(listener: TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
+    listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    })
+}
+
 /// Serves until `shutdown` resolves, then closes every WebSocket with 1001 and returns.
 pub async fn serve(
     config: Config,
@@ -77,10 +88,16 @@ pub async fn serve(
     };
     let (player_addr, streamer_addr, admin_addr) = listeners.addrs()?;
 
-    let player = axum::serve(listeners.player, routes::player_router(shared.clone()))
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
-    let streamer = axum::serve(listeners.streamer, routes::streamer_router(shared.clone()))
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let player = axum::serve(
+        no_delay(listeners.player),
+        routes::player_router(shared.clone()),
+    )
+    .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let streamer = axum::serve(
+        no_delay(listeners.streamer),
+        routes::streamer_router(shared.clone()),
+    )
+    .with_graceful_shutdown(stopped(stop_rx.clone()));
     let admin = axum::serve(listeners.admin, routes::admin_router(shared.clone()))
         .with_graceful_shutdown(stopped(stop_rx.clone()));
 

@@ -143,6 +143,7 @@ enum Peer {
 struct Connection {
     peer: Peer,
     bucket: TokenBucket,
+    /// Messages dropped by the rate limiter since the last accepted one.
     rate_limited: u32,
     /// Since when the connection has been idle (unsubscribed player, unidentified streamer).
     idle_since: Option<Instant>,
@@ -278,7 +279,7 @@ impl Hub {
         if !connection.bucket.try_take(now) {
             connection.rate_limited += 1;
             reject(out, conn, RejectReason::RateLimited);
-            // A peer that keeps flooding after being throttled for a whole burst is dropped.
+            // A peer that keeps flooding through a whole burst's worth of consecutive drops is dropped.
             let burst = if is_streamer {
                 self.settings.streamer_rate.1
             } else {
@@ -289,6 +290,8 @@ impl Hub {
             }
             return;
         }
+        // An occasional burst over the limit is forgiven once the peer slows down.
+        connection.rate_limited = 0;
         let message = match Message::parse(text) {
             Ok(m) => m,
             Err(reason) => return reject(out, conn, reason),
