@@ -63,3 +63,43 @@ async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
         s.metrics.render(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    async fn status(app: Router, path: &str) -> StatusCode {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        app.oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn not_ready_and_unhealthy_until_the_loop_runs() {
+        let health = Arc::new(Health::default());
+        let app = router(health.clone(), BridgeMetrics::new().unwrap());
+        assert_eq!(
+            status(app.clone(), "/readyz").await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(app.clone(), "/healthz").await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        health.beat(Instant::now());
+        health.ready.store(true, Ordering::Release);
+        assert_eq!(status(app.clone(), "/readyz").await, StatusCode::OK);
+        assert_eq!(status(app.clone(), "/healthz").await, StatusCode::OK);
+        assert_eq!(status(app, "/metrics").await, StatusCode::OK);
+    }
+
+    #[test]
+    fn a_stuck_loop_is_unhealthy() {
+        let health = Health::default();
+        let t0 = Instant::now();
+        health.beat(t0);
+        assert!(health.since_last_beat(t0 + HEARTBEAT_LIMIT * 2).unwrap() > HEARTBEAT_LIMIT);
+    }
+}

@@ -50,7 +50,7 @@ pub struct Bridge {
 impl Bridge {
     /// Binds the ingest socket, the HTTP listener and the output socket.
     pub fn bind(config: BridgeConfig) -> anyhow::Result<Bridge> {
-        let ingest = UdpSocket::bind(config.ingest_addr)
+        let ingest = bind_ingest(config.ingest_addr)
             .with_context(|| format!("binding ingest UDP {}", config.ingest_addr))?;
         let http = TcpListener::bind(config.http_addr)
             .with_context(|| format!("binding HTTP {}", config.http_addr))?;
@@ -154,6 +154,21 @@ impl RunningBridge {
             .join()
             .map_err(|_| anyhow::anyhow!("bridge thread panicked"))?
     }
+}
+
+/// Receive buffer asked for on the ingest socket: ~25,000 face-only datagrams, so a burst (or
+/// the ingest thread being descheduled for a few milliseconds) does not overflow into kernel
+/// drops. Linux caps it at `net.core.rmem_max`.
+pub const INGEST_RECV_BUFFER: usize = 4 << 20;
+
+fn bind_ingest(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(e) = socket.set_recv_buffer_size(INGEST_RECV_BUFFER) {
+        tracing::warn!(error = %e, "cannot enlarge the ingest receive buffer");
+    }
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
 }
 
 fn spawn_http(

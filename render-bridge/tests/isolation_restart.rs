@@ -43,7 +43,9 @@ fn main() {
         return;
     }
     bridge_restart_does_not_disturb_audio();
-    println!("test bridge_restart_does_not_disturb_audio ... ok");
+    println!(
+        "test bridge_restart_does_not_disturb_audio ... ok\n\ntest result: ok. 1 passed; 0 failed"
+    );
 }
 
 /// The stand-in for the inference server's audio loop (see the module docs).
