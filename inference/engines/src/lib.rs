@@ -4,6 +4,7 @@
 //! synchronous code that the server runs on dedicated threads, never on the async reactor. That
 //! keeps the engines testable alone and keeps a slow model step from stalling network I/O.
 
+pub mod audio;
 pub mod error;
 pub mod onnx;
 
