@@ -4,6 +4,7 @@
 //! and drain), `readiness`, `metrics`, `logging`, `server` (listeners and signals), `services`
 //! (engines behind the API). Model compute lives in the `goassist-engines` crate.
 
+pub mod client;
 pub mod config;
 pub mod conversation;
 pub mod http;
@@ -14,3 +15,4 @@ pub mod render_link;
 pub mod server;
 pub mod services;
 pub mod sessions;
+pub mod webrtc;

@@ -5,6 +5,7 @@
 //! keeps the engines testable alone and keeps a slow model step from stalling network I/O.
 
 pub mod asr;
+pub mod audio;
 pub mod error;
 pub mod onnx;
 pub mod tts;
