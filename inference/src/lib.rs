@@ -1,1 +1,2 @@
 //! The GoAssist inference server.
+pub mod face;

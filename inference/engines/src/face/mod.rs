@@ -7,6 +7,7 @@
 //! - [`lam::LamAnimator`]: the local CPU engine (HeadAudio MFCC viseme classifier + envelope jaw).
 //! - [`idle::IdleFace`]: a living face while the assistant listens (blinks, head and eye motion).
 //! - [`freeze::SlowFreeze`]: eases the last pose to neutral when frames stop.
+//! - [`onnx_model::OnnxAnimator`]: a user-supplied ONNX audio→ARKit model (optional `lam`).
 
 pub mod dsp;
 pub mod freeze;
@@ -14,6 +15,7 @@ pub mod headaudio;
 pub mod idle;
 pub mod lam;
 pub mod lipsync;
+pub mod onnx_model;
 pub mod visemes;
 pub mod wav;
 
