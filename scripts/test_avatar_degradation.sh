@@ -13,4 +13,5 @@ cd "$(dirname "$0")/.."
 echo "== building the drill (release)"
 cargo build --release -q -p goassist-inference --example face_degradation
 echo "== running"
-./target/release/examples/face_degradation
+# Production-like: no backtrace symbolization when the drill makes the engine panic.
+RUST_BACKTRACE=0 ./target/release/examples/face_degradation

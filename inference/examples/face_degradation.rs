@@ -272,20 +272,26 @@ fn main() {
     if c.engine_panics == 0 || c.slow_freezes == 0 {
         fails.push(format!("counters did not record the faults: {c:?}"));
     }
-    let push_p95 = p95(on
+    let pushes: Vec<Duration> = on
         .iter()
         .chain(&killed_runs)
         .chain(&switched)
         .flat_map(|a| a.push_times.clone())
-        .collect());
+        .collect();
+    let push_max = pushes.iter().max().copied().unwrap_or_default();
+    let push_p95 = p95(pushes);
+    let control_gap = off.iter().map(|a| a.max_gap).max().unwrap_or_default();
     println!(
-        "figures: first-packet p95 on {:.3} ms / killed {:.3} / switched {:.3} / off {:.3}; push_segment p95 {:.1} µs; \
-         engine panics {}, slow freezes {}, frames dropped (disabled) {}",
+        "figures: first-packet p95 on {:.3} ms / killed {:.3} / switched {:.3} / off {:.3}; push_segment p95 {:.1} µs, max {:.1} µs; \
+         max packet gap with animation off (control) {:.1} ms; engine panics {}, slow freezes {}, \
+         frames dropped (disabled) {}",
         base.as_secs_f64() * 1e3,
         ttfa(&killed_runs).as_secs_f64() * 1e3,
         ttfa(&switched).as_secs_f64() * 1e3,
         ttfa(&off).as_secs_f64() * 1e3,
         push_p95.as_secs_f64() * 1e6,
+        push_max.as_secs_f64() * 1e6,
+        control_gap.as_secs_f64() * 1e3,
         c.engine_panics,
         c.slow_freezes,
         c.dropped_disabled,
