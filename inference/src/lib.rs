@@ -7,6 +7,7 @@
 pub mod client;
 pub mod config;
 pub mod conversation;
+pub mod face;
 pub mod http;
 pub mod logging;
 pub mod metrics;

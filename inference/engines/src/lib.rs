@@ -7,6 +7,7 @@
 pub mod asr;
 pub mod audio;
 pub mod error;
+pub mod face;
 pub mod onnx;
 pub mod tts;
 pub mod vad;

@@ -1,0 +1,242 @@
+//! The Audio2Face-3D client against `a2f_standin` (a stand-in speaking NVIDIA's gRPC protocol;
+//! the real service needs an NVIDIA GPU), and the service's fallback when the primary fails.
+
+#[path = "face_support/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::a2f_standin::{A2fStandin, Behaviour};
+use common::{collect, jfk_48k, settings, take};
+use goassist_engines::EngineError;
+use goassist_engines::face::lipsync::{best_lag, loudness_at};
+use goassist_engines::face::{Animator, FaceValues};
+use goassist_inference::face::audio2face::{Audio2FaceAnimator, Audio2FaceConfig};
+use goassist_inference::face::{EngineKind, FaceService, FaceStatus, FallbackKind};
+use goassist_protocol::CurveIndex as C;
+
+fn client(url: String) -> Audio2FaceAnimator {
+    Audio2FaceAnimator::new(Audio2FaceConfig {
+        url,
+        fps: 30,
+        connect_timeout: Duration::from_millis(500),
+        request_timeout: Duration::from_secs(5),
+    })
+    .unwrap()
+}
+
+#[test]
+fn streams_pcm_and_maps_names_and_time_codes() {
+    let standin = A2fStandin::start(Behaviour::Normal);
+    let mut a2f = client(standin.url());
+    let audio = jfk_48k();
+    let start = 1_000_000;
+    let frames = a2f.animate(&audio[..48_000 * 4], start, &[]).unwrap();
+    // The request: one header (PCM, mono, 16 kHz, 16-bit), all the audio, then EndOfAudio.
+    {
+        let seen = standin.seen.lock().unwrap();
+        assert_eq!(seen.clips, 1);
+        let h = &seen.headers[0];
+        assert_eq!(
+            (
+                h.audio_format,
+                h.channel_count,
+                h.samples_per_second,
+                h.bits_per_sample
+            ),
+            (0, 1, 16_000, 16)
+        );
+        assert_eq!(seen.samples, 16_000 * 4);
+        assert!(seen.ended_with_end_of_audio);
+    }
+    // The answer on our grid and clock, names mapped into ARKit order.
+    assert_eq!(frames.len(), 120);
+    assert!(
+        frames
+            .iter()
+            .enumerate()
+            .all(|(i, f)| f.0 == start + i as u64 * 1600)
+    );
+    let f: &FaceValues = &frames[40].1;
+    assert!(
+        (f[C::MOUTH_CLOSE] - 0.05).abs() < 1e-6,
+        "MouthClose by name"
+    );
+    assert!(
+        (f[C::BROW_INNER_UP] - 0.1).abs() < 1e-6,
+        "BrowInnerUp by name"
+    );
+    assert_eq!(f[C::EYE_BLINK_RIGHT], 0.0);
+    assert!(
+        f.iter().all(|v| *v != 0.9),
+        "the unknown name leaked into a curve"
+    );
+    // Time codes → positions: the stand-in's jaw follows loudness, so ours must too, unshifted.
+    let positions: Vec<u64> = frames.iter().map(|f| f.0).collect();
+    let jaw: Vec<f32> = frames.iter().map(|f| f.1[C::JAW_OPEN]).collect();
+    let loud = loudness_at(&audio[..48_000 * 4], start, &positions, 800);
+    let (lag, r) = best_lag(&jaw, &loud, 3);
+    assert!(r > 0.8 && lag == 0, "lag {lag} r {r}");
+    // A second clip reuses the connection.
+    a2f.animate(&audio[..48_000], start + 192_000, &[]).unwrap();
+    assert_eq!(standin.seen.lock().unwrap().clips, 2);
+}
+
+#[test]
+fn service_errors_and_unreachable_servers_are_engine_errors() {
+    let standin = A2fStandin::start(Behaviour::Error);
+    let err = client(standin.url())
+        .animate(&[0.1; 4800], 0, &[])
+        .unwrap_err();
+    assert!(
+        matches!(&err, EngineError::Runtime { reason, .. } if reason.contains("stand-in told to fail")),
+        "{err}"
+    );
+    // Nothing listens on this port (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = client(format!("http://127.0.0.1:{port}"))
+        .animate(&[0.1; 4800], 0, &[])
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot connect"), "{err}");
+}
+
+fn a2f_settings(url: String, fallback: FallbackKind) -> goassist_inference::face::FaceSettings {
+    let mut s = settings();
+    s.engine = EngineKind::Audio2Face;
+    s.fallback = fallback;
+    s.audio2face_url = url;
+    s.deadline = Duration::from_millis(300);
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_animates_through_audio2face() {
+    let standin = A2fStandin::start(Behaviour::Normal);
+    let service = FaceService::start(a2f_settings(standin.url(), FallbackKind::Lam)).unwrap();
+    let mut session = service.open_session(5).unwrap();
+    session.push_segment(1, jfk_48k()[..48_000].into(), 0, vec![]);
+    let frames = take(&mut session, 30, Duration::from_secs(20)).await;
+    assert_eq!(frames.len(), 30);
+    assert_eq!(service.status(), FaceStatus::Healthy);
+    assert_eq!(service.counters().fallback_switches, 0);
+    assert!(
+        frames
+            .iter()
+            .all(|f| (f.values[C::MOUTH_CLOSE] - 0.05).abs() < 1e-4),
+        "from the stand-in"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_audio2face_falls_back_to_lam_and_reports_degraded() {
+    let standin = A2fStandin::start(Behaviour::Hang);
+    let service = FaceService::start(a2f_settings(standin.url(), FallbackKind::Lam)).unwrap();
+    let mut session = service.open_session(6).unwrap();
+    let audio = jfk_48k();
+    session.push_segment(1, audio[..48_000].into(), 0, vec![]);
+    let frames = take(&mut session, 30, Duration::from_secs(20)).await;
+    assert_eq!(frames.len(), 30, "the fallback animates the same segment");
+    assert_eq!(
+        frames[0].sample_pos, 0,
+        "no gap: the failed segment is covered from its start"
+    );
+    assert!(
+        frames.iter().all(|f| f.values[C::MOUTH_CLOSE] != 0.05),
+        "frames are lam's"
+    );
+    let c = service.counters();
+    assert_eq!((c.engine_timeouts, c.fallback_switches), (1, 1), "{c:?}");
+    assert!(
+        matches!(service.status(), FaceStatus::Degraded { reason } if reason.contains("audio2face"))
+    );
+    // Later segments go straight to the fallback, no further deadline waits.
+    session.push_segment(1, audio[48_000..96_000].into(), 48_000, vec![]);
+    assert_eq!(
+        take(&mut session, 30, Duration::from_secs(20)).await.len(),
+        30
+    );
+    assert_eq!(service.counters().engine_timeouts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_fallback_the_face_eases_to_neutral_and_voice_is_untouched() {
+    let standin = A2fStandin::start(Behaviour::Normal);
+    let service = FaceService::start(a2f_settings(standin.url(), FallbackKind::None)).unwrap();
+    let mut session = service.open_session(8).unwrap();
+    let audio = jfk_48k();
+    session.push_segment(1, audio[..48_000].into(), 0, vec![]);
+    let speech = take(&mut session, 30, Duration::from_secs(20)).await;
+    assert_eq!(speech.len(), 30);
+    drop(standin); // the service dies mid-answer
+    let accepted = session.push_segment(1, audio[48_000..96_000].into(), 48_000, vec![]);
+    assert!(accepted, "pushing never fails because the engine did");
+    // Voice goes on: the voice loop has sent the first segment's audio.
+    session.report_send_position(48_000);
+    let ease = collect(
+        &mut session,
+        Duration::from_millis(800),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(ease.iter().all(|f| f.sample_pos >= 48_000));
+    assert!(ease.len() >= 3, "no gradual ease: {} frames", ease.len());
+    assert!(ease.last().unwrap().values.iter().all(|v| v.abs() < 1e-3));
+    let c = service.counters();
+    assert!(c.engine_errors + c.engine_timeouts >= 1, "{c:?}");
+    assert_eq!(c.fallback_switches, 0);
+    assert!(matches!(service.status(), FaceStatus::Degraded { .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_engine_is_contained() {
+    struct Panics;
+    impl Animator for Panics {
+        fn animate(
+            &mut self,
+            _: &[f32],
+            _: u64,
+            _: &[String],
+        ) -> Result<Vec<(u64, FaceValues)>, EngineError> {
+            panic!("engine bug");
+        }
+        fn reset(&mut self) {}
+    }
+    let base = FaceService::start(settings()).unwrap();
+    let lam_settings = base.settings().clone();
+    let model = goassist_engines::face::headaudio::VisemeModel::load(
+        &lam_settings
+            .models_dir
+            .join("face/headaudio-model-en-mixed.bin"),
+    )
+    .unwrap();
+    let factory: goassist_inference::face::service::EngineFactory =
+        Arc::new(move |kind| match kind {
+            EngineKind::Audio2Face => Ok(Box::new(Panics) as Box<dyn Animator>),
+            EngineKind::Lam => Ok(
+                Box::new(goassist_engines::face::lam::LamAnimator::with_model(
+                    model.clone(),
+                    Default::default(),
+                )) as Box<dyn Animator>,
+            ),
+        });
+    let mut s = settings();
+    s.engine = EngineKind::Audio2Face;
+    // Generous: unwinding with backtraces on a loaded machine is slow, and this test is about
+    // the panic, not the deadline.
+    s.deadline = Duration::from_secs(5);
+    let service = FaceService::start_with_factory(s, factory);
+    let mut session = service.open_session(10).unwrap();
+    session.push_segment(1, jfk_48k()[..48_000].into(), 0, vec![]);
+    let frames = take(&mut session, 30, Duration::from_secs(20)).await;
+    assert_eq!(frames.len(), 30);
+    let c = service.counters();
+    assert_eq!((c.engine_panics, c.fallback_switches), (1, 1), "{c:?}");
+    assert!(
+        matches!(service.status(), FaceStatus::Degraded { reason } if reason.contains("engine bug"))
+    );
+}
