@@ -309,10 +309,10 @@ pub fn validate(vars: &BTreeMap<String, String>) -> Validated {
     let session_idle_timeout_s = v.range("SESSION_IDLE_TIMEOUT_S", 60, 3600, 300u64);
     let drain_timeout_s = v.range("DRAIN_TIMEOUT_S", 1, 3600, 30u64);
     let admin_token = v.get("ADMIN_TOKEN").map(Secret::new);
-    if let Some(token) = &admin_token {
-        if token.expose().len() < 16 {
-            v.warn("ADMIN_TOKEN", "ADMIN_TOKEN is shorter than 16 characters; use a long random token (e.g. `openssl rand -hex 32`)".into());
-        }
+    if let Some(token) = &admin_token
+        && token.expose().len() < 16
+    {
+        v.warn("ADMIN_TOKEN", "ADMIN_TOKEN is shorter than 16 characters; use a long random token (e.g. `openssl rand -hex 32`)".into());
     }
     let models_dir = PathBuf::from(v.get("MODELS_DIR").unwrap_or("models"));
 
@@ -341,15 +341,13 @@ pub fn validate(vars: &BTreeMap<String, String>) -> Validated {
     let llm_max_context_tokens = v.range("LLM_MAX_CONTEXT_TOKENS", 1024, 8192, 8192usize);
     let llm_prefix_caching = v.boolean("LLM_PREFIX_CACHING", true);
     let llm_vram_cap_gb = v.range("LLM_VRAM_CAP_GB", 8, 80, 20u32);
-    if let Some(gpu_gb) = gpu_memory_gb() {
-        if f64::from(llm_vram_cap_gb) > gpu_gb {
-            v.warn(
-                "LLM_VRAM_CAP_GB",
-                format!(
-                    "LLM_VRAM_CAP_GB={llm_vram_cap_gb} is above the {gpu_gb:.0} GB this GPU has"
-                ),
-            );
-        }
+    if let Some(gpu_gb) = gpu_memory_gb()
+        && f64::from(llm_vram_cap_gb) > gpu_gb
+    {
+        v.warn(
+            "LLM_VRAM_CAP_GB",
+            format!("LLM_VRAM_CAP_GB={llm_vram_cap_gb} is above the {gpu_gb:.0} GB this GPU has"),
+        );
     }
     let llm_max_batch_size = v.range("LLM_MAX_BATCH_SIZE", 1, 256, 8usize);
     let llm_max_new_tokens = v.range("LLM_MAX_NEW_TOKENS", 16, 2048, 160usize);

@@ -46,12 +46,9 @@ pub struct Metrics {
     pub barge_ins_total: IntCounter,
     /// Face frames sent to clients.
     pub animation_frames_sent_total: IntCounter,
-    /// Face frames not sent, by reason (`lag`, `queue_full`, `old_epoch`, `disabled`).
-    pub animation_frames_dropped_total: IntCounterVec,
-    /// Times a face eased to neutral because frames stopped.
-    pub animation_slow_freeze_total: IntCounter,
-    /// Animation engine failures, by engine and kind (`error`, `panic`, `stall`).
-    pub animation_engine_failures_total: IntCounterVec,
+    /// The face service's counters (`goassist_animation_*`: frames, drops by reason, engine
+    /// failures, fallback switches, slow freezes), registered here at start-up.
+    pub face: crate::face::FaceMetrics,
     /// Component restarts (`llm`, `animation`, ...).
     pub restarts_total: IntCounterVec,
     /// 1 when a component is ready, 0 otherwise.
@@ -172,20 +169,11 @@ impl Metrics {
                 "goassist_animation_frames_sent_total",
                 "Face frames sent to clients",
             ),
-            animation_frames_dropped_total: counter_vec(
-                "goassist_animation_frames_dropped_total",
-                "Face frames not sent, by reason",
-                &["reason"],
-            ),
-            animation_slow_freeze_total: counter(
-                "goassist_animation_slow_freeze_total",
-                "Faces eased to neutral because frames stopped",
-            ),
-            animation_engine_failures_total: counter_vec(
-                "goassist_animation_engine_failures_total",
-                "Animation engine failures",
-                &["engine", "kind"],
-            ),
+            face: {
+                let face = crate::face::FaceMetrics::new();
+                face.register(&registry).expect("unique metric names");
+                face
+            },
             restarts_total: counter_vec(
                 "goassist_restarts_total",
                 "Component restarts",

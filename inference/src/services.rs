@@ -1,8 +1,23 @@
 //! Starts the engines behind the API and keeps readiness up to date.
+//!
+//! The HTTP API is up first (so `/healthz` answers during loading); the models load on blocking
+//! threads, each warmed with a first inference, and `/readyz` turns 200 once every required
+//! component is ready. The LLM's health is followed for as long as the process runs: when it
+//! fails `/readyz` turns 503 (new sessions are refused) until the service has restarted it.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{AnimationEngineKind, AnimationFallback, Config, LlmBackendConfig};
+use crate::face::{EngineKind, FaceService, FaceSettings, FaceStatus, FallbackKind};
 use crate::http::AppState;
+use crate::llm::{LlmBackend, LlmHealth, LlmService, LlmSettings, RemoteSettings, Secret};
+use crate::readiness::ComponentState;
+use crate::render_link::RenderLink;
+use crate::voice::{self, VoiceEngines};
+use crate::webrtc::{WebRtcEndpoint, WebRtcSettings};
 
-/// Loads and warms the models on background threads; readiness follows each component.
+/// Loads and warms the models in the background; readiness follows each component.
 ///
 /// `GOASSIST_SKIP_MODEL_LOADING=1` leaves every model component `loading` (never ready): for
 /// tests of the operations API that run without models.
@@ -13,5 +28,242 @@ pub fn start(state: AppState) {
         );
         return;
     }
-    let _ = state;
+    tokio::spawn(load(state));
+}
+
+async fn load(state: AppState) {
+    let started = Instant::now();
+    let config = Arc::clone(&state.config);
+    let llm = LlmService::start(llm_settings(&config));
+    tokio::spawn(follow_llm(state.clone(), Arc::clone(&llm)));
+
+    let load_component = |name: &'static str, state: &AppState| {
+        state.readiness.set(name, ComponentState::Loading);
+        tracing::info!(component = name, "loading");
+    };
+    load_component("vad", &state);
+    load_component("asr", &state);
+    load_component("tts", &state);
+    let (vad, asr, tts) = {
+        let (c1, c2, c3) = (
+            Arc::clone(&config),
+            Arc::clone(&config),
+            Arc::clone(&config),
+        );
+        tokio::join!(
+            tokio::task::spawn_blocking(move || voice::load_vad(&c1)),
+            tokio::task::spawn_blocking(move || voice::load_asr(&c2, 2)),
+            tokio::task::spawn_blocking(move || voice::load_tts(&c3, 1)),
+        )
+    };
+    let (Some(vad), Some(asr), Some(tts)) = (
+        loaded(&state, "vad", vad),
+        loaded(&state, "asr", asr),
+        loaded(&state, "tts", tts),
+    ) else {
+        tracing::error!("a required model failed to load; the server stays unready (see /readyz)");
+        return;
+    };
+    let webrtc = WebRtcEndpoint::new(webrtc_settings(&config));
+    let face = start_face(&state).await;
+    let render_link = config.render_bridge_addr.map(|addr| {
+        tracing::info!(%addr, "sending face frames to the render-bridge");
+        RenderLink::new(addr, RENDER_LINK_QUEUE)
+    });
+    let engines = VoiceEngines {
+        vad,
+        segmenter: segmenter_settings(&config),
+        capture: Default::default(),
+        asr,
+        tts,
+        llm,
+        webrtc,
+        face,
+        render_link,
+    };
+    if state.voice.set(Arc::new(engines)).is_err() {
+        tracing::error!("voice engines were already set");
+    }
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "speech models loaded and warmed"
+    );
+}
+
+/// Records a component's loading outcome in readiness; the loaded engine when it worked.
+fn loaded<T>(
+    state: &AppState,
+    name: &'static str,
+    result: Result<Result<T, String>, tokio::task::JoinError>,
+) -> Option<T> {
+    match result {
+        Ok(Ok(engine)) => {
+            state.readiness.set(name, ComponentState::Ready);
+            Some(engine)
+        }
+        Ok(Err(reason)) => {
+            tracing::error!(component = name, %reason, "failed to load");
+            state.readiness.set(name, ComponentState::Failed(reason));
+            None
+        }
+        Err(e) => {
+            state.readiness.set(
+                name,
+                ComponentState::Failed(format!("loader panicked: {e}")),
+            );
+            None
+        }
+    }
+}
+
+/// Frames waiting for the render-bridge sender; beyond this they are dropped (and counted).
+const RENDER_LINK_QUEUE: usize = 1024;
+
+/// Starts the face service (never fatal: without it voice goes on) and follows its health and
+/// the operator's kill-switch.
+async fn start_face(state: &AppState) -> Option<Arc<FaceService>> {
+    let config = &state.config;
+    let settings = FaceSettings {
+        enabled: config.animation_enabled,
+        engine: match config.animation_engine {
+            AnimationEngineKind::Audio2Face => EngineKind::Audio2Face,
+            AnimationEngineKind::Lam => EngineKind::Lam,
+        },
+        fallback: match config.animation_fallback {
+            AnimationFallback::Lam => FallbackKind::Lam,
+            AnimationFallback::None => FallbackKind::None,
+        },
+        fps: config.animation_fps,
+        drop_if_lag_ms: config.animation_drop_if_lag_ms,
+        slow_freeze_ms: config.animation_slow_freeze_ms,
+        audio2face_url: config
+            .audio2face_url
+            .clone()
+            .unwrap_or_else(|| FaceSettings::default().audio2face_url),
+        models_dir: config.models_dir.clone(),
+        ..FaceSettings::default()
+    };
+    let metrics = state.metrics.face.clone();
+    let face = match tokio::task::spawn_blocking(move || {
+        FaceService::start_with_metrics(settings, metrics)
+    })
+    .await
+    {
+        Ok(Ok(face)) => face,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "animation unavailable; voice goes on without a face");
+            state.readiness.set(
+                "animation",
+                ComponentState::Degraded(format!("not started: {e}")),
+            );
+            return None;
+        }
+        Err(e) => {
+            state.readiness.set(
+                "animation",
+                ComponentState::Degraded(format!("not started: {e}")),
+            );
+            return None;
+        }
+    };
+    tokio::spawn(follow_face(state.clone(), Arc::clone(&face)));
+    Some(face)
+}
+
+/// Applies the admin kill-switch to the face service and mirrors its health into readiness.
+async fn follow_face(state: AppState, face: Arc<FaceService>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        let enabled = state.animation.enabled();
+        if face.is_enabled() != enabled {
+            face.set_enabled(enabled);
+        }
+        let component = match (enabled, face.status()) {
+            (false, _) => ComponentState::Disabled,
+            (true, FaceStatus::Healthy) => ComponentState::Ready,
+            (true, FaceStatus::Degraded { reason }) => ComponentState::Degraded(reason),
+        };
+        state.readiness.set("animation", component);
+    }
+}
+
+/// Mirrors the LLM's health into readiness and metrics for the life of the process.
+async fn follow_llm(state: AppState, llm: Arc<LlmService>) {
+    let mut health = llm.subscribe_health();
+    let mut restarts_seen = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        let component = match &*health.borrow_and_update() {
+            LlmHealth::Loading => ComponentState::Loading,
+            LlmHealth::Ready => ComponentState::Ready,
+            LlmHealth::Unavailable { reason } => ComponentState::Failed(reason.clone()),
+        };
+        state.readiness.set("llm", component);
+        tokio::select! {
+            changed = health.changed() => if changed.is_err() { return },
+            _ = tick.tick() => {}
+        }
+        state.metrics.llm_queue_depth.set(llm.queue_depth() as i64);
+        let restarts = llm.restarts();
+        if restarts > restarts_seen {
+            state
+                .metrics
+                .restarts_total
+                .with_label_values(&["llm"])
+                .inc_by(restarts - restarts_seen);
+            restarts_seen = restarts;
+        }
+    }
+}
+
+fn llm_settings(config: &Config) -> LlmSettings {
+    let mut settings = LlmSettings {
+        max_context_tokens: config.llm_max_context_tokens,
+        prefix_caching: config.llm_prefix_caching,
+        max_batch_size: config.llm_max_batch_size,
+        system_prompt: config.llm_system_prompt.clone(),
+        max_new_tokens: config.llm_max_new_tokens,
+        ..LlmSettings::default()
+    };
+    match &config.llm {
+        LlmBackendConfig::Local { model_path } => {
+            settings.model_path = model_path.clone();
+            settings.backend = LlmBackend::Local;
+        }
+        LlmBackendConfig::Remote {
+            base_url,
+            api_key,
+            model,
+            timeout_s,
+        } => {
+            settings.backend = LlmBackend::Remote(RemoteSettings {
+                base_url: base_url.clone(),
+                api_key: api_key.as_ref().map(|k| Secret::new(k.expose())),
+                model: model.clone(),
+                timeout: Duration::from_secs(*timeout_s),
+            });
+        }
+    }
+    settings
+}
+
+fn webrtc_settings(config: &Config) -> WebRtcSettings {
+    WebRtcSettings {
+        udp_port_min: config.webrtc_udp_ports.0,
+        udp_port_max: config.webrtc_udp_ports.1,
+        bind_ip: config.api_host,
+        advertised_ips: config.webrtc_public_ips.clone(),
+        packet_ms: config.audio_packet_ms,
+        overlap_ms: config.audio_overlap_ms,
+        ..WebRtcSettings::default()
+    }
+}
+
+fn segmenter_settings(config: &Config) -> goassist_engines::vad::SegmenterConfig {
+    goassist_engines::vad::SegmenterConfig {
+        min_speech_ms: config.barge_in_min_speech_ms,
+        end_of_turn_silence_ms: config.vad_end_of_turn_silence_ms,
+        ..Default::default()
+    }
 }

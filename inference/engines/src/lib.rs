@@ -8,6 +8,7 @@ pub mod asr;
 pub mod audio;
 pub mod error;
 pub mod face;
+pub mod llm;
 pub mod onnx;
 pub mod tts;
 pub mod vad;

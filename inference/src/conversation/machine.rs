@@ -313,11 +313,11 @@ impl Conversation {
 
     /// Time passed: resume audio paused by a voice that was never confirmed as speech.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Some((_, paused_at)) = self.paused {
-            if now >= paused_at + self.settings.pause_confirm_window {
-                self.paused = None;
-                self.out.push_back(Command::ResumeAudio);
-            }
+        if let Some((_, paused_at)) = self.paused
+            && now >= paused_at + self.settings.pause_confirm_window
+        {
+            self.paused = None;
+            self.out.push_back(Command::ResumeAudio);
         }
     }
 
@@ -389,7 +389,12 @@ impl Conversation {
             }
             Input::LlmToken { epoch, text } => {
                 if self.is_current(epoch) {
-                    let clauses = self.splitter.push(&text).into_iter().map(|c| c.text).collect();
+                    let clauses = self
+                        .splitter
+                        .push(&text)
+                        .into_iter()
+                        .map(|c| c.text)
+                        .collect();
                     self.add_clauses(clauses);
                 }
             }

@@ -79,6 +79,15 @@ impl FaceService {
     /// Starts the service with the built-in engines. Loads the HeadAudio model once when `lam`
     /// is the engine or the fallback; fails if it is missing.
     pub fn start(settings: FaceSettings) -> Result<Arc<FaceService>, EngineError> {
+        Self::start_with_metrics(settings, FaceMetrics::new())
+    }
+
+    /// Like [`FaceService::start`], counting into `metrics` (the server registers them at
+    /// start-up, before any engine loads, so the metric names exist from the first scrape).
+    pub fn start_with_metrics(
+        settings: FaceSettings,
+        metrics: FaceMetrics,
+    ) -> Result<Arc<FaceService>, EngineError> {
         let needs_lam = settings.engine == EngineKind::Lam
             || settings.fallback == super::settings::FallbackKind::Lam;
         let fps = settings.fps;
@@ -120,16 +129,24 @@ impl FaceService {
                 Ok(Box::new(Audio2FaceAnimator::new(a2f.clone())?) as Box<dyn Animator>)
             }
         });
-        Ok(Self::start_with_factory(settings, factory))
+        Ok(Self::build(settings, factory, metrics))
     }
 
     /// Starts the service with engines from `factory`.
     pub fn start_with_factory(settings: FaceSettings, factory: EngineFactory) -> Arc<FaceService> {
+        Self::build(settings, factory, FaceMetrics::new())
+    }
+
+    fn build(
+        settings: FaceSettings,
+        factory: EngineFactory,
+        metrics: FaceMetrics,
+    ) -> Arc<FaceService> {
         Arc::new(FaceService {
             shared: Arc::new(ServiceShared {
                 enabled: AtomicBool::new(settings.enabled),
                 settings,
-                metrics: FaceMetrics::new(),
+                metrics,
                 factory,
                 last_failure: Mutex::new(None),
             }),

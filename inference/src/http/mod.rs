@@ -6,9 +6,11 @@
 
 mod admin;
 mod ops;
+mod web;
+mod whip;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::Router;
@@ -58,6 +60,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// When the process started.
     pub started: Instant,
+    /// The speech engines, once loaded.
+    pub voice: Arc<OnceLock<Arc<crate::voice::VoiceEngines>>>,
 }
 
 impl AppState {
@@ -82,6 +86,7 @@ impl AppState {
             sessions,
             shutdown: CancellationToken::new(),
             started: Instant::now(),
+            voice: Arc::new(OnceLock::new()),
         }
     }
 }
@@ -90,6 +95,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ops::routes())
+        .merge(whip::routes())
+        .merge(web::routes())
         .nest("/admin", admin::routes(state.clone()))
         .fallback(|| async { AppError::NotFound("no such endpoint".into()) })
         .with_state(state)

@@ -157,6 +157,17 @@ impl PeerHandle {
         self.packetizer().interrupt(new_epoch);
     }
 
+    /// Holds the queued audio (possible barge-in): silence goes out, nothing is dropped, and
+    /// the queue plays later by the length of the pause once [`resume`](Self::resume)d.
+    pub fn pause(&self) {
+        self.packetizer().pause();
+    }
+
+    /// Continues held audio where it stopped.
+    pub fn resume(&self) {
+        self.packetizer().resume();
+    }
+
     /// Sample position of the next packet to be cut.
     pub fn send_position(&self) -> u64 {
         self.packetizer().send_position()

@@ -103,10 +103,10 @@ impl PeerSockets {
                 })
             })
             .or(self.sockets.first());
-        if let Some(socket) = socket {
-            if let Err(e) = socket.try_send_to(data, destination) {
-                tracing::trace!(error = %e, "dropping an outgoing datagram");
-            }
+        if let Some(socket) = socket
+            && let Err(e) = socket.try_send_to(data, destination)
+        {
+            tracing::trace!(error = %e, "dropping an outgoing datagram");
         }
     }
 

@@ -124,7 +124,11 @@ impl MoonshineAsr {
     /// Loads `asr/moonshine-base-en/{encoder_model.ort, decoder_model_merged.ort,
     /// tokenizer.bin}` under `models_dir`, each session with `threads` intra-op threads.
     pub fn load(models_dir: &Path, threads: usize) -> Result<Self, EngineError> {
-        Self::load_dir(models_dir, &models_dir.join("asr").join("moonshine-base-en"), threads)
+        Self::load_dir(
+            models_dir,
+            &models_dir.join("asr").join("moonshine-base-en"),
+            threads,
+        )
     }
 
     /// Loads the model files from `dir` (ASR_MODEL_PATH), with ONNX Runtime found under

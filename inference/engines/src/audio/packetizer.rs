@@ -28,7 +28,7 @@ pub struct PacketizerConfig {
 impl PacketizerConfig {
     /// Checks the ranges the server accepts.
     pub fn validate(&self) -> Result<(), AudioError> {
-        if self.sample_rate == 0 || self.sample_rate % 1000 != 0 {
+        if self.sample_rate == 0 || !self.sample_rate.is_multiple_of(1000) {
             return Err(AudioError::InvalidPacketizer(format!(
                 "sample rate {} Hz is not a whole number of kHz",
                 self.sample_rate
@@ -117,6 +117,8 @@ pub struct Packetizer {
     chunks: VecDeque<Chunk>,
     /// Chunks of epochs below this are refused (set by [`Packetizer::interrupt`]).
     min_epoch: u32,
+    /// While paused, packets are silence and the queued audio moves later on the timeline.
+    paused: bool,
 }
 
 impl Packetizer {
@@ -129,6 +131,7 @@ impl Packetizer {
             next_pos: 0,
             chunks: VecDeque::new(),
             min_epoch: 0,
+            paused: false,
         })
     }
 
@@ -217,11 +220,41 @@ impl Packetizer {
         self.chunks.retain(|c| c.epoch >= min);
     }
 
+    /// Holds the queued audio (a possible barge-in): until [`Packetizer::resume`] packets are
+    /// silence and the clock keeps running, so everything queued plays that much later. Nothing
+    /// is dropped.
+    pub fn pause(&mut self) {
+        self.paused = true;
+    }
+
+    /// Continues held audio where it stopped.
+    pub fn resume(&mut self) {
+        self.paused = false;
+    }
+
+    /// Whether the audio is held.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
     /// Cuts the next packet (speech, partial speech or silence) and advances the clock by one
     /// packet.
     pub fn next_packet(&mut self) -> Packet {
         let pos = self.next_pos;
         let end = pos + self.packet_samples as u64;
+        if self.paused {
+            // Shift the queue by one packet: the unsent remainder of a chunk keeps its place
+            // relative to the clock, and the crossfades between chunks are unchanged.
+            for chunk in &mut self.chunks {
+                chunk.start += self.packet_samples as u64;
+            }
+            self.next_pos = end;
+            return Packet {
+                sample_pos: pos,
+                samples: vec![0.0; self.packet_samples],
+                spans: Vec::new(),
+            };
+        }
         let mut samples = vec![0.0f32; self.packet_samples];
         let mut spans = Vec::new();
         for chunk in &self.chunks {
@@ -258,6 +291,38 @@ impl Packetizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pause_holds_the_queue_and_resume_continues_where_it_stopped() {
+        let config = PacketizerConfig {
+            sample_rate: 48_000,
+            packet_ms: 20,
+            overlap_ms: 0,
+        };
+        let mut p = Packetizer::new(config).unwrap();
+        let audio: Vec<f32> = (0..960 * 3).map(|i| (i as f32 + 1.0) / 10_000.0).collect();
+        p.push(1, 7, audio.clone());
+        let first = p.next_packet();
+        assert_eq!(first.samples[..], audio[..960]);
+        p.pause();
+        for _ in 0..5 {
+            let held = p.next_packet();
+            assert!(held.is_silence() && held.spans.is_empty());
+        }
+        p.resume();
+        let next = p.next_packet();
+        assert_eq!(
+            next.samples[..],
+            audio[960..1920],
+            "continues with the next unsent sample"
+        );
+        assert_eq!(
+            next.spans[0].sample_pos,
+            960 * 7,
+            "five packets later on the clock"
+        );
+        assert_eq!(p.queued_until(), 960 * 9);
+    }
 
     fn config(packet_ms: u32, overlap_ms: u32) -> PacketizerConfig {
         PacketizerConfig {

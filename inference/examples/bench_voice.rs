@@ -1,0 +1,458 @@
+//! Voice-loop benchmark: drives a running `goassist-inference` over real WebRTC with recorded
+//! speech and reports latency percentiles, memory per session and a concurrency sweep.
+//!
+//! ```text
+//! cargo run --release -p goassist-inference --example bench_voice -- \
+//!     --url http://127.0.0.1:8081 --pid <server pid> --turns 10 --sweep 1,2,4,8 --out docs/benchmarks/voice.md
+//! ```
+//! `scripts/bench_voice.sh` starts the server and runs this.
+//!
+//! Client-side measures (what a user experiences, on loopback): voice-to-voice = the last packet
+//! of the user's utterance sent → the first assistant audio packet received; barge-in = the
+//! first packet of an interrupting utterance sent → the first silent packet received. Server-side
+//! TTFA and stage latencies come from its Prometheus histograms (deltas over the run).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use goassist_inference::client::{Recording, VoiceClient, read_wav};
+
+struct Args {
+    url: String,
+    pid: Option<u32>,
+    turns: usize,
+    sweep: Vec<usize>,
+    out: Option<PathBuf>,
+    models: PathBuf,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        url: "http://127.0.0.1:8081".into(),
+        pid: None,
+        turns: 8,
+        sweep: vec![1, 2, 4, 8],
+        out: None,
+        models: PathBuf::from(std::env::var("MODELS_DIR").unwrap_or_else(|_| "models".into())),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_default();
+        match flag.as_str() {
+            "--url" => args.url = value,
+            "--pid" => args.pid = value.parse().ok(),
+            "--turns" => args.turns = value.parse().unwrap_or(args.turns),
+            "--sweep" => args.sweep = value.split(',').filter_map(|s| s.parse().ok()).collect(),
+            "--out" => args.out = Some(PathBuf::from(value)),
+            "--models" => args.models = PathBuf::from(value),
+            other => {
+                eprintln!("bench_voice: unknown flag {other}");
+                std::process::exit(64);
+            }
+        }
+    }
+    args
+}
+
+/// One utterance: 16 kHz samples.
+fn utterance(models: &Path, name: &str) -> Vec<f32> {
+    let wav = read_wav(&models.join("speech").join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    goassist_engines::audio::resample_all(&wav.samples, wav.sample_rate, 48_000).expect("resample")
+}
+
+fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = (p * (v.len() - 1) as f64).round() as usize;
+    v[rank.min(v.len() - 1)]
+}
+
+fn rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Samples of the client's audio clock where the utterance's last sample went out.
+fn last_sent_at(rec: &Recording, end_pos: u64) -> Option<Instant> {
+    rec.sent
+        .iter()
+        .filter(|s| s.sample_pos + s.samples as u64 >= end_pos)
+        .map(|s| s.at)
+        .next()
+}
+
+fn first_voiced_after(rec: &Recording, after: Instant) -> Option<Instant> {
+    rec.audio
+        .iter()
+        .filter(|a| a.at > after)
+        .find(|a| level(&a.samples_48k) > 0.01)
+        .map(|a| a.at)
+}
+
+fn first_silent_after(rec: &Recording, after: Instant) -> Option<Instant> {
+    rec.audio
+        .iter()
+        .filter(|a| a.at > after)
+        .find(|a| level(&a.samples_48k) < 0.002)
+        .map(|a| a.at)
+}
+
+fn level(samples: &[f32]) -> f32 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    (samples.iter().map(|s| s * s).sum::<f32>() / samples.len() as f32).sqrt()
+}
+
+/// One question-and-answer turn; returns the client-side voice-to-voice latency.
+async fn ask(client: &VoiceClient, question: &[f32]) -> Option<f64> {
+    let done_before = client.inspect(|r| {
+        r.events
+            .iter()
+            .filter(|e| e.data.contains("\"assistant_done\""))
+            .count()
+    });
+    let (_, end) = client.send_audio_48k(question.to_vec());
+    client.send_audio_48k(vec![0.0; 48_000 * 2]);
+    client.wait_sent(end, Duration::from_secs(60)).await;
+    let ok = client
+        .wait_for(Duration::from_secs(60), |r| {
+            r.events
+                .iter()
+                .filter(|e| e.data.contains("\"assistant_done\""))
+                .count()
+                > done_before
+        })
+        .await;
+    let rec = client.snapshot();
+    let sent_at = last_sent_at(&rec, end)?;
+    let v2v = first_voiced_after(&rec, sent_at)?
+        .duration_since(sent_at)
+        .as_secs_f64();
+    ok.then_some(v2v)
+}
+
+/// Asks, and interrupts the answer once it plays; returns the client-side barge-in latency.
+async fn interrupt(client: &VoiceClient, question: &[f32], interruption: &[f32]) -> Option<f64> {
+    let (_, end) = client.send_audio_48k(question.to_vec());
+    client.send_audio_48k(vec![0.0; 48_000]);
+    client.wait_sent(end, Duration::from_secs(60)).await;
+    let asked_at = Instant::now();
+    client
+        .wait_for(Duration::from_secs(60), |r| {
+            r.audio
+                .iter()
+                .filter(|a| a.at > asked_at)
+                .filter(|a| level(&a.samples_48k) > 0.01)
+                .count()
+                > 25
+        })
+        .await;
+    let (start, end) = client.send_audio_48k(interruption.to_vec());
+    client.send_audio_48k(vec![0.0; 48_000 * 2]);
+    client.wait_sent(end, Duration::from_secs(60)).await;
+    client
+        .wait_for_event("\"interrupted\"", Duration::from_secs(10))
+        .await?;
+    let rec = client.snapshot();
+    let onset = rec.sent.iter().find(|s| s.sample_pos >= start)?.at;
+    let stopped = first_silent_after(&rec, onset)?;
+    // Let the server answer the interruption before the next turn.
+    client
+        .wait_for(Duration::from_secs(60), |r| {
+            r.events
+                .iter()
+                .rev()
+                .take(3)
+                .any(|e| e.data.contains("\"assistant_done\""))
+        })
+        .await;
+    Some(stopped.duration_since(onset).as_secs_f64())
+}
+
+async fn scrape(url: &str) -> BTreeMap<String, f64> {
+    let Some((_, body)) = http_get(url, "/metrics").await else {
+        return BTreeMap::new();
+    };
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            l.rsplit_once(' ')
+                .and_then(|(k, v)| v.parse().ok().map(|v| (k.to_string(), v)))
+        })
+        .collect()
+}
+
+async fn http_get(url: &str, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(host).await.ok()?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    Some((
+        status,
+        response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default(),
+    ))
+}
+
+/// Quantile from Prometheus histogram bucket deltas (linear inside the bucket).
+fn histogram_quantile(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+    name: &str,
+    label: &str,
+    q: f64,
+) -> Option<f64> {
+    let mut buckets: Vec<(f64, f64)> = after
+        .iter()
+        .filter(|(k, _)| k.starts_with(&format!("{name}_bucket{{")) && k.contains(label))
+        .filter_map(|(k, v)| {
+            let le = k.split("le=\"").nth(1)?.split('"').next()?;
+            let le: f64 = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, v - before.get(k).copied().unwrap_or(0.0)))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let target = q * total;
+    let mut prev = (0.0, 0.0);
+    for (le, count) in buckets {
+        if count >= target {
+            if le.is_infinite() {
+                return Some(prev.0);
+            }
+            let span = count - prev.1;
+            let frac = if span > 0.0 {
+                (target - prev.1) / span
+            } else {
+                1.0
+            };
+            return Some(prev.0 + (le - prev.0) * frac);
+        }
+        prev = (le, count);
+    }
+    None
+}
+
+#[tokio::main]
+async fn main() {
+    let args = parse_args();
+    let whip = format!("{}/v1/sessions", args.url.trim_end_matches('/'));
+    let questions: Vec<Vec<f32>> = [
+        "librivox/sense_and_sensibility_01_austen_64kb-0880.wav",
+        "librivox/sense_and_sensibility_01_austen_64kb-0930.wav",
+        "librivox/sense_and_sensibility_01_austen_64kb-0890.wav",
+    ]
+    .iter()
+    .map(|n| utterance(&args.models, n))
+    .collect();
+    let interruption = utterance(
+        &args.models,
+        "librivox/sense_and_sensibility_01_austen_64kb-0930.wav",
+    );
+    let mut report = String::new();
+    let machine = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    report.push_str(&format!("# Voice loop benchmark\n\nMachine: {cores} cores, {machine}. Server: `goassist-inference` release build on the embedded models (Silero, Moonshine base-en, Qwen2.5-0.5B Q8_0 via candle, Piper joe), client: the Rust str0m WebRTC client on loopback.\n\n"));
+
+    // 1. Sequential turns on one session.
+    let before = scrape(&args.url).await;
+    let client = VoiceClient::connect(&whip).await.expect("connect");
+    let mut v2v = Vec::new();
+    let mut barge = Vec::new();
+    for turn in 0..args.turns {
+        let q = &questions[turn % questions.len()];
+        if turn % 2 == 1 {
+            if let Some(b) = interrupt(&client, q, &interruption).await {
+                barge.push(b);
+            }
+        } else if let Some(v) = ask(&client, q).await {
+            v2v.push(v);
+        }
+        eprintln!(
+            "turn {turn}: v2v {:?} barge-in {:?}",
+            v2v.last(),
+            barge.last()
+        );
+    }
+    let _ = client.close().await;
+    let after = scrape(&args.url).await;
+    report.push_str(&format!(
+        "## One session, {} turns\n\n| measure | n | p50 | p95 |\n|---|---|---|---|\n",
+        args.turns
+    ));
+    let row = |name: &str, v: &[f64]| {
+        format!(
+            "| {name} | {} | {:.0} ms | {:.0} ms |\n",
+            v.len(),
+            percentile(v, 0.5) * 1000.0,
+            percentile(v, 0.95) * 1000.0
+        )
+    };
+    report.push_str(&row(
+        "voice-to-voice (client: last speech packet sent → first answer packet received)",
+        &v2v,
+    ));
+    report.push_str(&row(
+        "barge-in (client: interrupting speech sent → assistant audio silent)",
+        &barge,
+    ));
+    for (name, metric, label) in [
+        (
+            "TTFA (server: end-of-turn → first packet sent)",
+            "goassist_ttfa_seconds",
+            "",
+        ),
+        (
+            "voice-to-voice (server)",
+            "goassist_voice_to_voice_seconds",
+            "",
+        ),
+        (
+            "barge-in (server: speech onset → audio paused)",
+            "goassist_barge_in_seconds",
+            "",
+        ),
+        (
+            "stage asr (final transcript)",
+            "goassist_stage_seconds",
+            "stage=\"asr\"",
+        ),
+        (
+            "stage llm_ttft",
+            "goassist_stage_seconds",
+            "stage=\"llm_ttft\"",
+        ),
+        (
+            "stage tts_first (end-of-turn → first clause synthesized)",
+            "goassist_stage_seconds",
+            "stage=\"tts_first\"",
+        ),
+    ] {
+        let count_key = if label.is_empty() {
+            format!("{metric}_count")
+        } else {
+            format!("{metric}_count{{{label}}}")
+        };
+        let n = after.get(&count_key).copied().unwrap_or(0.0)
+            - before.get(&count_key).copied().unwrap_or(0.0);
+        let p50 = histogram_quantile(&before, &after, metric, label, 0.5);
+        let p95 = histogram_quantile(&before, &after, metric, label, 0.95);
+        report.push_str(&format!(
+            "| {name} | {n:.0} | {} | {} |\n",
+            p50.map_or("–".into(), |v| format!("{:.0} ms", v * 1000.0)),
+            p95.map_or("–".into(), |v| format!("{:.0} ms", v * 1000.0))
+        ));
+    }
+    report.push_str(
+        "\nServer-side percentiles are interpolated inside Prometheus buckets (10 ms – 5 s).\n\n",
+    );
+
+    // 2. Memory per idle session.
+    if let Some(pid) = args.pid {
+        let base = rss_kb(pid).unwrap_or(0);
+        let mut clients = Vec::new();
+        for _ in 0..4 {
+            if let Ok(c) = VoiceClient::connect(&whip).await {
+                clients.push(c);
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let with = rss_kb(pid).unwrap_or(0);
+        let per = (with.saturating_sub(base)) as f64 / clients.len().max(1) as f64 / 1024.0;
+        report.push_str(&format!("## Memory\n\nServer RSS {:.0} MB with no session, {:.0} MB with {} connected sessions: **{per:.1} MB per extra session**.\n\n", base as f64 / 1024.0, with as f64 / 1024.0, clients.len()));
+        for c in clients {
+            let _ = c.close().await;
+        }
+    }
+
+    // 3. Concurrency sweep: N sessions ask at the same time.
+    report.push_str("## Concurrency sweep (all sessions ask at once)\n\n| sessions | answered | voice-to-voice p50 | p95 |\n|---|---|---|---|\n");
+    for &n in &args.sweep {
+        let mut clients = Vec::new();
+        for _ in 0..n {
+            match VoiceClient::connect(&whip).await {
+                Ok(c) => clients.push(c),
+                Err(e) => eprintln!("sweep {n}: connect failed: {e}"),
+            }
+        }
+        let q = questions[0].clone();
+        let results = futures_join(clients.iter().map(|c| ask(c, &q)).collect()).await;
+        let v: Vec<f64> = results.into_iter().flatten().collect();
+        report.push_str(&format!(
+            "| {n} | {}/{n} | {:.0} ms | {:.0} ms |\n",
+            v.len(),
+            percentile(&v, 0.5) * 1000.0,
+            percentile(&v, 0.95) * 1000.0
+        ));
+        for c in clients {
+            let _ = c.close().await;
+        }
+        eprintln!("sweep {n}: {v:?}");
+    }
+    println!("{report}");
+    if let Some(out) = args.out {
+        std::fs::write(&out, &report).expect("write report");
+        eprintln!("bench_voice: wrote {}", out.display());
+    }
+}
+
+/// Runs futures concurrently on this task.
+async fn futures_join<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if outputs[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("completed")).collect()
+}

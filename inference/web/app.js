@@ -1,0 +1,171 @@
+// GoAssist voice page: connects over WHIP, plays the assistant, shows the transcript.
+// Everything a test needs to observe is on window.goassist (events, received audio level).
+const $ = (id) => document.getElementById(id);
+
+export const goassist = {
+  events: [],          // every server event, in order
+  state: "idle",
+  pc: null,
+  sessionUrl: null,
+  eventsChannel: null,
+  faceChannel: null,
+  faceFrames: 0,
+  onFace: null,        // set by the face renderer: (ArrayBuffer) => void
+  receiver: null,      // RTCRtpReceiver of the assistant's audio
+  recorder: null,      // { sampleRate, chunks: Float32Array[] } of received audio
+};
+window.goassist = goassist;
+
+function setState(state) {
+  goassist.state = state;
+  $("status").dataset.state = state;
+  $("status").textContent = state.replace("_", " ");
+}
+
+let partialItem = null;
+let assistantItem = null;
+function addLine(role, text, cls = "") {
+  const li = document.createElement("li");
+  li.className = `${role} ${cls}`.trim();
+  li.textContent = text;
+  $("transcript").appendChild(li);
+  return li;
+}
+
+function onEvent(event) {
+  goassist.events.push(event);
+  switch (event.type) {
+    case "state":
+      setState(event.state);
+      if (event.state === "thinking" || event.state === "listening") assistantItem = null;
+      break;
+    case "user_transcript":
+      if (!partialItem) partialItem = addLine("user", "", "partial");
+      partialItem.textContent = event.text;
+      if (event.final) { partialItem.classList.remove("partial"); partialItem = null; }
+      break;
+    case "assistant_text":
+      if (!assistantItem) assistantItem = addLine("assistant", "");
+      assistantItem.textContent = (assistantItem.textContent + " " + event.text).trim();
+      break;
+    case "interrupted":
+      if (assistantItem) assistantItem.classList.add("interrupted");
+      assistantItem = null;
+      break;
+    case "error":
+      addLine("error", `${event.code}: ${event.message}`);
+      break;
+  }
+}
+
+// Records what the browser actually receives from the assistant (decoded, as it plays out), so
+// tests can transcribe it and correlate it with the face. MediaStreamTrackProcessor reads the
+// decoded frames without needing an audio output device.
+async function recordRemote(track) {
+  if (typeof MediaStreamTrackProcessor === "undefined") return;
+  const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
+  goassist.recorder = { sampleRate: 48000, chunks: [], startedAt: null };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    if (goassist.recorder.startedAt === null) {
+      goassist.recorder.startedAt = performance.now() - (value.numberOfFrames / value.sampleRate) * 1000;
+    }
+    goassist.recorder.sampleRate = value.sampleRate;
+    const buf = new Float32Array(value.numberOfFrames);
+    value.copyTo(buf, { planeIndex: 0, format: "f32-planar" });
+    value.close();
+    goassist.recorder.chunks.push(buf);
+  }
+}
+
+goassist.recordedAudio = () => {
+  const r = goassist.recorder;
+  if (!r) return null;
+  const total = r.chunks.reduce((n, c) => n + c.length, 0);
+  const all = new Float32Array(total);
+  let at = 0;
+  for (const c of r.chunks) { all.set(c, at); at += c.length; }
+  return { sampleRate: r.sampleRate, samples: Array.from(all) };
+};
+
+function waitForIce(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === "complete") resolve(); };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, 2000); // host candidates are enough on a LAN
+  });
+}
+
+export async function connect() {
+  $("connect").disabled = true;
+  setState("connecting");
+  const { iceServers } = await (await fetch("/v1/ice-servers")).json();
+  const pc = new RTCPeerConnection({ iceServers });
+  goassist.pc = pc;
+  const mic = await navigator.mediaDevices.getUserMedia({
+    audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+  });
+  const transceiver = pc.addTransceiver(mic.getAudioTracks()[0], { direction: "sendrecv" });
+  goassist.receiver = transceiver.receiver;
+  goassist.eventsChannel = pc.createDataChannel("events");
+  goassist.eventsChannel.onmessage = (m) => {
+    try { onEvent(JSON.parse(m.data)); } catch (e) { console.warn("bad event", e); }
+  };
+  goassist.faceChannel = pc.createDataChannel("face", { ordered: false, maxRetransmits: 0 });
+  goassist.faceChannel.binaryType = "arraybuffer";
+  goassist.faceChannel.onmessage = (m) => {
+    goassist.faceFrames += 1;
+    if (goassist.onFace) goassist.onFace(m.data);
+  };
+  pc.ontrack = (e) => {
+    const stream = e.streams[0] || new MediaStream([e.track]);
+    $("assistant-audio").srcObject = stream;
+    recordRemote(e.track).catch((err) => console.warn("recording failed", err));
+  };
+  pc.onconnectionstatechange = () => {
+    if (["failed", "closed", "disconnected"].includes(pc.connectionState)) setState(pc.connectionState);
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  await waitForIce(pc);
+  const response = await fetch("/v1/sessions", {
+    method: "POST",
+    headers: { "Content-Type": "application/sdp" },
+    body: pc.localDescription.sdp,
+  });
+  if (response.status !== 201) {
+    const body = await response.text();
+    setState("refused");
+    addLine("error", `server refused the session (${response.status}): ${body}`);
+    $("connect").disabled = false;
+    return;
+  }
+  goassist.sessionUrl = response.headers.get("Location");
+  await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
+  $("hangup").disabled = false;
+  $("typed-text").disabled = false;
+}
+
+export async function hangup() {
+  if (goassist.sessionUrl) await fetch(goassist.sessionUrl, { method: "DELETE" }).catch(() => {});
+  if (goassist.pc) goassist.pc.close();
+  setState("idle");
+  $("hangup").disabled = true;
+  $("connect").disabled = false;
+  $("typed-text").disabled = true;
+}
+
+$("connect").onclick = () => connect().catch((e) => { addLine("error", String(e)); setState("error"); $("connect").disabled = false; });
+$("hangup").onclick = () => hangup();
+$("typed").onsubmit = (e) => {
+  e.preventDefault();
+  const text = $("typed-text").value.trim();
+  if (text && goassist.eventsChannel?.readyState === "open") {
+    goassist.eventsChannel.send(JSON.stringify({ type: "user_text", text }));
+    $("typed-text").value = "";
+  }
+};
+
+// The face renderer (face.js) plugs in when present.
+import("/face/face.js").then((m) => m.attach?.(goassist, $("face-slot"))).catch(() => {});
