@@ -5,6 +5,7 @@
 //! keeps the engines testable alone and keeps a slow model step from stalling network I/O.
 
 pub mod error;
+pub mod llm;
 pub mod onnx;
 
 pub use error::EngineError;

@@ -1,0 +1,386 @@
+//! A llama-family decoder (Qwen2; Llama for SmolLM2) over GGUF quantized weights.
+//!
+//! Written against candle's primitives rather than `candle-transformers`' models because the
+//! KV cache has to be a value of its own: the weights are shared read-only, and a cache can be
+//! cloned (cheaply: tensors are reference-counted), cut back to a prefix, and resumed. That is
+//! what prefix caching needs (see `prefix_cache.rs`), and the library models keep their cache
+//! private inside the weights.
+
+use candle_core::quantized::QMatMul;
+use candle_core::{DType, Device, IndexOp, Module, Tensor};
+
+use super::gguf::GgufFile;
+use crate::EngineError;
+
+/// Largest number of positions prefilled in one forward pass: bounds the attention matrix
+/// (heads × chunk × context floats) for long prompts.
+const PREFILL_CHUNK: usize = 256;
+
+/// Positions the rotary tables are built for at most (Qwen's GGUF claims 32k).
+const MAX_POSITIONS: usize = 32_768;
+
+/// The decoder families this module implements, by GGUF `general.architecture`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    /// `qwen2`: attention biases, NeoX (half-split) rotary embedding.
+    Qwen2,
+    /// `llama` (SmolLM2 and friends): no biases, interleaved rotary embedding as GGUF stores it.
+    Llama,
+}
+
+/// Shape hyper-parameters read from the GGUF metadata.
+#[derive(Debug, Clone)]
+pub struct ModelConfig {
+    /// Which decoder family.
+    pub architecture: Architecture,
+    /// Transformer blocks.
+    pub layers: usize,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads (grouped-query attention).
+    pub kv_heads: usize,
+    /// Width of one head.
+    pub head_dim: usize,
+    /// Hidden size.
+    pub embedding: usize,
+    /// Vocabulary size (rows of the embedding table).
+    pub vocab: usize,
+    /// Longest sequence the model (and our rotary tables) supports.
+    pub max_positions: usize,
+    rms_eps: f32,
+}
+
+/// Cached keys and values for a token sequence, one pair per layer: `[1, kv_heads, len, head_dim]`.
+///
+/// Cloning is cheap (tensors share storage); a clone diverges only when one side is extended.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<(Tensor, Tensor)>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Number of positions cached.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The cache of the first `len` positions (a contiguous copy, so extending it never touches
+    /// the original).
+    pub fn truncated(&self, len: usize) -> Result<KvCache, EngineError> {
+        if len >= self.len {
+            return Ok(self.clone());
+        }
+        if len == 0 {
+            return Ok(KvCache::default());
+        }
+        let layers = self
+            .layers
+            .iter()
+            .map(|(k, v)| {
+                Ok((
+                    k.narrow(2, 0, len)?.contiguous()?,
+                    v.narrow(2, 0, len)?.contiguous()?,
+                ))
+            })
+            .collect::<candle_core::Result<Vec<_>>>()
+            .map_err(candle_error)?;
+        Ok(KvCache { layers, len })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn from_layers_for_test(layers: Vec<(Tensor, Tensor)>, len: usize) -> Self {
+        Self { layers, len }
+    }
+
+    /// Approximate memory held, in bytes.
+    pub fn size_bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|(k, v)| (k.elem_count() + v.elem_count()) * k.dtype().size_in_bytes())
+            .sum()
+    }
+}
+
+struct Layer {
+    attn_norm: Tensor,
+    q: QMatMul,
+    k: QMatMul,
+    v: QMatMul,
+    q_bias: Option<Tensor>,
+    k_bias: Option<Tensor>,
+    v_bias: Option<Tensor>,
+    o: QMatMul,
+    ffn_norm: Tensor,
+    gate: QMatMul,
+    up: QMatMul,
+    down: QMatMul,
+}
+
+/// The model weights; `forward` takes `&self`, so one loaded model serves every conversation.
+pub struct Decoder {
+    config: ModelConfig,
+    /// Token embeddings kept as f16: the f32 table of Qwen's 152k vocabulary would be 545 MB.
+    embeddings: Tensor,
+    layers: Vec<Layer>,
+    norm: Tensor,
+    output: QMatMul,
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl std::fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoder").field("config", &self.config).finish()
+    }
+}
+
+pub(crate) fn candle_error(e: candle_core::Error) -> EngineError {
+    EngineError::Runtime {
+        engine: "llm",
+        reason: e.to_string(),
+    }
+}
+
+impl Decoder {
+    /// Loads the weights of a `qwen2` or `llama` GGUF file.
+    pub(crate) fn load(gguf: &mut GgufFile) -> Result<Self, EngineError> {
+        let arch_name = gguf.string("general.architecture")?.to_string();
+        let architecture = match arch_name.as_str() {
+            "qwen2" => Architecture::Qwen2,
+            "llama" => Architecture::Llama,
+            other => {
+                return Err(gguf.invalid(format!(
+                    "architecture `{other}` is not supported (qwen2 or llama)"
+                )));
+            }
+        };
+        let key = |k: &str| format!("{arch_name}.{k}");
+        let layers_n = gguf.integer(&key("block_count"))? as usize;
+        let heads = gguf.integer(&key("attention.head_count"))? as usize;
+        let kv_heads = gguf.integer(&key("attention.head_count_kv"))? as usize;
+        let embedding = gguf.integer(&key("embedding_length"))? as usize;
+        let context = gguf.integer(&key("context_length"))? as usize;
+        let rms_eps = gguf.float(&key("attention.layer_norm_rms_epsilon"))? as f32;
+        let rope_base = gguf.float(&key("rope.freq_base")).unwrap_or(10_000.0);
+        if heads == 0 || kv_heads == 0 || embedding % heads != 0 || heads % kv_heads != 0 {
+            return Err(gguf.invalid(format!(
+                "inconsistent shape: {heads} heads, {kv_heads} kv heads, width {embedding}"
+            )));
+        }
+        let head_dim = embedding / heads;
+        let max_positions = context.clamp(1, MAX_POSITIONS);
+
+        let dequantize = |t: candle_core::quantized::QTensor| {
+            t.dequantize(&Device::Cpu).map_err(candle_error)
+        };
+        let matmul = |t| QMatMul::from_qtensor(t).map_err(candle_error);
+
+        let embeddings = gguf
+            .tensor("token_embd.weight")?
+            .dequantize_f16(&Device::Cpu)
+            .map_err(candle_error)?;
+        let vocab = embeddings.dim(0).map_err(candle_error)?;
+        let output = if gguf.has_tensor("output.weight") {
+            matmul(gguf.tensor("output.weight")?)?
+        } else {
+            // Tied embeddings: the output projection is the (still quantized) embedding table.
+            matmul(gguf.tensor("token_embd.weight")?)?
+        };
+        let norm = dequantize(gguf.tensor("output_norm.weight")?)?;
+
+        let mut layers = Vec::with_capacity(layers_n);
+        for i in 0..layers_n {
+            let name = |part: &str| format!("blk.{i}.{part}");
+            let bias = |gguf: &mut GgufFile, part: &str| -> Result<Option<Tensor>, EngineError> {
+                let n = name(part);
+                if gguf.has_tensor(&n) {
+                    Ok(Some(dequantize(gguf.tensor(&n)?)?))
+                } else {
+                    Ok(None)
+                }
+            };
+            layers.push(Layer {
+                attn_norm: dequantize(gguf.tensor(&name("attn_norm.weight"))?)?,
+                q: matmul(gguf.tensor(&name("attn_q.weight"))?)?,
+                k: matmul(gguf.tensor(&name("attn_k.weight"))?)?,
+                v: matmul(gguf.tensor(&name("attn_v.weight"))?)?,
+                q_bias: bias(gguf, "attn_q.bias")?,
+                k_bias: bias(gguf, "attn_k.bias")?,
+                v_bias: bias(gguf, "attn_v.bias")?,
+                o: matmul(gguf.tensor(&name("attn_output.weight"))?)?,
+                ffn_norm: dequantize(gguf.tensor(&name("ffn_norm.weight"))?)?,
+                gate: matmul(gguf.tensor(&name("ffn_gate.weight"))?)?,
+                up: matmul(gguf.tensor(&name("ffn_up.weight"))?)?,
+                down: matmul(gguf.tensor(&name("ffn_down.weight"))?)?,
+            });
+        }
+        let (cos, sin) = rotary_tables(head_dim, rope_base, max_positions).map_err(candle_error)?;
+        Ok(Self {
+            config: ModelConfig {
+                architecture,
+                layers: layers_n,
+                heads,
+                kv_heads,
+                head_dim,
+                embedding,
+                vocab,
+                max_positions,
+                rms_eps,
+            },
+            embeddings,
+            layers,
+            norm,
+            output,
+            cos,
+            sin,
+        })
+    }
+
+    /// The model's shape.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// Runs `tokens` after the positions already in `cache`, appends their keys/values to it,
+    /// and returns the logits (`[vocab]`, f32) for the token after the last one. Long inputs are
+    /// processed in chunks. On error the cache is left as it was.
+    pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor, EngineError> {
+        if tokens.is_empty() {
+            return Err(EngineError::InvalidInput("no tokens to run".into()));
+        }
+        if cache.len + tokens.len() > self.config.max_positions {
+            return Err(EngineError::InvalidInput(format!(
+                "{} positions exceed the model's {}",
+                cache.len + tokens.len(),
+                self.config.max_positions
+            )));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.config.vocab) {
+            return Err(EngineError::InvalidInput(format!("token id {bad} out of range")));
+        }
+        let mut work = cache.clone();
+        let mut logits = None;
+        for chunk in tokens.chunks(PREFILL_CHUNK) {
+            logits = Some(self.forward_chunk(chunk, &mut work).map_err(candle_error)?);
+        }
+        *cache = work;
+        logits.ok_or_else(|| EngineError::InvalidInput("no tokens to run".into()))
+    }
+
+    fn forward_chunk(&self, tokens: &[u32], cache: &mut KvCache) -> candle_core::Result<Tensor> {
+        let cfg = &self.config;
+        let (seq, pos) = (tokens.len(), cache.len);
+        let ids = Tensor::new(tokens, &Device::Cpu)?;
+        let mut x = self
+            .embeddings
+            .index_select(&ids, 0)?
+            .to_dtype(DType::F32)?
+            .unsqueeze(0)?;
+        let mask = (seq > 1).then(|| causal_mask(seq, pos)).transpose()?;
+        let cos = self.cos.narrow(0, pos, seq)?;
+        let sin = self.sin.narrow(0, pos, seq)?;
+        let mut new_layers = Vec::with_capacity(self.layers.len());
+
+        for (i, layer) in self.layers.iter().enumerate() {
+            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, cfg.rms_eps)?;
+            let project = |w: &QMatMul, b: &Option<Tensor>, heads: usize| {
+                let mut t = w.forward(&h)?;
+                if let Some(b) = b {
+                    t = t.broadcast_add(b)?;
+                }
+                t.reshape((1, seq, heads, cfg.head_dim))?
+                    .transpose(1, 2)?
+                    .contiguous()
+            };
+            let q = self.rotate(&project(&layer.q, &layer.q_bias, cfg.heads)?, &cos, &sin)?;
+            let k = self.rotate(&project(&layer.k, &layer.k_bias, cfg.kv_heads)?, &cos, &sin)?;
+            let v = project(&layer.v, &layer.v_bias, cfg.kv_heads)?;
+            let (k, v) = match cache.layers.get(i) {
+                Some((past_k, past_v)) => {
+                    (Tensor::cat(&[past_k, &k], 2)?, Tensor::cat(&[past_v, &v], 2)?)
+                }
+                None => (k, v),
+            };
+            new_layers.push((k.clone(), v.clone()));
+
+            let group = cfg.heads / cfg.kv_heads;
+            let k = repeat_kv(&k, group)?;
+            let v = repeat_kv(&v, group)?;
+            let scale = 1.0 / (cfg.head_dim as f64).sqrt();
+            let mut att = (q.matmul(&k.t()?)? * scale)?;
+            if let Some(mask) = &mask {
+                let neg_inf = Tensor::new(f32::NEG_INFINITY, &Device::Cpu)?
+                    .broadcast_as(att.shape())?;
+                att = mask.broadcast_as(att.shape())?.where_cond(&neg_inf, &att)?;
+            }
+            let att = candle_nn::ops::softmax_last_dim(&att)?;
+            let y = att
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .reshape((1, seq, cfg.heads * cfg.head_dim))?;
+            x = (layer.o.forward(&y)? + &x)?;
+
+            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, cfg.rms_eps)?;
+            let gated = (candle_nn::ops::silu(&layer.gate.forward(&h)?)? * layer.up.forward(&h)?)?;
+            x = (layer.down.forward(&gated)? + &x)?;
+        }
+        cache.layers = new_layers;
+        cache.len = pos + seq;
+
+        let last = x.i((.., seq - 1, ..))?;
+        let last = candle_nn::ops::rms_norm(&last, &self.norm, cfg.rms_eps)?;
+        self.output.forward(&last)?.squeeze(0)?.to_dtype(DType::F32)
+    }
+
+    fn rotate(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
+        match self.config.architecture {
+            Architecture::Qwen2 => candle_nn::rotary_emb::rope(x, cos, sin),
+            // llama.cpp's converter permutes Llama's q/k weights for interleaved rotation.
+            Architecture::Llama => candle_nn::rotary_emb::rope_i(x, cos, sin),
+        }
+    }
+}
+
+/// cos/sin tables `[positions, head_dim / 2]` of the rotary position embedding.
+fn rotary_tables(
+    head_dim: usize,
+    base: f64,
+    positions: usize,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let inv_freq: Vec<f32> = (0..head_dim)
+        .step_by(2)
+        .map(|i| (1.0 / base.powf(i as f64 / head_dim as f64)) as f32)
+        .collect();
+    let inv_freq = Tensor::new(inv_freq.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
+    let t = Tensor::arange(0u32, positions as u32, &Device::Cpu)?
+        .to_dtype(DType::F32)?
+        .unsqueeze(1)?;
+    let angles = t.broadcast_mul(&inv_freq)?;
+    Ok((angles.cos()?, angles.sin()?))
+}
+
+/// `[seq, past + seq]`, 1 where query `i` (at position `past + i`) must not see key `j`.
+fn causal_mask(seq: usize, past: usize) -> candle_core::Result<Tensor> {
+    let mask: Vec<u8> = (0..seq)
+        .flat_map(|i| (0..past + seq).map(move |j| u8::from(j > past + i)))
+        .collect();
+    Tensor::from_slice(&mask, (seq, past + seq), &Device::Cpu)
+}
+
+/// Repeats each key/value head `group` times so grouped-query attention is a plain matmul.
+fn repeat_kv(x: &Tensor, group: usize) -> candle_core::Result<Tensor> {
+    if group == 1 {
+        return Ok(x.clone());
+    }
+    let (b, heads, seq, dim) = x.dims4()?;
+    x.unsqueeze(2)?
+        .broadcast_as((b, heads, group, seq, dim))?
+        .contiguous()?
+        .reshape((b, heads * group, seq, dim))
+}
