@@ -1,1 +1,3 @@
 //! The GoAssist inference server.
+
+pub mod llm;

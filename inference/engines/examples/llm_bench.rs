@@ -100,7 +100,9 @@ fn bench_model(path: &Path, runs: usize) -> ModelResult {
                 max_new_tokens: 64,
                 sampling: Sampling::Greedy,
             };
-            let ask = [ChatMessage::user("Describe a walk through Paris in detail.")];
+            let ask = [ChatMessage::user(
+                "Describe a walk through Paris in detail.",
+            )];
             let stats = engine
                 .generate(&ask, &params, &mut |_: &str| ControlFlow::Continue(()))
                 .unwrap();
@@ -161,7 +163,10 @@ fn machine() -> String {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     format!(
         "{cpu}, {threads} hardware threads; load average at the end: {}",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     )
 }
 
@@ -174,14 +179,11 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"))
         .join("llm");
-    let files = [
-        "qwen2.5-0.5b-instruct-q8.gguf",
-        "qwen2.5-0.5b-instruct-q4_k_m.gguf",
-        "smollm2-135m-instruct-q8.gguf",
-        "smollm2-135m-instruct-q4_1.gguf",
-    ];
+    let default_files = "smollm2-135m-instruct-q8.gguf,qwen2.5-0.5b-instruct-q8.gguf,\
+                         smollm2-135m-instruct-q4_1.gguf,qwen2.5-0.5b-instruct-q4_k_m.gguf";
+    let files = std::env::var("LLM_BENCH_MODELS").unwrap_or_else(|_| default_files.to_string());
     let mut results = Vec::new();
-    for file in files {
+    for file in files.split(',').map(str::trim).filter(|f| !f.is_empty()) {
         let path = dir.join(file);
         if !path.exists() {
             eprintln!("skipping {file}: not found under {}", dir.display());
@@ -191,11 +193,19 @@ fn main() {
         let r = bench_model(&path, runs);
         eprintln!(
             "  prefill {:.0} tok/s, decode {:.1} tok/s, TTFT follow-up {:.0} ms -> {:.0} ms with cache",
-            r.prefill_tps.median, r.decode_tps.median, r.ttft_followup_no_cache.median, r.ttft_followup_cache.median
+            r.prefill_tps.median,
+            r.decode_tps.median,
+            r.ttft_followup_no_cache.median,
+            r.ttft_followup_cache.median
         );
         results.push(r);
+        write_report(&results, runs);
     }
+}
 
+/// Writes the table for the models measured so far (after each model, so a run that is
+/// stopped early still leaves its numbers).
+fn write_report(results: &[ModelResult], runs: usize) {
     let mut md = String::new();
     md.push_str("# LLM engine benchmark\n\n");
     md.push_str(&format!(
@@ -210,8 +220,9 @@ fn main() {
                  (the system prompt's KV, and the previous turn's, are reused).\n\n");
     md.push_str("| model file | load s | prompt tokens | prefill tok/s | decode tok/s | TTFT first turn, no cache ms | TTFT first turn, cache ms | TTFT follow-up, no cache ms | TTFT follow-up, cache ms | follow-up tokens reused |\n");
     md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
-    for r in &results {
-        let s = |x: &Summary, digits: usize| format!("{:.*} ({:.*})", digits, x.median, digits, x.p95);
+    for r in results {
+        let s =
+            |x: &Summary, digits: usize| format!("{:.*} ({:.*})", digits, x.median, digits, x.p95);
         md.push_str(&format!(
             "| `{}` ({}) | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.file,

@@ -67,7 +67,10 @@ fn streams_an_answer_and_stops_at_end_of_turn() {
     assert!(pieces.len() > 1, "text arrives piece by piece: {pieces:?}");
     assert!(text.chars().any(char::is_alphabetic), "{text:?}");
     assert!(!text.contains("<|im_end|>"));
-    assert!(matches!(stats.stop, StopReason::EndOfTurn | StopReason::MaxTokens));
+    assert!(matches!(
+        stats.stop,
+        StopReason::EndOfTurn | StopReason::MaxTokens
+    ));
     assert!(stats.generated_tokens >= pieces.len());
     assert!(stats.time_to_first_token <= stats.total);
     println!("{text:?} {stats:?}");
@@ -135,9 +138,16 @@ fn the_sink_can_stop_generation_at_any_token() {
         }
     }
     let stats = engine
-        .generate(&[ChatMessage::user("Hi")], &greedy(10), &mut AlreadyCancelled)
+        .generate(
+            &[ChatMessage::user("Hi")],
+            &greedy(10),
+            &mut AlreadyCancelled,
+        )
         .unwrap();
-    assert_eq!((stats.stop, stats.generated_tokens), (StopReason::Cancelled, 0));
+    assert_eq!(
+        (stats.stop, stats.generated_tokens),
+        (StopReason::Cancelled, 0)
+    );
 
     // The engine is still usable afterwards.
     let (text, _) = answer(&mut engine, &[ChatMessage::user("Say yes.")], greedy(8));
@@ -151,8 +161,12 @@ fn history_is_trimmed_to_the_context_keeping_the_system_prompt() {
     let mut engine = LlmEngine::load(config).unwrap();
     let mut history = Vec::new();
     for i in 0..12 {
-        history.push(ChatMessage::user(format!("This is old message number {i}, please remember it.")));
-        history.push(ChatMessage::assistant(format!("I will remember message {i}.")));
+        history.push(ChatMessage::user(format!(
+            "This is old message number {i}, please remember it."
+        )));
+        history.push(ChatMessage::assistant(format!(
+            "I will remember message {i}."
+        )));
     }
     history.push(ChatMessage::user("What is two plus two?"));
     let prompt = engine.prompt_tokens(&history, 32).unwrap();
@@ -163,12 +177,21 @@ fn history_is_trimmed_to_the_context_keeping_the_system_prompt() {
     assert!(text.contains("two plus two"), "latest turn kept");
     assert!(!text.contains("number 0,"), "oldest turn dropped");
     let (_, stats) = answer(&mut engine, &history, greedy(32));
-    assert!(stats.dropped_messages > 0 && stats.dropped_messages % 2 == 0, "{stats:?}");
+    assert!(
+        stats.dropped_messages > 0 && stats.dropped_messages % 2 == 0,
+        "{stats:?}"
+    );
     assert!(stats.prompt_tokens + 32 <= 160);
 
     // A single message that cannot fit is an error, not a panic.
     let huge = ChatMessage::user("word ".repeat(400));
-    assert!(engine.generate(&[huge], &greedy(32), &mut |_: &str| ControlFlow::Continue(())).is_err());
+    assert!(
+        engine
+            .generate(&[huge], &greedy(32), &mut |_: &str| ControlFlow::Continue(
+                ()
+            ))
+            .is_err()
+    );
 }
 
 #[test]

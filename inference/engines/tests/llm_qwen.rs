@@ -12,7 +12,10 @@ fn qwen_knows_the_capital_of_france() {
     let model = if q8.exists() {
         q8
     } else {
-        eprintln!("{} missing (scripts/download_models.sh makes it); using the Q4_K_M original", q8.display());
+        eprintln!(
+            "{} missing (scripts/download_models.sh makes it); using the Q4_K_M original",
+            q8.display()
+        );
         dir.join("qwen2.5-0.5b-instruct-q4_k_m.gguf")
     };
     let mut engine = LlmEngine::load(LlmEngineConfig::new(

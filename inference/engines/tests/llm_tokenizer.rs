@@ -28,7 +28,10 @@ const SAMPLES: &[&str] = &[
 fn qwen_matches_reference_token_ids() {
     // Ids from the Qwen2 reference tokenizer (tokenizer.json of Qwen2.5).
     let tok = qwen();
-    assert_eq!(tok.encode("Hello, world!").unwrap(), vec![9707, 11, 1879, 0]);
+    assert_eq!(
+        tok.encode("Hello, world!").unwrap(),
+        vec![9707, 11, 1879, 0]
+    );
     assert_eq!(tok.token_id("<|im_start|>"), Some(151644));
     assert_eq!(tok.token_id("<|im_end|>"), Some(151645));
     assert!(tok.is_end_of_turn(151645));
@@ -75,7 +78,10 @@ fn streaming_decode_equals_whole_decode() {
             let mut pieces = String::new();
             for &id in &ids {
                 let piece = stream.push(tok.bytes_of(id));
-                assert!(!piece.contains('\u{FFFD}'), "split character leaked: {piece:?}");
+                assert!(
+                    !piece.contains('\u{FFFD}'),
+                    "split character leaked: {piece:?}"
+                );
                 pieces.push_str(&piece);
             }
             pieces.push_str(&stream.finish());

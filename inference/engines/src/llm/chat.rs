@@ -119,7 +119,10 @@ impl ChatMl {
     }
 
     /// `<|im_start|>assistant\n`: where the model starts answering.
-    pub(crate) fn assistant_header(&self, tokenizer: &Tokenizer) -> Result<Vec<TokenId>, EngineError> {
+    pub(crate) fn assistant_header(
+        &self,
+        tokenizer: &Tokenizer,
+    ) -> Result<Vec<TokenId>, EngineError> {
         let mut tokens = vec![self.im_start];
         tokens.extend(tokenizer.encode("assistant\n")?);
         Ok(tokens)

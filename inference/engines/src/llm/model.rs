@@ -136,7 +136,9 @@ pub struct Decoder {
 
 impl std::fmt::Debug for Decoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Decoder").field("config", &self.config).finish()
+        f.debug_struct("Decoder")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -168,7 +170,11 @@ impl Decoder {
         let context = gguf.integer(&key("context_length"))? as usize;
         let rms_eps = gguf.float(&key("attention.layer_norm_rms_epsilon"))? as f32;
         let rope_base = gguf.float(&key("rope.freq_base")).unwrap_or(10_000.0);
-        if heads == 0 || kv_heads == 0 || embedding % heads != 0 || heads % kv_heads != 0 {
+        if heads == 0
+            || kv_heads == 0
+            || !embedding.is_multiple_of(heads)
+            || !heads.is_multiple_of(kv_heads)
+        {
             return Err(gguf.invalid(format!(
                 "inconsistent shape: {heads} heads, {kv_heads} kv heads, width {embedding}"
             )));
@@ -176,9 +182,8 @@ impl Decoder {
         let head_dim = embedding / heads;
         let max_positions = context.clamp(1, MAX_POSITIONS);
 
-        let dequantize = |t: candle_core::quantized::QTensor| {
-            t.dequantize(&Device::Cpu).map_err(candle_error)
-        };
+        let dequantize =
+            |t: candle_core::quantized::QTensor| t.dequantize(&Device::Cpu).map_err(candle_error);
         let matmul = |t| QMatMul::from_qtensor(t).map_err(candle_error);
 
         let embeddings = gguf
@@ -262,7 +267,9 @@ impl Decoder {
             )));
         }
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.config.vocab) {
-            return Err(EngineError::InvalidInput(format!("token id {bad} out of range")));
+            return Err(EngineError::InvalidInput(format!(
+                "token id {bad} out of range"
+            )));
         }
         let mut work = cache.clone();
         let mut logits = None;
@@ -302,9 +309,10 @@ impl Decoder {
             let k = self.rotate(&project(&layer.k, &layer.k_bias, cfg.kv_heads)?, &cos, &sin)?;
             let v = project(&layer.v, &layer.v_bias, cfg.kv_heads)?;
             let (k, v) = match cache.layers.get(i) {
-                Some((past_k, past_v)) => {
-                    (Tensor::cat(&[past_k, &k], 2)?, Tensor::cat(&[past_v, &v], 2)?)
-                }
+                Some((past_k, past_v)) => (
+                    Tensor::cat(&[past_k, &k], 2)?,
+                    Tensor::cat(&[past_v, &v], 2)?,
+                ),
                 None => (k, v),
             };
             new_layers.push((k.clone(), v.clone()));
@@ -315,8 +323,8 @@ impl Decoder {
             let scale = 1.0 / (cfg.head_dim as f64).sqrt();
             let mut att = (q.matmul(&k.t()?)? * scale)?;
             if let Some(mask) = &mask {
-                let neg_inf = Tensor::new(f32::NEG_INFINITY, &Device::Cpu)?
-                    .broadcast_as(att.shape())?;
+                let neg_inf =
+                    Tensor::new(f32::NEG_INFINITY, &Device::Cpu)?.broadcast_as(att.shape())?;
                 att = mask.broadcast_as(att.shape())?.where_cond(&neg_inf, &att)?;
             }
             let att = candle_nn::ops::softmax_last_dim(&att)?;
@@ -327,7 +335,8 @@ impl Decoder {
             x = (layer.o.forward(&y)? + &x)?;
 
             let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, cfg.rms_eps)?;
-            let gated = (candle_nn::ops::silu(&layer.gate.forward(&h)?)? * layer.up.forward(&h)?)?;
+            let gated =
+                (candle_nn::ops::silu(&layer.gate.forward(&h)?)? * layer.up.forward(&h)?)?;
             x = (layer.down.forward(&gated)? + &x)?;
         }
         cache.layers = new_layers;

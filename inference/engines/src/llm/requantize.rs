@@ -50,9 +50,9 @@ pub fn requantize_gguf(input: &Path, output: &Path) -> Result<RequantizeReport, 
         let tensor = gguf.tensor(name)?;
         let tensor = if needs_requantization(tensor.dtype()) {
             converted += 1;
-            let values = tensor.dequantize(&Device::Cpu).map_err(|e| {
-                gguf.invalid(format!("tensor `{name}` cannot be dequantized: {e}"))
-            })?;
+            let values = tensor
+                .dequantize(&Device::Cpu)
+                .map_err(|e| gguf.invalid(format!("tensor `{name}` cannot be dequantized: {e}")))?;
             QTensor::quantize(&values, GgmlDType::Q8_0)
                 .map_err(|e| gguf.invalid(format!("tensor `{name}` cannot become Q8_0: {e}")))?
         } else {
@@ -68,8 +68,7 @@ pub fn requantize_gguf(input: &Path, output: &Path) -> Result<RequantizeReport, 
         .map(|(k, v)| (k.as_str(), v))
         .collect();
     metadata.sort_by_key(|(k, _)| *k);
-    let tensor_refs: Vec<(&str, &QTensor)> =
-        tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
 
     let write_error = |e: &dyn std::fmt::Display| EngineError::Runtime {
         engine: "requantize",

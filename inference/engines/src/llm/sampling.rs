@@ -59,9 +59,7 @@ impl Sampler {
         match self.sampling {
             Sampling::Greedy => argmax(logits),
             Sampling::Temperature {
-                temperature,
-                top_p,
-                ..
+                temperature, top_p, ..
             } => {
                 let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let mut probs: Vec<(u32, f32)> = logits

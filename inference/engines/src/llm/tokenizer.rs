@@ -209,7 +209,11 @@ fn pre_tokenizer_for(pre: &str) -> tokenizers::Result<(bool, PreTokenizerWrapper
             SplitDelimiterBehavior::Isolated,
             false,
         )?;
-        Ok(Sequence::new(vec![split.into(), ByteLevel::new(false, false, false).into()]).into())
+        Ok(Sequence::new(vec![
+            split.into(),
+            ByteLevel::new(false, false, false).into(),
+        ])
+        .into())
     };
     Ok(match pre {
         "qwen2" => (true, split_then_bytes(QWEN2_SPLIT)?),

@@ -1,0 +1,160 @@
+//! What the LLM service is configured with (the server maps `LLM_*` variables into this).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A secret string (API key) that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// An OpenAI-compatible server (vLLM, llama.cpp server, Ollama).
+#[derive(Debug, Clone)]
+pub struct RemoteSettings {
+    /// Base URL without the `/v1/...` path, e.g. `http://vllm:8000`.
+    pub base_url: String,
+    /// Bearer token, if the server wants one.
+    pub api_key: Option<Secret>,
+    /// The `model` field of requests.
+    pub model: String,
+    /// Limit for connecting and for each wait on the server (first byte, next chunk, probe).
+    pub timeout: Duration,
+}
+
+/// Where answers come from.
+#[derive(Debug, Clone)]
+pub enum LlmBackend {
+    /// The embedded GGUF model, on an engine thread of this process.
+    Local,
+    /// A remote OpenAI-compatible server.
+    Remote(RemoteSettings),
+}
+
+/// Restart/reconnect pacing: `initial`, doubling on each failure, at most `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// First delay.
+    pub initial: Duration,
+    /// Cap.
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The delay after `failures` consecutive failures (0 → `initial`).
+    pub fn delay(&self, failures: u32) -> Duration {
+        let factor = 1u32.checked_shl(failures.min(16)).unwrap_or(u32::MAX);
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Settings of the LLM service.
+#[derive(Debug, Clone)]
+pub struct LlmSettings {
+    /// GGUF model for the local backend (LLM_MODEL_PATH).
+    pub model_path: PathBuf,
+    /// Local or remote.
+    pub backend: LlmBackend,
+    /// Prompt + answer budget in tokens (LLM_MAX_CONTEXT_TOKENS); oldest turns are dropped.
+    pub max_context_tokens: usize,
+    /// Reuse KV caches of shared prefixes (LLM_PREFIX_CACHING; local backend; a remote server
+    /// does its own).
+    pub prefix_caching: bool,
+    /// LLM_MAX_BATCH_SIZE. Remote: requests in flight at once (the rest wait in the queue).
+    /// Local: the engine runs one request at a time (no batched kernels on CPU); this many
+    /// conversations keep their KV cache for the next turn.
+    pub max_batch_size: usize,
+    /// Used when a request brings no system message.
+    pub system_prompt: String,
+    /// Longest answer in tokens.
+    pub max_new_tokens: usize,
+    /// Sampling temperature; 0 is greedy.
+    pub temperature: f32,
+    /// Base seed for sampling (each request uses the next one).
+    pub seed: u64,
+    /// Pacing of engine restarts and remote reconnection probes.
+    pub restart_backoff: Backoff,
+    /// How often a healthy remote server is probed.
+    pub health_probe_interval: Duration,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        Self {
+            model_path: PathBuf::from("models/llm/qwen2.5-0.5b-instruct-q8.gguf"),
+            backend: LlmBackend::Local,
+            max_context_tokens: 8192,
+            prefix_caching: true,
+            max_batch_size: 8,
+            system_prompt: DEFAULT_SYSTEM_PROMPT.to_string(),
+            max_new_tokens: 160,
+            temperature: 0.0,
+            seed: 0x5eed,
+            restart_backoff: Backoff::default(),
+            health_probe_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The assistant's default instructions: short spoken answers.
+pub const DEFAULT_SYSTEM_PROMPT: &str = "You are GoAssist, a friendly voice assistant. \
+Your answers are spoken aloud, so reply in one to three short, plain sentences, \
+without lists, markdown, code or emoji.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_keys_never_print() {
+        let settings = LlmSettings {
+            backend: LlmBackend::Remote(RemoteSettings {
+                base_url: "http://x".into(),
+                api_key: Some(Secret::new("sk-very-secret")),
+                model: "m".into(),
+                timeout: Duration::from_secs(1),
+            }),
+            ..Default::default()
+        };
+        let shown = format!("{settings:?} {settings:#?}");
+        assert!(!shown.contains("sk-very-secret"));
+        assert!(shown.contains("[redacted]"));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let b = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        assert_eq!(b.delay(0), Duration::from_millis(100));
+        assert_eq!(b.delay(2), Duration::from_millis(400));
+        assert_eq!(b.delay(10), Duration::from_secs(1));
+        assert_eq!(b.delay(u32::MAX), Duration::from_secs(1));
+    }
+}
