@@ -179,14 +179,11 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"))
         .join("llm");
-    let files = [
-        "qwen2.5-0.5b-instruct-q8.gguf",
-        "qwen2.5-0.5b-instruct-q4_k_m.gguf",
-        "smollm2-135m-instruct-q8.gguf",
-        "smollm2-135m-instruct-q4_1.gguf",
-    ];
+    let default_files = "smollm2-135m-instruct-q8.gguf,qwen2.5-0.5b-instruct-q8.gguf,\
+                         smollm2-135m-instruct-q4_1.gguf,qwen2.5-0.5b-instruct-q4_k_m.gguf";
+    let files = std::env::var("LLM_BENCH_MODELS").unwrap_or_else(|_| default_files.to_string());
     let mut results = Vec::new();
-    for file in files {
+    for file in files.split(',').map(str::trim).filter(|f| !f.is_empty()) {
         let path = dir.join(file);
         if !path.exists() {
             eprintln!("skipping {file}: not found under {}", dir.display());
@@ -202,8 +199,13 @@ fn main() {
             r.ttft_followup_cache.median
         );
         results.push(r);
+        write_report(&results, runs);
     }
+}
 
+/// Writes the table for the models measured so far (after each model, so a run that is
+/// stopped early still leaves its numbers).
+fn write_report(results: &[ModelResult], runs: usize) {
     let mut md = String::new();
     md.push_str("# LLM engine benchmark\n\n");
     md.push_str(&format!(
@@ -218,7 +220,7 @@ fn main() {
                  (the system prompt's KV, and the previous turn's, are reused).\n\n");
     md.push_str("| model file | load s | prompt tokens | prefill tok/s | decode tok/s | TTFT first turn, no cache ms | TTFT first turn, cache ms | TTFT follow-up, no cache ms | TTFT follow-up, cache ms | follow-up tokens reused |\n");
     md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
-    for r in &results {
+    for r in results {
         let s =
             |x: &Summary, digits: usize| format!("{:.*} ({:.*})", digits, x.median, digits, x.p95);
         md.push_str(&format!(
