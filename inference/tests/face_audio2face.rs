@@ -1,6 +1,7 @@
 //! The Audio2Face-3D client against `a2f_standin` (a stand-in speaking NVIDIA's gRPC protocol;
 //! the real service needs an NVIDIA GPU), and the service's fallback when the primary fails.
 
+#[path = "face_support/mod.rs"]
 mod common;
 
 use std::sync::Arc;

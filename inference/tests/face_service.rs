@@ -1,6 +1,7 @@
 //! The face service end to end with the real local engine: speech frames, eases, idle face,
 //! barge-in fences, kill-switch, queue limits and the late-frame gate.
 
+#[path = "face_support/mod.rs"]
 mod common;
 
 use std::time::Duration;

@@ -5,7 +5,11 @@
 //! come back as a typed error.
 
 pub mod arkit;
+pub mod bridge_stream;
+pub mod events;
 pub mod face_frame;
+pub mod livelink;
+pub mod vmc;
 
 pub use arkit::{ARKIT_COUNT, BLENDSHAPE_COUNT, CurveIndex};
 pub use face_frame::{FaceFrame, FaceFrameError};

@@ -4,9 +4,13 @@
 //! synchronous code that the server runs on dedicated threads, never on the async reactor. That
 //! keeps the engines testable alone and keeps a slow model step from stalling network I/O.
 
+pub mod asr;
+pub mod audio;
 pub mod error;
 pub mod face;
 pub mod onnx;
+pub mod tts;
+pub mod vad;
 
 pub use error::EngineError;
 

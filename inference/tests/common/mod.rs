@@ -1,59 +1,108 @@
-//! Helpers shared by the face integration tests.
-
+//! Helpers shared by the WebRTC integration tests: loopback endpoints on free port ranges,
+//! an in-process client connection, and signal measurements.
 #![allow(dead_code)]
 
-pub mod a2f_standin;
-
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use goassist_engines::face::wav::{read_wav, to_48k};
-use goassist_inference::face::{FaceSession, FaceSettings};
-use goassist_protocol::FaceFrame;
+use goassist_inference::client::{ClientError, VoiceClient};
+use goassist_inference::webrtc::{Peer, PeerEvent, WebRtcEndpoint, WebRtcSettings};
+use tokio::sync::mpsc;
 
-/// JFK's "ask not" (11 s, real speech) at 48 kHz.
-pub fn jfk_48k() -> Arc<[f32]> {
-    let wav = read_wav(&goassist_engines::test_models_dir().join("speech/jfk.wav")).unwrap();
-    to_48k(&wav.samples, wav.sample_rate).into()
+pub const RATE: f32 = 48_000.0;
+
+/// `len` consecutive UDP ports on 127.0.0.1 that are free right now (spread by process id so
+/// parallel test binaries rarely probe the same ports; a port taken later is skipped by the
+/// endpoint anyway).
+pub fn free_port_range(len: u16) -> (u16, u16) {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 400) as u16 * 100;
+    for _ in 0..2000 {
+        let start = base + NEXT.fetch_add(len, Ordering::Relaxed) % 30_000;
+        let all_free =
+            (start..start + len).all(|p| UdpSocket::bind((Ipv4Addr::LOCALHOST, p)).is_ok());
+        if all_free {
+            return (start, start + len - 1);
+        }
+    }
+    panic!("no free UDP port range of {len} on 127.0.0.1");
 }
 
-/// Settings for tests: the shared model tree, short ease, generous lag.
-pub fn settings() -> FaceSettings {
-    FaceSettings {
-        models_dir: goassist_engines::test_models_dir(),
-        slow_freeze_ms: 200,
-        drop_if_lag_ms: 2000,
-        deadline: Duration::from_secs(3),
-        ..FaceSettings::default()
+pub fn loopback_settings(ports: u16) -> WebRtcSettings {
+    let (min, max) = free_port_range(ports);
+    WebRtcSettings {
+        udp_port_min: min,
+        udp_port_max: max,
+        bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        advertised_ips: Vec::new(),
+        packet_ms: 20,
+        overlap_ms: 5,
+        connect_timeout: Duration::from_secs(10),
     }
 }
 
-/// Frames until `quiet` passes with none (or `max` total time elapses).
-pub async fn collect(session: &mut FaceSession, quiet: Duration, max: Duration) -> Vec<FaceFrame> {
-    let mut out = Vec::new();
-    let until = tokio::time::Instant::now() + max;
+/// Connects a client to `endpoint` in-process (offer/answer by function call, media over real
+/// UDP on 127.0.0.1). Returns the client and the server-side peer.
+pub async fn connect(endpoint: &WebRtcEndpoint) -> (VoiceClient, Peer) {
+    let (peer_tx, mut peer_rx) = mpsc::channel(1);
+    let ep = endpoint.clone();
+    let client = VoiceClient::connect_with(move |offer| async move {
+        let (answer, peer) = ep
+            .accept_offer(&offer)
+            .await
+            .map_err(|e| ClientError::BadAnswer(e.to_string()))?;
+        peer_tx.send(peer).await.expect("test keeps the receiver");
+        Ok(answer)
+    })
+    .await
+    .expect("client connects over loopback");
+    let peer = peer_rx.recv().await.expect("server peer");
+    (client, peer)
+}
+
+/// Waits for the server peer's `Connected` event, passing over others.
+pub async fn wait_connected(peer: &mut Peer) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let left = until.saturating_duration_since(tokio::time::Instant::now());
-        if left.is_zero() {
-            return out;
-        }
-        match tokio::time::timeout(quiet.min(left), session.frames.recv()).await {
-            Ok(Some(f)) => out.push(f),
-            Ok(None) | Err(_) => return out,
+        match tokio::time::timeout_at(deadline, peer.events.recv()).await {
+            Ok(Some(PeerEvent::Connected)) => return,
+            Ok(Some(PeerEvent::Disconnected { reason })) => {
+                panic!("server peer disconnected: {reason}")
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => panic!("server peer never connected"),
         }
     }
 }
 
-/// Frames for `count` frames or until `max`.
-pub async fn take(session: &mut FaceSession, count: usize, max: Duration) -> Vec<FaceFrame> {
-    let mut out = Vec::new();
-    let until = tokio::time::Instant::now() + max;
-    while out.len() < count {
-        let left = until.saturating_duration_since(tokio::time::Instant::now());
-        match tokio::time::timeout(left, session.frames.recv()).await {
-            Ok(Some(f)) => out.push(f),
-            _ => break,
-        }
+pub fn tone(freq: f32, amplitude: f32, len: usize, phase_samples: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| {
+            amplitude
+                * (2.0 * std::f32::consts::PI * freq * (i + phase_samples) as f32 / RATE).sin()
+        })
+        .collect()
+}
+
+/// Frequency from upward zero crossings (robust enough for a clean tone through Opus).
+pub fn zero_crossing_freq(x: &[f32]) -> f32 {
+    let crossings = x.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
+    crossings as f32 * RATE / x.len() as f32
+}
+
+pub fn rms(x: &[f32]) -> f32 {
+    if x.is_empty() {
+        return 0.0;
     }
-    out
+    (x.iter().map(|s| s * s).sum::<f32>() / x.len() as f32).sqrt()
+}
+
+/// The span of `x` whose 10 ms windows are louder than `threshold` (first..last loud sample).
+pub fn loud_span(x: &[f32], threshold: f32) -> Option<(usize, usize)> {
+    let win = 480;
+    let loud: Vec<usize> = (0..x.len() / win)
+        .filter(|k| rms(&x[k * win..(k + 1) * win]) > threshold)
+        .collect();
+    Some((*loud.first()? * win, (*loud.last()? + 1) * win))
 }

@@ -1,0 +1,114 @@
+//! Runs the server: binds the listeners, loads the models, serves until shutdown.
+//!
+//! Shutdown follows the runbook: the first SIGTERM (or Ctrl-C) starts a drain (no new sessions,
+//! live ones may finish until DRAIN_TIMEOUT_S, then they are cancelled) and the process exits 0
+//! once no session is left; a second signal exits at once with code 143.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+
+/// Exit code of the immediate exit on a second SIGTERM (128 + 15, as a shell reports it).
+pub const FORCED_EXIT_CODE: i32 = 143;
+
+/// Serves until shutdown. Returns when the process should exit 0.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let state = AppState::new(config);
+    let api_addr = SocketAddr::new(state.config.api_host, state.config.api_port);
+    let api = TcpListener::bind(api_addr)
+        .await
+        .with_context(|| format!("cannot listen on API_HOST:API_PORT {api_addr}"))?;
+    let metrics_listener = match state.config.metrics_port {
+        Some(port) => {
+            let addr = SocketAddr::new(state.config.api_host, port);
+            Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on METRICS_PORT {addr}"))?,
+            )
+        }
+        None => None,
+    };
+    tracing::info!(api = %api_addr, metrics_port = ?state.config.metrics_port, "listening");
+
+    crate::services::start(state.clone());
+
+    if let Some(listener) = metrics_listener {
+        let router = http::metrics_router(state.clone());
+        let shutdown = state.shutdown.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        });
+    }
+    tokio::spawn(watch_signals(state.clone()));
+
+    let shutdown = state.shutdown.clone();
+    axum::serve(api, http::router(state.clone()))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("API server failed")?;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// First SIGTERM/SIGINT: drain, then shut down. Second: exit now.
+async fn watch_signals(state: AppState) {
+    wait_for_signal().await;
+    let deadline = Duration::from_secs(state.config.drain_timeout_s);
+    tracing::warn!(
+        deadline_s = deadline.as_secs(),
+        "SIGTERM: draining before exit (send again to exit at once)"
+    );
+    state.sessions.start_drain(deadline);
+    let sessions = state.sessions.clone();
+    tokio::select! {
+        _ = async {
+            sessions.wait_empty().await;
+            // The drain deadline cancels sessions; give their tasks a moment to close cleanly.
+        } => {}
+        _ = tokio::time::sleep(deadline + Duration::from_secs(5)) => {
+            tracing::error!("sessions did not end after the drain deadline; exiting anyway");
+        }
+        _ = wait_for_signal() => {
+            tracing::warn!("second signal: exiting at once");
+            std::process::exit(FORCED_EXIT_CODE);
+        }
+    }
+    state.shutdown.cancel();
+    // Keep honouring a second signal while HTTP connections close.
+    wait_for_signal().await;
+    std::process::exit(FORCED_EXIT_CODE);
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

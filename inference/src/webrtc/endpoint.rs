@@ -1,0 +1,133 @@
+//! The answering side: turns an SDP offer into a running peer on a port of the range.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use str0m::change::SdpOffer;
+use str0m::{Candidate, Rtc};
+
+use super::peer::{Peer, PeerOptions, spawn_peer};
+use super::sockets::{PeerSockets, interface_ips};
+use super::{WebRtcError, WebRtcSettings};
+
+/// How often str0m reports RTCP-derived statistics.
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Accepts offers and runs their peers. Shared and cheap to clone.
+#[derive(Debug, Clone)]
+pub struct WebRtcEndpoint {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    settings: WebRtcSettings,
+    /// Addresses every peer binds (the interfaces when `bind_ip` is unspecified).
+    bind_ips: Vec<IpAddr>,
+    /// Next port to try, so consecutive peers spread over the range instead of all probing
+    /// from its start.
+    cursor: Mutex<u16>,
+    peers_started: AtomicU64,
+}
+
+impl WebRtcEndpoint {
+    /// An endpoint for `settings` (validate them first with [`WebRtcSettings::validate`]).
+    pub fn new(settings: WebRtcSettings) -> Self {
+        let bind_ips = if settings.bind_ip.is_unspecified() {
+            interface_ips(settings.bind_ip)
+        } else {
+            vec![settings.bind_ip]
+        };
+        tracing::info!(?bind_ips, "webrtc endpoint addresses");
+        let cursor = Mutex::new(settings.udp_port_min);
+        Self {
+            inner: Arc::new(Inner {
+                settings,
+                bind_ips,
+                cursor,
+                peers_started: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &WebRtcSettings {
+        &self.inner.settings
+    }
+
+    /// The addresses each peer binds.
+    pub fn bind_ips(&self) -> &[IpAddr] {
+        &self.inner.bind_ips
+    }
+
+    /// Parses the offer (typed error on malformed SDP, never a panic), binds a free UDP port
+    /// of the range (typed error when exhausted), negotiates Opus audio and the offered data
+    /// channels, starts the peer's task and returns the answer SDP and the peer.
+    pub async fn accept_offer(&self, offer_sdp: &str) -> Result<(String, Peer), WebRtcError> {
+        let settings = &self.inner.settings;
+        settings.validate()?;
+        let offer = SdpOffer::from_sdp_string(offer_sdp)
+            .map_err(|e| WebRtcError::InvalidSdp(e.to_string()))?;
+        if !offer_sdp
+            .lines()
+            .any(|l| l.trim_start().starts_with("m=audio"))
+        {
+            return Err(WebRtcError::NoAudioInOffer);
+        }
+        let sockets = self.bind_free_port()?;
+        let mut rtc = Rtc::builder()
+            .clear_codecs()
+            .enable_opus(true, false)
+            .set_stats_interval(Some(STATS_INTERVAL))
+            .build(Instant::now());
+        for addr in sockets.candidates() {
+            let candidate = Candidate::host(*addr, "udp")
+                .map_err(|e| WebRtcError::Rtc(format!("candidate {addr}: {e}")))?;
+            rtc.add_local_candidate(candidate);
+        }
+        // str0m validates the offer fully only here (m-lines, fingerprints, ICE credentials).
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| WebRtcError::InvalidSdp(e.to_string()))?;
+        let n = self.inner.peers_started.fetch_add(1, Ordering::Relaxed);
+        let port = sockets.local_addrs().first().map(|a| a.port()).unwrap_or(0);
+        let peer = spawn_peer(
+            rtc,
+            sockets,
+            PeerOptions {
+                packetizer: settings.packetizer_config(),
+                connect_timeout: settings.connect_timeout,
+                audio_mid: None,
+                label: format!("{n}@{port}"),
+            },
+        )?;
+        Ok((answer.to_sdp_string(), peer))
+    }
+
+    /// Binds the next port of the range that is free on every bind address.
+    fn bind_free_port(&self) -> Result<PeerSockets, WebRtcError> {
+        let settings = &self.inner.settings;
+        let (min, max) = (settings.udp_port_min, settings.udp_port_max);
+        let span = u32::from(max - min) + 1;
+        let mut cursor = self
+            .inner
+            .cursor
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for step in 0..span {
+            let offset = (u32::from(cursor.saturating_sub(min)) + step) % span;
+            let port = min + offset as u16;
+            match PeerSockets::bind(&self.inner.bind_ips, port, &settings.advertised_ips) {
+                Ok(sockets) => {
+                    *cursor = if port == max { min } else { port + 1 };
+                    return Ok(sockets);
+                }
+                Err(e) => tracing::trace!(port, error = %e, "port busy"),
+            }
+        }
+        Err(WebRtcError::PortsExhausted { min, max })
+    }
+}

@@ -1,0 +1,348 @@
+//! The HTTP API through the real router: probes, metrics text format, admin auth, drain.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use goassist_inference::config;
+use goassist_inference::http::{AppState, router};
+use goassist_inference::readiness::ComponentState;
+use goassist_inference::sessions::{AdmitError, EndReason, format_id};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+const TOKEN: &str = "test-admin-token-0123456789";
+
+fn state() -> AppState {
+    let dir = std::env::temp_dir().join(format!("goassist-http-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("m.gguf"), b"GGUF").unwrap();
+    let vars: BTreeMap<String, String> = [
+        ("MAX_CONCURRENT_SESSIONS", "2"),
+        ("LLM_MODEL_PATH", dir.join("m.gguf").to_str().unwrap()),
+        ("ASR_MODEL_PATH", dir.to_str().unwrap()),
+        ("TTS_ENGINE", "piper"),
+        ("TTS_MODEL_PATH", dir.to_str().unwrap()),
+        ("ADMIN_TOKEN", TOKEN),
+        ("DRAIN_TIMEOUT_S", "30"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    AppState::new(config::validate(&vars).config.expect("valid test config"))
+}
+
+fn all_ready(state: &AppState) {
+    for c in ["vad", "asr", "llm", "tts", "animation"] {
+        state.readiness.set(c, ComponentState::Ready);
+    }
+}
+
+async fn call(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let response = router(state.clone())
+        .oneshot(request.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[tokio::test]
+async fn healthz_is_alive_from_the_start() {
+    let s = state();
+    let (status, _, body) = call(&s, "GET", "/healthz", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&body)["status"], "alive");
+}
+
+#[tokio::test]
+async fn readyz_turns_200_only_when_every_required_model_is_ready() {
+    let s = state();
+    let (status, _, body) = call(&s, "GET", "/readyz", None, "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let body = json(&body);
+    assert_eq!(body["ready"], false);
+    assert_eq!(body["components"]["llm"]["state"], "loading");
+
+    all_ready(&s);
+    let (status, _, body) = call(&s, "GET", "/readyz", None, "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    s.readiness
+        .set("llm", ComponentState::Failed("engine crashed".into()));
+    let (status, _, body) = call(&s, "GET", "/readyz", None, "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(json(&body)["components"]["llm"]["detail"], "engine crashed");
+
+    // Animation is never required: degraded animation keeps the server ready.
+    s.readiness.set("llm", ComponentState::Ready);
+    s.readiness.set(
+        "animation",
+        ComponentState::Degraded("fallback engine".into()),
+    );
+    let (status, _, body) = call(&s, "GET", "/readyz", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&body)["components"]["animation"]["state"], "degraded");
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_with_the_documented_names() {
+    let s = state();
+    s.metrics.ttfa_seconds.observe(0.42);
+    s.metrics
+        .stage_seconds
+        .with_label_values(&["asr"])
+        .observe(0.1);
+    let (status, headers, body) = call(&s, "GET", "/metrics", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    for name in [
+        "goassist_ttfa_seconds_bucket",
+        "goassist_voice_to_voice_seconds_count",
+        "goassist_barge_in_seconds_sum",
+        "goassist_sessions_active",
+        "goassist_llm_queue_depth",
+        "goassist_vram_bytes",
+        "goassist_webrtc_packet_loss_ratio",
+        "goassist_webrtc_jitter_seconds",
+        "goassist_animation_slow_freeze_total",
+        "goassist_stage_seconds_bucket{stage=\"asr\"",
+    ] {
+        assert!(body.contains(name), "missing {name}");
+    }
+    // Every sample line parses as `name{labels} value` with a float value.
+    let mut samples = 0;
+    for line in body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line}"));
+        assert!(name.starts_with("goassist_"), "{line}");
+        value
+            .parse::<f64>()
+            .unwrap_or_else(|_| panic!("bad value in {line}"));
+        samples += 1;
+    }
+    assert!(samples > 20);
+    assert!(body.contains("goassist_ttfa_seconds_count 1"));
+    assert!(body.contains("# TYPE goassist_ttfa_seconds histogram"));
+}
+
+#[tokio::test]
+async fn admin_endpoints_refuse_missing_or_wrong_tokens_without_hints() {
+    let s = state();
+    for (method, uri) in [
+        ("GET", "/admin/sessions"),
+        ("POST", "/admin/drain"),
+        ("POST", "/admin/animation"),
+        ("DELETE", "/admin/sessions/0000000000000001"),
+    ] {
+        for token in [
+            None,
+            Some("wrong"),
+            Some(&TOKEN[..TOKEN.len() - 1]),
+            Some(""),
+        ] {
+            let (status, headers, body) = call(&s, method, uri, token, "").await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {uri} {token:?}");
+            assert_eq!(headers[header::WWW_AUTHENTICATE], "Bearer");
+            assert!(
+                !body.contains(TOKEN) && !body.contains("test-admin"),
+                "hint in {body}"
+            );
+            assert_eq!(json(&body)["error"]["code"], "unauthorized");
+        }
+    }
+    assert!(!s.sessions.is_draining(), "a refused drain must not start");
+}
+
+#[tokio::test]
+async fn admin_without_a_configured_token_is_closed() {
+    let mut s = state();
+    let mut config = (*s.config).clone();
+    config.admin_token = None;
+    s.config = std::sync::Arc::new(config);
+    let (status, _, _) = call(&s, "GET", "/admin/sessions", Some(TOKEN), "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn admin_lists_and_ends_sessions() {
+    let s = state();
+    let ticket = s.sessions.admit().unwrap();
+    ticket.set_state("listening");
+    let (status, _, body) = call(&s, "GET", "/admin/sessions", Some(TOKEN), "").await;
+    assert_eq!(status, StatusCode::OK);
+    let body = json(&body);
+    assert_eq!(body["sessions"][0]["id"], format_id(ticket.id()));
+    assert_eq!(body["sessions"][0]["state"], "listening");
+
+    let cancelled = ticket.cancelled();
+    let uri = format!("/admin/sessions/{}", format_id(ticket.id()));
+    let (status, _, _) = call(&s, "DELETE", &uri, Some(TOKEN), "").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(cancelled.is_cancelled(), "the session task is told to end");
+    drop(ticket);
+    assert_eq!(s.sessions.count(), 0);
+    assert!(
+        s.metrics
+            .render()
+            .contains("goassist_sessions_ended_total{reason=\"admin\"} 1")
+    );
+
+    let (status, _, _) = call(&s, "DELETE", &uri, Some(TOKEN), "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, body) = call(&s, "DELETE", "/admin/sessions/not-an-id", Some(TOKEN), "").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn animation_kill_switch_keeps_the_server_ready() {
+    let s = state();
+    all_ready(&s);
+    let (status, _, body) = call(
+        &s,
+        "POST",
+        "/admin/animation",
+        Some(TOKEN),
+        r#"{"enabled": false}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!s.animation.enabled());
+    let (status, _, body) = call(&s, "GET", "/readyz", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json(&body)["components"]["animation"]["state"], "disabled");
+    assert_eq!(json(&body)["animation_enabled"], false);
+
+    let (status, _, _) = call(
+        &s,
+        "POST",
+        "/admin/animation",
+        Some(TOKEN),
+        r#"{"enabled": true}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(s.animation.enabled());
+
+    let (status, _, body) = call(
+        &s,
+        "POST",
+        "/admin/animation",
+        Some(TOKEN),
+        r#"{"enabled": "sometimes"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(json(&body)["error"]["code"], "bad_request");
+}
+
+#[tokio::test(start_paused = true)]
+async fn drain_refuses_new_sessions_and_cancels_stragglers_at_the_deadline() {
+    let s = state();
+    all_ready(&s);
+    let polite = s.sessions.admit().unwrap();
+    let straggler = s.sessions.admit().unwrap();
+    assert_eq!(s.sessions.admit().err(), Some(AdmitError::Capacity));
+
+    let (status, _, body) = call(
+        &s,
+        "POST",
+        "/admin/drain",
+        Some(TOKEN),
+        r#"{"deadline_s": 10}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(json(&body)["draining"], true);
+    assert_eq!(s.sessions.admit().err(), Some(AdmitError::Draining));
+    let (status, _, body) = call(&s, "GET", "/readyz", None, "").await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "draining is not ready"
+    );
+    assert_eq!(json(&body)["draining"], true);
+
+    // One session ends by itself; the other is still open at the deadline and is cancelled.
+    drop(polite);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(!straggler.cancelled().is_cancelled());
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(
+        straggler.cancelled().is_cancelled(),
+        "force-cancelled at the deadline"
+    );
+    straggler.set_end_reason(EndReason::Drain);
+    drop(straggler);
+    s.sessions.wait_empty().await;
+    assert!(
+        s.metrics
+            .render()
+            .contains("goassist_sessions_ended_total{reason=\"drain\"} 1")
+    );
+
+    let (status, _, _) = call(&s, "POST", "/admin/resume", Some(TOKEN), "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(s.sessions.admit().is_ok());
+}
+
+#[tokio::test]
+async fn drain_with_exit_requested_triggers_shutdown_once_empty() {
+    let s = state();
+    let ticket = s.sessions.admit().unwrap();
+    let (status, _, _) = call(
+        &s,
+        "POST",
+        "/admin/drain",
+        Some(TOKEN),
+        r#"{"exit_when_drained": true}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!s.shutdown.is_cancelled(), "a live session holds the exit");
+    drop(ticket);
+    tokio::time::timeout(Duration::from_secs(5), s.shutdown.cancelled())
+        .await
+        .expect("shutdown after the last session");
+    let (status, _, body) = call(&s, "POST", "/admin/drain", Some(TOKEN), "{not json").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn unknown_paths_get_a_json_404() {
+    let s = state();
+    let (status, _, body) = call(&s, "GET", "/nope", None, "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(json(&body)["error"]["code"], "not_found");
+}

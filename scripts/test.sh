@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this). Idempotent: installs what is
+# missing, downloads the models once, builds once, then runs every check.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+started=$(date +%s)
+step() { printf '\n==> %s (+%ss)\n' "$*" "$(( $(date +%s) - started ))"; }
+
+step "setup (system packages, debug build)"
+scripts/setup.sh
+
+step "models"
+GOASSIST_BIN=$here/target/debug/goassist-inference scripts/download_models.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked -- --test-threads=2
+
+step "done in $(( $(date +%s) - started ))s"
