@@ -107,6 +107,7 @@ fn main() {
     let mut early = 0u64;
     let mut total = 0u64;
     let mut margins_ms = Vec::new();
+    let (mut late_first_segment, mut late_all) = (0usize, 0usize);
     let mut session_id = 0;
     for path in &recordings {
         session_id += 1;
@@ -115,7 +116,7 @@ fn main() {
         let mut session = service.open_session(session_id).unwrap();
         let control = session.control();
         let len = audio.len() as u64;
-        let (e, t, m) = runtime.block_on(async move {
+        let (e, t, m, late) = runtime.block_on(async move {
             let t0 = Instant::now();
             let send_time = move |pos: u64| t0 + Duration::from_micros(pos * 1_000_000 / 48_000);
             // The voice loop: reports its send position every 20 ms packet and hands each
@@ -140,6 +141,7 @@ fn main() {
                 }
             });
             let (mut early, mut total, mut margins) = (0u64, 0u64, Vec::new());
+            let mut late_positions = Vec::new();
             let deadline = send_time(len) + Duration::from_millis(300);
             while let Ok(Some(frame)) =
                 tokio::time::timeout_at(deadline.into(), session.frames.recv()).await
@@ -155,14 +157,17 @@ fn main() {
                     margins.push((due - now).as_secs_f64() * 1000.0);
                 } else {
                     margins.push(-((now - due).as_secs_f64() * 1000.0));
+                    late_positions.push(frame.sample_pos);
                 }
             }
             pusher.await.unwrap();
-            (early, total, margins)
+            (early, total, margins, late_positions)
         });
         early += e;
         total += t;
         margins_ms.extend(m);
+        late_first_segment += late.iter().filter(|p| **p < SEGMENT_SAMPLES as u64).count();
+        late_all += late.len();
     }
     let counters = service.counters();
     let speech_s: f64 = rows.iter().map(|r| r.1).sum();
@@ -194,7 +199,11 @@ fn main() {
         "Machine: {machine}, {cores} cores visible, load average at the end `{}` (shared build machine). \
          Build: `{}`. Frame rate {fps} fps.\n\n",
         load.trim(),
-        if cfg!(debug_assertions) { "debug" } else { "release" }
+        if cfg!(debug_assertions) {
+            "dev profile (our crates opt-level 1, dependencies 3; CPU cost below is pessimistic)"
+        } else {
+            "release"
+        }
     ));
     md.push_str("Reproduce: `cargo run --release -p goassist-inference --example face_bench` (add `-- --fps 60` for 60 fps).\n\n");
     md.push_str("Recordings are real speech (JFK 11 s; LibriVox *Sense and Sensibility* clips), resampled to 48 kHz and cut into 1.5 s segments as streamed TTS would deliver them.\n\n");
@@ -210,6 +219,7 @@ fn main() {
     md.push_str(&format!(
         "- frames of speech delivered: {total} (expected about {expected_frames:.0})\n\
          - delivered before their audio was sent: {:.1} % (margin median {margin_med:.0} ms, 5th percentile {margin_p5:.0} ms)\n\
+         - frames delivered after their audio was sent: {late_all}, of which {late_first_segment} in an answer's first segment\n\
          - dropped: late {} (gate {drop_ms} ms), queue full {}, stale epoch {}; segments dropped {}\n\
          - engine failures: {} panics, {} timeouts, {} errors\n\n",
         100.0 * early as f64 / total.max(1) as f64,
@@ -221,6 +231,11 @@ fn main() {
         counters.engine_timeouts,
         counters.engine_errors,
     ));
+    md.push_str(
+        "Frames that miss belong to an answer's first segment (counted above): it reaches the face at the moment its \
+         first packet is sent, so its first frames follow by the engine's compute time. Every later \
+         segment is handed over one segment ahead of playout.\n\n",
+    );
     md.push_str("## Engine CPU cost (lam, one thread)\n\n");
     md.push_str(&format!(
         "Per 1.5 s segment, milliseconds of compute per second of speech: median {cost_med:.2} ms/s, p95 {cost_p95:.2} ms/s \

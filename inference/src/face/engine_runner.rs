@@ -75,6 +75,7 @@ impl EngineRunner {
         std::thread::Builder::new()
             .name(format!("face-{name}"))
             .spawn(move || {
+                super::priority::lower_current_thread();
                 while let Ok(job) = job_rx.recv() {
                     match job {
                         Job::Reset => {

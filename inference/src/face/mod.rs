@@ -16,6 +16,7 @@ pub mod clock;
 pub mod engine_runner;
 pub mod lag_gate;
 pub mod metrics;
+pub mod priority;
 pub mod service;
 pub mod settings;
 mod worker;
