@@ -186,17 +186,20 @@ else
   echo "       skip espeak-ng-data is missing: run scripts/setup.sh (Piper needs it for phonemes)"
 fi
 
-say "Q8_0 re-quantization of the Qwen GGUF (candle has AVX kernels for Q8_0, not Q5_0)"
-QWEN_Q8=$MODELS_DIR/llm/qwen2.5-0.5b-instruct-q8.gguf
-if [ -s "$QWEN_Q8" ]; then echo "       ok   $QWEN_Q8"; else
-  bin=${GOASSIST_BIN:-$here/target/release/goassist-inference}
+say "Q8_0 re-quantization of the GGUFs (candle has AVX kernels for Q8_0, not Q4_1/Q5_0)"
+bin=${GOASSIST_BIN:-$here/target/release/goassist-inference}
+for pair in "$QWEN:$MODELS_DIR/llm/qwen2.5-0.5b-instruct-q8.gguf" \
+            "$MODELS_DIR/llm/smollm2-135m-instruct-q4_1.gguf:$MODELS_DIR/llm/smollm2-135m-instruct-q8.gguf"; do
+  src=${pair%%:*}; dst=${pair##*:}
+  if [ -s "$dst" ]; then echo "       ok   $dst"; continue; fi
   if [ -x "$bin" ]; then
-    "$bin" requantize-gguf "$QWEN" "$QWEN_Q8.part" && mv "$QWEN_Q8.part" "$QWEN_Q8"
-    echo "       got  $QWEN_Q8 ($(human "$QWEN_Q8"))"
+    "$bin" requantize-gguf "$src" "$dst.part" >/dev/null || die "re-quantizing $src failed"
+    mv "$dst.part" "$dst"
+    echo "       got  $dst ($(human "$dst"))"
   else
     echo "       later: build goassist-inference (scripts/setup.sh does) and run this script again"
   fi
-fi
+done
 
 say "optional: facecap.glb 3D head with 52 ARKit morph targets (PyPI openfacefx 0.24.0; no stated licence)"
 if [ "$WITH_OPTIONAL" = 1 ]; then
