@@ -142,6 +142,7 @@ export async function connect() {
     return;
   }
   goassist.sessionUrl = response.headers.get("Location");
+  attachFace().catch((e) => console.warn("face unavailable", e));
   await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
   $("hangup").disabled = false;
   $("typed-text").disabled = false;
@@ -167,5 +168,13 @@ $("typed").onsubmit = (e) => {
   }
 };
 
-// The face renderer (face.js) plugs in when present.
-import("/face/face.js").then((m) => m.attach?.(goassist, $("face-slot"))).catch(() => {});
+// The face (Profile B): face.js renders the frames of the "face" channel, timed against the
+// audio actually playing (RTCRtpReceiver.getSynchronizationSources).
+async function attachFace() {
+  const { attachFace } = await import("/face/face.js");
+  const canvas = document.createElement("canvas");
+  canvas.width = 320;
+  canvas.height = 320;
+  $("face-slot").replaceChildren(canvas);
+  goassist.face = attachFace({ channel: goassist.faceChannel, receiver: goassist.receiver, canvas });
+}
