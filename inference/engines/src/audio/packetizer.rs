@@ -318,10 +318,10 @@ mod tests {
         );
         assert_eq!(
             next.spans[0].sample_pos,
-            960 * 7,
+            960 * 6,
             "five packets later on the clock"
         );
-        assert_eq!(p.queued_until(), 960 * 9);
+        assert_eq!(p.queued_until(), 960 * 8);
     }
 
     fn config(packet_ms: u32, overlap_ms: u32) -> PacketizerConfig {
