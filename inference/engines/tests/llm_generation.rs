@@ -196,7 +196,10 @@ fn history_is_trimmed_to_the_context_keeping_the_system_prompt() {
 
 #[test]
 fn seeded_sampling_is_reproducible() {
-    let mut engine = engine(true);
+    // Without the prefix cache: the second run would reuse the first one's KV cache, whose
+    // values differ from a fresh prefill in the last bits (different matmul shapes), and at
+    // temperature 0.9 that can flip a sampled token. Greedy cache equivalence is tested above.
+    let mut engine = engine(false);
     let params = |seed| GenerationParams {
         max_new_tokens: 16,
         sampling: Sampling::Temperature {
