@@ -114,8 +114,21 @@ fn requantize(args: &[String]) -> ExitCode {
         eprintln!("usage: goassist-inference requantize-gguf IN.gguf OUT.gguf");
         return ExitCode::from(EXIT_USAGE);
     };
-    eprintln!(
-        "requantize-gguf is provided by the LLM engine ({input} -> {output}); not built in yet"
-    );
-    ExitCode::FAILURE
+    let (input, output) = (std::path::Path::new(input), std::path::Path::new(output));
+    match goassist_engines::llm::requantize_gguf(input, output) {
+        Ok(report) => {
+            eprintln!(
+                "requantize-gguf: {} of {} tensors rewritten as Q8_0, wrote {} ({} MB)",
+                report.converted,
+                report.tensors,
+                output.display(),
+                report.output_bytes / 1_000_000
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("requantize-gguf: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
