@@ -9,6 +9,11 @@ use prometheus::{
     IntGauge, Opts, Registry, TextEncoder,
 };
 
+/// Buckets for the pacing of sent audio packets, in seconds (around 10–40 ms packets).
+const SEND_INTERVAL_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.06, 0.08, 0.1, 0.25,
+];
+
 /// Buckets for turn-level latencies (TTFA, voice-to-voice, barge-in, stages), in seconds.
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0,
@@ -42,6 +47,9 @@ pub struct Metrics {
     pub webrtc_jitter_seconds: Gauge,
     /// Assistant audio packets sent.
     pub audio_packets_sent_total: IntCounter,
+    /// Time between consecutive packets of the assistant's speech: the pacing of the audio
+    /// path (20 ms at AUDIO_PACKET_MS=20; anything past 2× the packet time is an audible gap).
+    pub audio_send_interval_seconds: Histogram,
     /// Turns interrupted by the user.
     pub barge_ins_total: IntCounter,
     /// Face frames sent to clients.
@@ -161,6 +169,20 @@ impl Metrics {
                 "goassist_audio_packets_sent_total",
                 "Assistant audio packets sent",
             ),
+            audio_send_interval_seconds: {
+                let h = Histogram::with_opts(
+                    HistogramOpts::new(
+                        "goassist_audio_send_interval_seconds",
+                        "Time between consecutive packets of assistant speech",
+                    )
+                    .buckets(SEND_INTERVAL_BUCKETS.to_vec()),
+                )
+                .expect("valid histogram");
+                registry
+                    .register(Box::new(h.clone()))
+                    .expect("unique metric name");
+                h
+            },
             barge_ins_total: counter(
                 "goassist_barge_ins_total",
                 "Assistant turns interrupted by the user",

@@ -240,3 +240,80 @@ async fn a_panicking_engine_is_contained() {
         matches!(service.status(), FaceStatus::Degraded { reason } if reason.contains("engine bug"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_without_engines_retries_its_primary_later() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    /// Fails while `broken` is set; otherwise one frame per 1600 samples.
+    struct Flaky(Arc<AtomicBool>);
+    impl Animator for Flaky {
+        fn animate(
+            &mut self,
+            audio: &[f32],
+            start: u64,
+            _: &[String],
+        ) -> Result<Vec<(u64, FaceValues)>, EngineError> {
+            if self.0.load(Ordering::SeqCst) {
+                return Err(EngineError::Runtime {
+                    engine: "flaky",
+                    reason: "broken".into(),
+                });
+            }
+            let mut pose = goassist_engines::face::NEUTRAL;
+            pose[C::JAW_OPEN] = 0.5;
+            Ok((0..audio.len() as u64 / 1600)
+                .map(|i| (start + i * 1600, pose))
+                .collect())
+        }
+        fn reset(&mut self) {}
+    }
+    let broken = Arc::new(AtomicBool::new(true));
+    let builds = Arc::new(AtomicUsize::new(0));
+    let (flag, count) = (broken.clone(), builds.clone());
+    let factory: goassist_inference::face::service::EngineFactory = Arc::new(move |_| {
+        count.fetch_add(1, Ordering::SeqCst);
+        Ok(Box::new(Flaky(flag.clone())) as Box<dyn Animator>)
+    });
+    let mut s = settings();
+    s.fallback = FallbackKind::None;
+    let service = FaceService::start_with_factory(s, factory);
+    let mut session = service.open_session(11).unwrap();
+    let audio = jfk_48k();
+    session.push_segment(1, audio[..16_000].into(), 0, vec![]);
+    session.push_segment(1, audio[16_000..32_000].into(), 16_000, vec![]);
+    let during = collect(
+        &mut session,
+        Duration::from_millis(600),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(
+        during.iter().all(|f| f.values[C::JAW_OPEN] != 0.5),
+        "no speech frames while the engine is broken"
+    );
+    assert_eq!(
+        builds.load(Ordering::SeqCst),
+        1,
+        "no rebuild before the retry delay"
+    );
+
+    broken.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(5_100)).await;
+    session.report_send_position(200_000);
+    session.push_segment(1, audio[..48_000].into(), 200_000, vec![]);
+    let frames = collect(
+        &mut session,
+        Duration::from_millis(1500),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(
+        frames
+            .iter()
+            .filter(|f| f.values[C::JAW_OPEN] == 0.5)
+            .count()
+            >= 20,
+        "the retried engine animates again"
+    );
+    assert_eq!(builds.load(Ordering::SeqCst), 2);
+}

@@ -40,9 +40,16 @@ enum Stage {
     Unstarted,
     Primary(EngineRunner),
     Fallback(EngineRunner),
-    /// Neither engine is usable: speech gets no frames, the face rests.
-    NoEngine,
+    /// Neither engine is usable: speech gets no frames, the face rests. Retried from the
+    /// primary after [`ENGINE_RETRY_AFTER`].
+    NoEngine {
+        since: Instant,
+    },
 }
+
+/// How long a session stays without a face engine before trying the primary again: a stall
+/// is often passing (the machine was busy), and a session should not lose its face for good.
+const ENGINE_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 pub(crate) struct Worker {
     session_id: u64,
@@ -176,7 +183,9 @@ impl Worker {
     /// The stage after the primary failed: the fallback engine, or none.
     fn fallback_stage(&mut self) -> Stage {
         match self.service.settings.fallback {
-            FallbackKind::None => Stage::NoEngine,
+            FallbackKind::None => Stage::NoEngine {
+                since: Instant::now(),
+            },
             FallbackKind::Lam => match self.build(EngineKind::Lam) {
                 Ok(runner) => {
                     self.service.metrics.fallback_switched();
@@ -192,13 +201,21 @@ impl Worker {
                         .engine_failed("lam", FailureKind::Error);
                     self.service
                         .record_failure(format!("lam fallback failed to start: {reason}"));
-                    Stage::NoEngine
+                    Stage::NoEngine {
+                        since: Instant::now(),
+                    }
                 }
             },
         }
     }
 
     fn animate(&mut self, epoch: u32, audio: Arc<[f32]>, start_pos: u64, phonemes: Arc<[String]>) {
+        if let Stage::NoEngine { since } = self.stage
+            && since.elapsed() >= ENGINE_RETRY_AFTER
+        {
+            tracing::info!(session = self.session_id, "face engines retried");
+            self.stage = Stage::Unstarted;
+        }
         self.ensure_started();
         let now = Instant::now();
         let end = start_pos + audio.len() as u64;
@@ -207,14 +224,18 @@ impl Worker {
             // first sample goes out now.
             self.session.clock.anchor_if_unreported(start_pos, now);
         }
-        let deadline = self.service.settings.deadline;
+        // An engine slower than twice real time is stalled; short of that, frames that come
+        // too late for their audio are dropped one by one by the lag gate. (The engine threads
+        // run at low priority, so a busy machine slows them first: visuals go before audio.)
+        let deadline = self.service.settings.deadline
+            + Duration::from_secs_f64(audio.len() as f64 / 48_000.0 / 2.0);
         let mut frames: Option<SegmentFrames> = None;
         // At most two tries: the current engine, then (if it was the primary) the fallback.
         for _ in 0..2 {
             let (runner, is_primary) = match &mut self.stage {
                 Stage::Primary(r) => (r, true),
                 Stage::Fallback(r) => (r, false),
-                Stage::Unstarted | Stage::NoEngine => break,
+                Stage::Unstarted | Stage::NoEngine { .. } => break,
             };
             match runner.animate(audio.clone(), start_pos, phonemes.clone(), deadline) {
                 Ok(f) => {
@@ -228,7 +249,9 @@ impl Worker {
                     self.stage = if is_primary {
                         self.fallback_stage()
                     } else {
-                        Stage::NoEngine
+                        Stage::NoEngine {
+                            since: Instant::now(),
+                        }
                     };
                 }
             }

@@ -1,5 +1,7 @@
 //! The real-time voice loop: shared engines, per-session listener and session driver.
 
+pub mod bridge_audio;
+pub mod bridge_feed;
 pub mod listener;
 pub mod session;
 pub mod workers;

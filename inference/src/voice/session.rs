@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::VoiceEngines;
+use super::bridge_feed::BridgeFeed;
 use super::listener::{self, AudioChunk, Heard};
 use super::workers::Reply;
 use crate::conversation::{ChatTurn, Command, Conversation, Input, Metric, Settings, Speaker};
@@ -79,6 +80,10 @@ struct Session<'t> {
     first_clause_pending: bool,
     last_activity: Instant,
     face: Option<FaceSession>,
+    /// Face frames (and audio) to the render-bridge, when one is configured.
+    bridge: Option<BridgeFeed>,
+    /// End position and send time of the last speech packet.
+    last_speech_packet: Option<(u64, Instant)>,
 }
 
 impl<'t> Session<'t> {
@@ -108,6 +113,13 @@ impl<'t> Session<'t> {
                         None
                     }
                 });
+        let bridge = engines.render_link.clone().map(|link| {
+            let audio_fps = state
+                .config
+                .render_bridge_send_audio
+                .then_some(state.config.animation_fps);
+            BridgeFeed::new(link, audio_fps)
+        });
         Session {
             conversation: Conversation::new(settings),
             state,
@@ -125,6 +137,8 @@ impl<'t> Session<'t> {
             first_clause_pending: false,
             last_activity: Instant::now(),
             face,
+            bridge,
+            last_speech_packet: None,
         }
     }
 
@@ -139,6 +153,10 @@ impl<'t> Session<'t> {
             self.execute_commands();
             let timeout = self.conversation.poll_timeout();
             let idle_deadline = self.last_activity + idle;
+            let bridge_due = self
+                .bridge
+                .as_ref()
+                .and_then(|b| b.next_due(Instant::now()));
             tokio::select! {
                 _ = cancelled.cancelled() => return EndReason::Admin,
                 event = events.recv() => match event {
@@ -184,6 +202,7 @@ impl<'t> Session<'t> {
                     }
                 }
                 _ = sleep_until(timeout), if timeout.is_some() => self.conversation.handle_timeout(Instant::now()),
+                _ = sleep_until(bridge_due), if bridge_due.is_some() => self.release_bridge_frames(),
                 _ = tokio::time::sleep_until(idle_deadline.into()) => {
                     tracing::info!(idle_s = idle.as_secs(), "session idle timeout");
                     return EndReason::IdleTimeout;
@@ -229,8 +248,12 @@ impl<'t> Session<'t> {
                 sample_pos,
             } => {
                 self.state.metrics.audio_packets_sent_total.inc();
+                self.observe_send_interval(sample_pos, samples, at);
                 if let Some(face) = &self.face {
                     face.report_send_position(sample_pos + samples as u64);
+                }
+                if let Some(bridge) = &self.bridge {
+                    bridge.audio_sent(sample_pos + samples as u64, at);
                 }
                 self.conversation.handle(
                     now,
@@ -377,6 +400,9 @@ impl<'t> Session<'t> {
                 let samples = synth.samples_48k.len();
                 let audio: Arc<[f32]> = synth.samples_48k.into();
                 let start_pos = self.peer.push_audio(epoch, clause as u64, audio.to_vec());
+                if let Some(bridge) = &mut self.bridge {
+                    bridge.clause_queued(epoch, start_pos, &audio);
+                }
                 if let Some(face) = &self.face {
                     // Never waits: a full face queue drops (and counts) the segment.
                     face.push_segment(epoch, audio, start_pos, synth.phonemes);
@@ -419,6 +445,9 @@ impl<'t> Session<'t> {
                         face.interrupt(new_epoch);
                     }
                     self.clauses.clear();
+                    if let Some(bridge) = &mut self.bridge {
+                        bridge.interrupt();
+                    }
                     self.state.metrics.barge_ins_total.inc();
                 }
                 Command::RunFinalAsr => match self.utterance.take() {
@@ -476,24 +505,44 @@ impl<'t> Session<'t> {
     }
 
     /// A face frame to the client (unordered, no retransmit) and, for Profile C, the render-bridge.
-    fn send_face(&self, frame: &goassist_protocol::FaceFrame) {
+    fn send_face(&mut self, frame: &goassist_protocol::FaceFrame) {
         if !self.state.animation.enabled() {
             return;
         }
         self.peer.send_face(frame.encode().to_vec());
         self.state.metrics.animation_frames_sent_total.inc();
-        if let Some(link) = &self.engines.render_link {
-            let outcome = if link.try_send(frame, None).is_ok() {
-                "sent"
-            } else {
-                "dropped"
-            };
+        if let Some(bridge) = &mut self.bridge {
+            bridge.offer(frame.clone());
+            self.release_bridge_frames();
+        }
+    }
+
+    /// Times consecutive packets of speech (a packet carrying two clauses reports twice, with
+    /// one send time; a jump in position means silence went out between).
+    fn observe_send_interval(&mut self, sample_pos: u64, samples: usize, at: Instant) {
+        if let Some((end, sent_at)) = self.last_speech_packet
+            && end == sample_pos
+            && at > sent_at
+        {
             self.state
                 .metrics
-                .render_bridge_frames_total
-                .with_label_values(&[outcome])
-                .inc();
+                .audio_send_interval_seconds
+                .observe((at - sent_at).as_secs_f64());
         }
+        self.last_speech_packet = Some((sample_pos + samples as u64, at));
+    }
+
+    /// Sends the render-bridge the frames whose audio has gone out.
+    fn release_bridge_frames(&mut self) {
+        let Some(bridge) = &mut self.bridge else {
+            return;
+        };
+        let released = bridge.release_due(Instant::now());
+        let frames = &self.state.metrics.render_bridge_frames_total;
+        frames.with_label_values(&["sent"]).inc_by(released.sent);
+        frames
+            .with_label_values(&["dropped"])
+            .inc_by(released.dropped);
     }
 
     fn send(&self, event: ServerEvent) {

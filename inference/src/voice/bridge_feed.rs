@@ -1,0 +1,210 @@
+//! What one session sends to the render-bridge (Profile C): its face frames, each released when
+//! the audio it animates goes out to the client, with that audio attached when
+//! RENDER_BRIDGE_SEND_AUDIO is on.
+//!
+//! The face engine computes a clause's frames in one burst, ahead of its audio. A browser
+//! schedules them by sample position, but the bridge forwards to Unreal on arrival, so the
+//! frames are held here and released on the outgoing audio clock. Holding is bounded and
+//! everything here is non-blocking: [`RenderLink`] drops rather than waits.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use goassist_protocol::FaceFrame;
+
+use super::bridge_audio::BridgeAudio;
+use crate::face::clock::SendClock;
+use crate::render_link::RenderLink;
+
+/// Frames held at most (10 s at 60 fps); beyond that the oldest are dropped.
+const MAX_HELD: usize = 600;
+
+/// Outcome counts of one release, for the session's metrics.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Released {
+    /// Frames handed to the link.
+    pub sent: u64,
+    /// Frames dropped (link queue full, or too many held).
+    pub dropped: u64,
+}
+
+/// A session's feed to the render-bridge.
+pub struct BridgeFeed {
+    link: RenderLink,
+    audio: Option<BridgeAudio>,
+    held: VecDeque<FaceFrame>,
+    clock: SendClock,
+    overflowed: u64,
+}
+
+impl BridgeFeed {
+    /// A feed over `link`; with `fps` given, each frame carries its audio.
+    pub fn new(link: RenderLink, audio_fps: Option<u32>) -> Self {
+        BridgeFeed {
+            link,
+            audio: audio_fps.map(BridgeAudio::new),
+            held: VecDeque::new(),
+            clock: SendClock::new(),
+            overflowed: 0,
+        }
+    }
+
+    /// A clause was queued for sending at `start` on the outgoing clock.
+    pub fn clause_queued(&mut self, epoch: u32, start: u64, audio: &Arc<[f32]>) {
+        if let Some(clauses) = &mut self.audio {
+            clauses.push(epoch, start, audio.clone());
+        }
+    }
+
+    /// The client was sent audio up to `end` (exclusive) at `at`.
+    pub fn audio_sent(&self, end: u64, at: Instant) {
+        self.clock.report(end, at);
+    }
+
+    /// Holds a frame until its audio goes out.
+    pub fn offer(&mut self, frame: FaceFrame) {
+        if self.held.len() == MAX_HELD {
+            self.held.pop_front();
+            self.overflowed += 1;
+        }
+        self.held.push_back(frame);
+    }
+
+    /// Barge-in: nothing held or queued will be played.
+    pub fn interrupt(&mut self) {
+        self.held.clear();
+        if let Some(clauses) = &mut self.audio {
+            clauses.clear();
+        }
+    }
+
+    /// When the next held frame is due, if one is held.
+    pub fn next_due(&self, now: Instant) -> Option<Instant> {
+        let front = self.held.front()?;
+        let Some(sent) = self.clock.estimate(now) else {
+            return Some(now); // no audio out yet (the idle face): nothing to wait for
+        };
+        let ahead = front.sample_pos.saturating_sub(sent);
+        Some(now + Duration::from_micros(ahead * 1_000 / 48))
+    }
+
+    /// Sends every held frame whose audio has gone out by `now`.
+    pub fn release_due(&mut self, now: Instant) -> Released {
+        let mut released = Released {
+            dropped: std::mem::take(&mut self.overflowed),
+            ..Released::default()
+        };
+        let sent_pos = self.clock.estimate(now);
+        while let Some(front) = self.held.front() {
+            if sent_pos.is_some_and(|sent| front.sample_pos > sent) {
+                break;
+            }
+            let frame = self.held.pop_front().expect("front exists");
+            let chunk = self
+                .audio
+                .as_mut()
+                .and_then(|a| a.chunk_for(frame.epoch, frame.sample_pos));
+            match self.link.try_send(&frame, chunk.as_deref()) {
+                Ok(()) => released.sent += 1,
+                Err(_) => released.dropped += 1,
+            }
+        }
+        released
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use goassist_protocol::bridge_stream::BridgeDatagram;
+    use std::net::UdpSocket;
+
+    fn frame(epoch: u32, sample_pos: u64) -> FaceFrame {
+        FaceFrame {
+            session_id: 7,
+            epoch,
+            seq: 0,
+            sample_pos,
+            values: [0.0; goassist_protocol::ARKIT_COUNT],
+        }
+    }
+
+    /// A feed whose link drains into a socket the test reads.
+    fn feed(audio_fps: Option<u32>) -> (BridgeFeed, UdpSocket) {
+        let bridge = UdpSocket::bind("127.0.0.1:0").unwrap();
+        bridge
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let link = RenderLink::new(bridge.local_addr().unwrap(), 64);
+        (BridgeFeed::new(link, audio_fps), bridge)
+    }
+
+    fn receive(bridge: &UdpSocket) -> BridgeDatagram {
+        let mut buf = [0u8; 16_384];
+        let n = bridge.recv(&mut buf).expect("a datagram");
+        BridgeDatagram::decode(&buf[..n]).unwrap()
+    }
+
+    #[test]
+    fn frames_wait_for_their_audio_to_go_out() {
+        let (mut feed, bridge) = feed(Some(30));
+        let t0 = Instant::now();
+        feed.clause_queued(1, 48_000, &Arc::from(vec![0.5f32; 48_000]));
+        feed.audio_sent(48_000, t0);
+        for k in 0..30 {
+            feed.offer(frame(1, 48_000 + k * 1_600));
+        }
+        assert_eq!(
+            feed.release_due(t0).sent,
+            1,
+            "only the frame at the send position"
+        );
+        assert_eq!(
+            feed.next_due(t0),
+            Some(t0 + Duration::from_micros(1_600 * 1_000 / 48))
+        );
+        let half_second = t0 + Duration::from_millis(500);
+        assert_eq!(feed.release_due(half_second).sent, 15);
+        let first = receive(&bridge);
+        assert_eq!(first.frame.sample_pos, 48_000);
+        assert_eq!(first.audio.as_ref().map(Vec::len), Some(1_600));
+        assert_eq!(first.audio.unwrap()[0], 16_384);
+    }
+
+    #[test]
+    fn before_any_audio_frames_pass_at_once_without_audio() {
+        let (mut feed, bridge) = feed(Some(30));
+        let now = Instant::now();
+        feed.offer(frame(0, 0));
+        assert_eq!(feed.next_due(now), Some(now));
+        assert_eq!(feed.release_due(now).sent, 1);
+        assert_eq!(receive(&bridge).audio, None);
+        assert_eq!(feed.next_due(now), None);
+    }
+
+    #[test]
+    fn a_barge_in_discards_what_is_held() {
+        let (mut feed, _bridge) = feed(None);
+        let t0 = Instant::now();
+        feed.audio_sent(0, t0);
+        feed.offer(frame(1, 10_000));
+        feed.interrupt();
+        assert_eq!(
+            feed.release_due(t0 + Duration::from_secs(1)),
+            Released::default()
+        );
+    }
+
+    #[test]
+    fn holding_is_bounded_and_overflow_is_counted() {
+        let (mut feed, _bridge) = feed(None);
+        let t0 = Instant::now();
+        feed.audio_sent(0, t0);
+        for k in 0..(MAX_HELD as u64 + 5) {
+            feed.offer(frame(1, 1_000_000 + k));
+        }
+        let released = feed.release_due(t0);
+        assert_eq!((released.sent, released.dropped), (0, 5));
+    }
+}
