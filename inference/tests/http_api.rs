@@ -346,3 +346,29 @@ async fn unknown_paths_get_a_json_404() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(json(&body)["error"]["code"], "not_found");
 }
+
+#[tokio::test]
+async fn the_voice_page_and_every_module_it_imports_are_served() {
+    let s = state();
+    let (status, _, page) = call(&s, "GET", "/", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, _, app) = call(&s, "GET", "/app.js", None, "").await;
+    assert!(page.contains("app.js") && app.contains("/face/face.js"));
+    for (path, kind) in [
+        ("/app.js", "text/javascript"),
+        ("/app.css", "text/css"),
+        ("/face/face.js", "text/javascript"),
+        ("/face/demo.html", "text/html"),
+    ] {
+        let (status, headers, body) = call(&s, "GET", path, None, "").await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(
+            headers[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with(kind),
+            "{path}"
+        );
+        assert!(!body.is_empty(), "{path}");
+    }
+}

@@ -1,6 +1,7 @@
 // Opens the GoAssist voice page in headless Chromium whose fake microphone plays a WAV file,
 // connects, waits for the conversation to play out, and writes what the page saw (events with
-// arrival times, the assistant audio it received) to a JSON file for the Rust test to judge.
+// arrival times, the assistant audio it received, the face's jawOpen as rendered) to a JSON
+// file for the Rust test to judge. With SCREENSHOT=path, saves the page mid-answer.
 //
 //   node voice_e2e.mjs URL WAV OUT.json TIMEOUT_S
 import { chromium } from "playwright-core";
@@ -33,13 +34,24 @@ await page.evaluate(() => {
     }
   }, 10);
   window.__t0 = t0;
+  // The rendered face: jawOpen as face.js last drew it, every 10 ms.
+  window.__jaw = [];
+  setInterval(() => {
+    const face = window.goassist.face;
+    if (face) window.__jaw.push([performance.now() - t0, face.jawOpen()]);
+  }, 10);
 });
 await page.click("#connect");
 const deadline = Date.now() + Number(timeoutS) * 1000;
 // Done when the user was interrupted-upon and the assistant has answered the interruption too.
 let done = false;
+let screenshot = process.env.SCREENSHOT;
 while (!done && Date.now() < deadline) {
   await page.waitForTimeout(500);
+  if (screenshot && await page.evaluate(() => (window.goassist.face?.jawOpen() ?? 0) > 0.3)) {
+    await page.screenshot({ path: screenshot });
+    screenshot = null;
+  }
   done = await page.evaluate(() => {
     const ev = window.goassist.events;
     const i = ev.findIndex((e) => e.type === "interrupted");
@@ -58,6 +70,7 @@ const result = await page.evaluate(() => {
     audio_16k: down,
     audio_started_ms: rec ? rec.startedAt - window.__t0 : null,
     face_frames: window.goassist.faceFrames,
+    jaw: window.__jaw,
   };
 });
 result.completed = done;

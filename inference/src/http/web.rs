@@ -32,6 +32,25 @@ pub(super) fn routes() -> Router<AppState> {
             "/app.css",
             get(|| async { page("text/css; charset=utf-8", include_str!("../../web/app.css")) }),
         )
+        // The face renderer the page imports (Profile B), and its stand-alone demo.
+        .route(
+            "/face/face.js",
+            get(|| async {
+                page(
+                    "text/javascript; charset=utf-8",
+                    include_str!("../../web/face/face.js"),
+                )
+            }),
+        )
+        .route(
+            "/face/demo.html",
+            get(|| async {
+                page(
+                    "text/html; charset=utf-8",
+                    include_str!("../../web/face/demo.html"),
+                )
+            }),
+        )
 }
 
 fn page(content_type: &'static str, body: &'static str) -> impl IntoResponse {

@@ -363,6 +363,7 @@ impl<'t> Session<'t> {
                     .handle(now, Input::LlmToken { epoch, text });
             }
             Some(LlmEvent::Done(stats)) => {
+                tracing::debug!(epoch, tokens = stats.generated_tokens, "answer generated");
                 self.observe_stage("llm_total", stats.total);
                 self.llm = None;
                 self.conversation.handle(now, Input::LlmDone { epoch });
@@ -398,6 +399,7 @@ impl<'t> Session<'t> {
                     }
                 }
                 let samples = synth.samples_48k.len();
+                tracing::debug!(epoch, clause, samples, "clause synthesized");
                 let audio: Arc<[f32]> = synth.samples_48k.into();
                 let start_pos = self.peer.push_audio(epoch, clause as u64, audio.to_vec());
                 if let Some(bridge) = &mut self.bridge {
@@ -457,6 +459,7 @@ impl<'t> Session<'t> {
                         .handle(Instant::now(), Input::FinalTranscript(String::new())),
                 },
                 Command::StartLlm { epoch, history } => {
+                    tracing::debug!(epoch, turns = history.len(), "answering");
                     if let Some(old) = self.llm.take() {
                         old.cancel.cancel();
                     }

@@ -213,8 +213,10 @@ impl Packetizer {
     }
 
     /// Barge-in: drops every queued chunk of an epoch below `new_epoch` and refuses such chunks
-    /// from now on. The next packet cut carries none of them.
+    /// from now on. The next packet cut carries none of them. Also ends a pause: the audio it
+    /// held is gone, and the next answer must not wait behind it.
     pub fn interrupt(&mut self, new_epoch: u32) {
+        self.paused = false;
         self.min_epoch = self.min_epoch.max(new_epoch);
         let min = self.min_epoch;
         self.chunks.retain(|c| c.epoch >= min);
@@ -490,6 +492,21 @@ mod tests {
         let pk = p.next_packet();
         assert_eq!(pk.spans.len(), 1);
         assert_eq!(pk.spans[0].epoch, 2);
+    }
+
+    #[test]
+    fn a_barge_in_after_a_pause_lets_the_next_answer_play() {
+        let mut p = Packetizer::new(config(20, 0)).unwrap();
+        p.push(1, 1, vec![0.3; 4_800]);
+        p.next_packet();
+        p.pause(); // a voice while the assistant talks...
+        assert!(p.next_packet().is_silence());
+        p.interrupt(3); // ...confirmed as speech: the answer is cut
+        assert!(!p.is_paused());
+        p.push(3, 1, vec![0.2; 960]);
+        let pk = p.next_packet();
+        assert_eq!(pk.spans.len(), 1, "the next answer is not held");
+        assert_eq!(pk.spans[0].epoch, 3);
     }
 
     #[test]
