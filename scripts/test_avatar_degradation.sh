@@ -7,11 +7,47 @@
 # loop's time to first packet p95 stays within 10 % of the animation-on run, and the face eases to
 # neutral. Prints PASS/FAIL with the figures.
 #
-# Usage: scripts/test_avatar_degradation.sh   (MODELS_DIR=... to use another model tree)
+# Part 2 (the real thing): goassist-inference on the embedded models with the avatar on (lam), a
+# WebRTC voice session speaking recorded speech; the admin kill-switch turns animation off in
+# the middle of an answer (inference/examples/degradation_webrtc.rs). Same PASS criteria,
+# measured on the server (speech-packet pacing histogram, TTFA histogram) and the client.
+#
+# Usage: scripts/test_avatar_degradation.sh   (MODELS_DIR=... to use another model tree;
+#        SKIP_PART1=1 or SKIP_PART2=1 to run one part)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "== building the drill (release)"
-cargo build --release -q -p goassist-inference --example face_degradation
-echo "== running"
-# Production-like: no backtrace symbolization when the drill makes the engine panic.
-RUST_BACKTRACE=0 ./target/release/examples/face_degradation
+models=${MODELS_DIR:-$PWD/models}
+status=0
+
+if [ "${SKIP_PART1:-0}" != 1 ]; then
+  echo "== part 1: face-service boundary drill (release build)"
+  cargo build --release -q -p goassist-inference --example face_degradation
+  # Production-like: no backtrace symbolization when the drill makes the engine panic.
+  RUST_BACKTRACE=0 ./target/release/examples/face_degradation || status=1
+fi
+
+if [ "${SKIP_PART2:-0}" != 1 ]; then
+  echo "== part 2: live server over WebRTC, animation killed mid-answer"
+  cargo build -q -p goassist-inference --bin goassist-inference --example degradation_webrtc
+  port=${DRILL_PORT:-18281}
+  token=drill-$RANDOM$RANDOM
+  log=$(mktemp -t goassist-drill-XXXX.log)
+  MODELS_DIR=$models API_HOST=127.0.0.1 API_PORT=$port METRICS_PORT=0 MAX_CONCURRENT_SESSIONS=2 \
+    ADMIN_TOKEN=$token ANIMATION_ENABLED=true ANIMATION_ENGINE=lam \
+    LLM_MODEL_PATH=$models/llm/qwen2.5-0.5b-instruct-q8.gguf \
+    ASR_MODEL_PATH=$models/asr/moonshine-base-en \
+    TTS_ENGINE=piper TTS_MODEL_PATH=$models/tts/piper/en_US-joe-medium.onnx \
+    WEBRTC_UDP_PORT_MIN=32300 WEBRTC_UDP_PORT_MAX=32400 \
+    LLM_SYSTEM_PROMPT="You are a friendly voice assistant. Answer in three or four spoken sentences." \
+    target/debug/goassist-inference >"$log" 2>&1 &
+  server=$!
+  trap 'kill $server 2>/dev/null || true' EXIT
+  for _ in $(seq 1 240); do
+    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break
+    kill -0 $server 2>/dev/null || { echo "server exited; log: $log"; exit 1; }
+    sleep 0.5
+  done
+  MODELS_DIR=$models target/debug/examples/degradation_webrtc \
+    --url "http://127.0.0.1:$port" --token "$token" --turns "${DRILL_TURNS:-4}" || status=1
+fi
+exit $status

@@ -12,11 +12,13 @@
 //! first packet of an interrupting utterance sent → the first silent packet received. Server-side
 //! TTFA and stage latencies come from its Prometheus histograms (deltas over the run).
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use goassist_inference::client::{Recording, VoiceClient, read_wav};
+use goassist_inference::client::{Recording, VoiceClient};
+use support::{histogram_quantile, percentile, scrape, utterance};
 
 struct Args {
     url: String,
@@ -56,21 +58,6 @@ fn parse_args() -> Args {
 }
 
 /// One utterance: 16 kHz samples.
-fn utterance(models: &Path, name: &str) -> Vec<f32> {
-    let wav = read_wav(&models.join("speech").join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    goassist_engines::audio::resample_all(&wav.samples, wav.sample_rate, 48_000).expect("resample")
-}
-
-fn percentile(values: &[f64], p: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let rank = (p * (v.len() - 1) as f64).round() as usize;
-    v[rank.min(v.len() - 1)]
-}
-
 fn rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -180,87 +167,6 @@ async fn interrupt(client: &VoiceClient, question: &[f32], interruption: &[f32])
     Some(stopped.duration_since(onset).as_secs_f64())
 }
 
-async fn scrape(url: &str) -> BTreeMap<String, f64> {
-    let Some((_, body)) = http_get(url, "/metrics").await else {
-        return BTreeMap::new();
-    };
-    body.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            l.rsplit_once(' ')
-                .and_then(|(k, v)| v.parse().ok().map(|v| (k.to_string(), v)))
-        })
-        .collect()
-}
-
-async fn http_get(url: &str, path: &str) -> Option<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = tokio::net::TcpStream::connect(host).await.ok()?;
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.ok()?;
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    Some((
-        status,
-        response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default(),
-    ))
-}
-
-/// Quantile from Prometheus histogram bucket deltas (linear inside the bucket).
-fn histogram_quantile(
-    before: &BTreeMap<String, f64>,
-    after: &BTreeMap<String, f64>,
-    name: &str,
-    label: &str,
-    q: f64,
-) -> Option<f64> {
-    let mut buckets: Vec<(f64, f64)> = after
-        .iter()
-        .filter(|(k, _)| k.starts_with(&format!("{name}_bucket{{")) && k.contains(label))
-        .filter_map(|(k, v)| {
-            let le = k.split("le=\"").nth(1)?.split('"').next()?;
-            let le: f64 = if le == "+Inf" {
-                f64::INFINITY
-            } else {
-                le.parse().ok()?
-            };
-            Some((le, v - before.get(k).copied().unwrap_or(0.0)))
-        })
-        .collect();
-    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let total = buckets.last()?.1;
-    if total <= 0.0 {
-        return None;
-    }
-    let target = q * total;
-    let mut prev = (0.0, 0.0);
-    for (le, count) in buckets {
-        if count >= target {
-            if le.is_infinite() {
-                return Some(prev.0);
-            }
-            let span = count - prev.1;
-            let frac = if span > 0.0 {
-                (target - prev.1) / span
-            } else {
-                1.0
-            };
-            return Some(prev.0 + (le - prev.0) * frac);
-        }
-        prev = (le, count);
-    }
-    None
-}
-
 #[tokio::main]
 async fn main() {
     let args = parse_args();
@@ -289,7 +195,8 @@ async fn main() {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
-    report.push_str(&format!("# Voice loop benchmark\n\nMachine: {cores} cores, {machine}. Server: `goassist-inference` release build on the embedded models (Silero, Moonshine base-en, Qwen2.5-0.5B Q8_0 via candle, Piper joe), client: the Rust str0m WebRTC client on loopback.\n\n"));
+    let build = std::env::var("BENCH_BUILD").unwrap_or_else(|_| "build not stated".into());
+    report.push_str(&format!("# Voice loop benchmark\n\nMachine: {cores} cores, {machine}. Server: `goassist-inference` ({build}) on the embedded models (Silero, Moonshine base-en, Qwen2.5-0.5B Q8_0 via candle, Piper joe), client: the Rust str0m WebRTC client on loopback.\n\n"));
 
     // 1. Sequential turns on one session.
     let before = scrape(&args.url).await;
@@ -363,6 +270,11 @@ async fn main() {
             "stage tts_first (end-of-turn → first clause synthesized)",
             "goassist_stage_seconds",
             "stage=\"tts_first\"",
+        ),
+        (
+            "stage send_first (first clause queued → first packet sent: output-side overhead)",
+            "goassist_stage_seconds",
+            "stage=\"send_first\"",
         ),
     ] {
         let count_key = if label.is_empty() {

@@ -29,7 +29,8 @@ pub struct Metrics {
     pub voice_to_voice_seconds: Histogram,
     /// User speech onset (during assistant speech) → assistant audio stopped.
     pub barge_in_seconds: Histogram,
-    /// Per-stage latency: `vad`, `asr`, `llm_ttft`, `tts_first`, `asr_partial`, `llm_total`.
+    /// Per-stage latency: `vad`, `asr`, `llm_ttft`, `tts_first`, `asr_partial`, `llm_total`,
+    /// `send_first` (first clause queued → its first packet sent).
     pub stage_seconds: HistogramVec,
     /// Sessions currently open.
     pub sessions_active: IntGauge,

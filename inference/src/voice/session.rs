@@ -78,6 +78,8 @@ struct Session<'t> {
     clauses: VecDeque<PendingClause>,
     turn_started: Option<Instant>,
     first_clause_pending: bool,
+    /// When this turn's first clause was queued, until its first packet goes out.
+    first_clause_queued: Option<Instant>,
     last_activity: Instant,
     face: Option<FaceSession>,
     /// Face frames (and audio) to the render-bridge, when one is configured.
@@ -135,6 +137,7 @@ impl<'t> Session<'t> {
             clauses: VecDeque::new(),
             turn_started: None,
             first_clause_pending: false,
+            first_clause_queued: None,
             last_activity: Instant::now(),
             face,
             bridge,
@@ -394,6 +397,7 @@ impl<'t> Session<'t> {
             Ok(synth) => {
                 if self.first_clause_pending {
                     self.first_clause_pending = false;
+                    self.first_clause_queued = Some(now);
                     if let Some(started) = self.turn_started {
                         self.observe_stage("tts_first", started.elapsed());
                     }
@@ -502,6 +506,13 @@ impl<'t> Session<'t> {
                     };
                     histogram.observe(seconds);
                     tracing::debug!(metric = ?metric, ms = (seconds * 1000.0).round(), "latency");
+                    if metric == Metric::Ttfa
+                        && let Some(queued) = self.first_clause_queued.take()
+                    {
+                        // The output side of the server's own overhead: the first clause
+                        // waits for the next packet slot of the paced audio clock.
+                        self.observe_stage("send_first", queued.elapsed());
+                    }
                 }
             }
         }
