@@ -3,27 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A secret string (API key) that never shows in `Debug` output or logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+pub use crate::config::{DEFAULT_SYSTEM_PROMPT, Secret};
 
 /// An OpenAI-compatible server (vLLM, llama.cpp server, Ollama).
 #[derive(Debug, Clone)]
@@ -121,11 +101,6 @@ impl Default for LlmSettings {
     }
 }
 
-/// The assistant's default instructions: short spoken answers.
-pub const DEFAULT_SYSTEM_PROMPT: &str = "You are GoAssist, a friendly voice assistant. \
-Your answers are spoken aloud, so reply in one to three short, plain sentences, \
-without lists, markdown, code or emoji.";
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,7 +118,7 @@ mod tests {
         };
         let shown = format!("{settings:?} {settings:#?}");
         assert!(!shown.contains("sk-very-secret"));
-        assert!(shown.contains("[redacted]"));
+        assert!(shown.contains("<redacted>"));
     }
 
     #[test]
