@@ -65,12 +65,17 @@ async function recordRemote(track) {
   if (typeof MediaStreamTrackProcessor === "undefined") return;
   const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
   goassist.recorder = { sampleRate: 48000, chunks: [], startedAt: null };
+  let recorded = 0;
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
-    if (goassist.recorder.startedAt === null) {
-      goassist.recorder.startedAt = performance.now() - (value.numberOfFrames / value.sampleRate) * 1000;
-    }
+    // When the first sample played: a chunk is read at or after its time, never before, so the
+    // smallest "read time minus audio before it" over all chunks is the tightest estimate (a
+    // late first read would otherwise shift the whole timeline).
+    recorded += value.numberOfFrames;
+    const start = performance.now() - (recorded / value.sampleRate) * 1000;
+    const r = goassist.recorder;
+    r.startedAt = r.startedAt === null ? start : Math.min(r.startedAt, start);
     goassist.recorder.sampleRate = value.sampleRate;
     const buf = new Float32Array(value.numberOfFrames);
     value.copyTo(buf, { planeIndex: 0, format: "f32-planar" });
