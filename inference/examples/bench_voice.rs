@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use goassist_inference::client::{Recording, VoiceClient};
-use support::{histogram_quantile, percentile, scrape, utterance};
+use support::{cpu_model, histogram_quantile, percentile, scrape, utterance};
 
 struct Args {
     url: String,
@@ -184,14 +184,7 @@ async fn main() {
         "librivox/sense_and_sensibility_01_austen_64kb-0930.wav",
     );
     let mut report = String::new();
-    let machine = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
+    let machine = cpu_model();
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);

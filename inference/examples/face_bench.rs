@@ -9,6 +9,8 @@
 //! Usage: `cargo run --release -p goassist-inference --example face_bench [-- --fps 30]`.
 //! Writes docs/benchmarks/face.md.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -173,14 +175,7 @@ fn main() {
     let speech_s: f64 = rows.iter().map(|r| r.1).sum();
     let expected_frames = (speech_s * f64::from(fps)).round();
 
-    let machine = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let machine = support::cpu_model();
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);

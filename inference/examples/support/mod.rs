@@ -1,5 +1,6 @@
 //! Helpers shared by the examples that drive a running server over WebRTC (bench_voice,
-//! degradation_webrtc): recorded speech, percentiles, and `/metrics` over plain HTTP.
+//! degradation_webrtc, face_bench): recorded speech, percentiles, `/metrics` over plain HTTP,
+//! the CPU model for reports.
 
 #![allow(dead_code)] // each example uses a different subset
 
@@ -123,4 +124,16 @@ pub fn histogram_quantile(
         prev = (le, count);
     }
     None
+}
+
+/// The CPU model from /proc/cpuinfo, for benchmark reports.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
 }
