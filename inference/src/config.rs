@@ -903,7 +903,7 @@ impl<'a> Reader<'a> {
             self.error(
                 name,
                 format!(
-                    "{not_found}: {name} is not set (valid: an existing {})",
+                    "{not_found}: {name} is not set (valid: the path of {})",
                     kind_text(kind)
                 ),
             );

@@ -16,6 +16,22 @@ use crate::http::{self, AppState};
 /// Exit code of the immediate exit on a second SIGTERM (128 + 15, as a shell reports it).
 pub const FORCED_EXIT_CODE: i32 = 143;
 
+/// Says which face the voice page will show, so an operator who installed the 3D head sees
+/// whether the server found it.
+fn log_face_assets(config: &Config) {
+    let vendor = config.models_dir.join(http::VENDOR_DIR);
+    let three = vendor.join("three/build/three.module.js");
+    let head = vendor.join("facecap.glb");
+    if three.is_file() && head.is_file() {
+        tracing::info!(dir = %vendor.display(), "voice page: 3D head installed (three.js + facecap.glb)");
+    } else {
+        tracing::info!(
+            dir = %vendor.display(),
+            "voice page: built-in 2D face (for the 3D head run scripts/download_models.sh --with-optional)"
+        );
+    }
+}
+
 /// Serves until shutdown. Returns when the process should exit 0.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let state = AppState::new(config);
@@ -35,6 +51,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     tracing::info!(api = %api_addr, metrics_port = ?state.config.metrics_port, "listening");
+    log_face_assets(&state.config);
 
     crate::services::start(state.clone());
 

@@ -15,6 +15,11 @@ use tower::ServiceExt;
 const TOKEN: &str = "test-admin-token-0123456789";
 
 fn state() -> AppState {
+    state_with(&[])
+}
+
+/// State from the test configuration with `extra` variables on top.
+fn state_with(extra: &[(&str, &str)]) -> AppState {
     let dir = std::env::temp_dir().join(format!("goassist-http-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("m.gguf"), b"GGUF").unwrap();
@@ -28,6 +33,7 @@ fn state() -> AppState {
         ("DRAIN_TIMEOUT_S", "30"),
     ]
     .into_iter()
+    .chain(extra.iter().copied())
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     AppState::new(config::validate(&vars).config.expect("valid test config"))
@@ -371,4 +377,63 @@ async fn the_voice_page_and_every_module_it_imports_are_served() {
         );
         assert!(!body.is_empty(), "{path}");
     }
+}
+
+#[tokio::test]
+async fn the_optional_3d_head_is_served_from_models_dir_and_nothing_outside_it() {
+    let models = std::env::temp_dir().join(format!("goassist-http-vendor-{}", std::process::id()));
+    let vendor = models.join("face/vendor");
+    for (file, body) in [
+        ("facecap.glb", "glTF head"),
+        (
+            "three/build/three.module.js",
+            "export const REVISION = '187';",
+        ),
+        (
+            "three/examples/jsm/libs/basis/basis_transcoder.wasm",
+            "\0asm",
+        ),
+    ] {
+        std::fs::create_dir_all(vendor.join(file).parent().unwrap()).unwrap();
+        std::fs::write(vendor.join(file), body).unwrap();
+    }
+    std::fs::write(models.join("secret.txt"), "not for browsers").unwrap();
+    let s = state_with(&[("MODELS_DIR", models.to_str().unwrap())]);
+
+    for (path, kind, body) in [
+        ("/face/vendor/facecap.glb", "model/gltf-binary", "glTF head"),
+        (
+            "/face/vendor/three/build/three.module.js",
+            "text/javascript",
+            "export const REVISION = '187';",
+        ),
+        (
+            "/face/vendor/three/examples/jsm/libs/basis/basis_transcoder.wasm",
+            "application/wasm",
+            "\0asm",
+        ),
+    ] {
+        let (status, headers, got) = call(&s, "GET", path, None, "").await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(headers[header::CONTENT_TYPE], kind, "{path}");
+        assert_eq!(got, body, "{path}");
+    }
+    // The page probes with HEAD before it downloads three.js.
+    let (status, _, body) = call(&s, "HEAD", "/face/vendor/facecap.glb", None, "").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, ""));
+    for path in [
+        "/face/vendor/nope.js",
+        "/face/vendor/../../secret.txt",
+        "/face/vendor/%2e%2e/%2e%2e/secret.txt",
+        "/face/vendor/..%2f..%2fsecret.txt",
+    ] {
+        let (status, _, body) = call(&s, "GET", path, None, "").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!body.contains("not for browsers"), "{path}");
+    }
+    // Without the files (the default models tree has none here) the page gets a 404 and keeps
+    // its built-in face.
+    let (status, _, _) = call(&state(), "GET", "/face/vendor/facecap.glb", None, "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let _ = std::fs::remove_dir_all(&models);
 }

@@ -147,7 +147,7 @@ export async function connect() {
     return;
   }
   goassist.sessionUrl = response.headers.get("Location");
-  attachFace().catch((e) => console.warn("face unavailable", e));
+  goassist.face?.listen(goassist.faceChannel, goassist.receiver);
   await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
   $("hangup").disabled = false;
   $("typed-text").disabled = false;
@@ -174,12 +174,18 @@ $("typed").onsubmit = (e) => {
 };
 
 // The face (Profile B): face.js renders the frames of the "face" channel, timed against the
-// audio actually playing (RTCRtpReceiver.getSynchronizationSources).
-async function attachFace() {
+// audio actually playing (RTCRtpReceiver.getSynchronizationSources). It shows from page load
+// (the idle face arrives with the session); ?face=2d|3d|auto picks the renderer (auto: the 3D
+// head when the server has it installed and WebGL runs on a GPU).
+async function showFace() {
   const { attachFace } = await import("/face/face.js");
   const canvas = document.createElement("canvas");
   canvas.width = 320;
   canvas.height = 320;
   $("face-slot").replaceChildren(canvas);
-  goassist.face = attachFace({ channel: goassist.faceChannel, receiver: goassist.receiver, canvas });
+  const head = new URLSearchParams(location.search).get("face") || "auto";
+  goassist.face = attachFace({ canvas, head });
+  const { kind, why } = await goassist.face.chosen;
+  $("face-note").textContent = kind === "3d" ? "3D head" : `built-in face${why ? ` (${why})` : ""}`;
 }
+showFace().catch((e) => console.warn("face unavailable", e));

@@ -9,6 +9,8 @@ mod ops;
 mod web;
 mod whip;
 
+pub use web::VENDOR_DIR;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -96,7 +98,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ops::routes())
         .merge(whip::routes())
-        .merge(web::routes())
+        .merge(web::routes(&state.config.models_dir))
         .nest("/admin", admin::routes(state.clone()))
         .fallback(|| async { AppError::NotFound("no such endpoint".into()) })
         .with_state(state)

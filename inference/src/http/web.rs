@@ -1,5 +1,12 @@
 //! The voice page served by the inference server (`/`): plain HTML, CSS and ES modules compiled
 //! into the binary, so it works wherever the server runs with no build step.
+//!
+//! The optional 3D head is not compiled in (its asset has no stated licence, so it is never
+//! bundled): `/face/vendor/` serves `MODELS_DIR/face/vendor/` (three.js and `facecap.glb`, put
+//! there by `scripts/download_models.sh --with-optional`). When that folder is absent every
+//! request there is a 404 and the page keeps its built-in face.
+
+use std::path::Path;
 
 use axum::Router;
 use axum::http::header;
@@ -8,7 +15,10 @@ use axum::routing::get;
 
 use super::AppState;
 
-pub(super) fn routes() -> Router<AppState> {
+/// Where the optional 3D head's files live, relative to `MODELS_DIR`.
+pub const VENDOR_DIR: &str = "face/vendor";
+
+pub(super) fn routes(models_dir: &Path) -> Router<AppState> {
     Router::new()
         .route(
             "/",
@@ -50,6 +60,12 @@ pub(super) fn routes() -> Router<AppState> {
                     include_str!("../../web/face/demo.html"),
                 )
             }),
+        )
+        // ServeDir resolves paths inside the folder only (no `..`), answers HEAD and ranges,
+        // and types .js/.wasm/.glb so the browser accepts them as modules, wasm and glTF.
+        .nest_service(
+            "/face/vendor",
+            tower_http::services::ServeDir::new(models_dir.join(VENDOR_DIR)),
         )
 }
 

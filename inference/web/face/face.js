@@ -273,95 +273,178 @@ export class Face2D {
   }
 }
 
+/** Renderer names that mean WebGL runs on the CPU (a 3D head there costs whole cores). */
+const SOFTWARE_GL = /swiftshader|llvmpipe|softpipe|software/i;
+
 /**
  * The optional 3D head: three.js (npm three@0.187.0) and facecap.glb (52 ARKit morph targets),
- * loaded only when both are served under `base` (default "/face/vendor/"). Resolves to null
- * when they are missing, so callers keep the 2D face. three's loaders import the bare name
- * "three": the page needs an import map, e.g.
+ * both served under `base` (the server maps "/face/vendor/" to MODELS_DIR/face/vendor/). Resolves
+ * to a renderer with the same render(weights) as Face2D, or rejects with an Error saying why
+ * there is no 3D head: files not installed, no WebGL, software WebGL (unless `allowSoftware`:
+ * SwiftShader needs about 1.6 CPU cores for 30 fps of this head), or a failed load.
+ * three's loaders import the bare name "three", so the page needs an import map, e.g.
  * <script type="importmap">{"imports":{"three":"/face/vendor/three/build/three.module.js"}}</script>
  */
-export async function loadFace3D(container, { base = "/face/vendor/" } = {}) {
+export async function loadFace3D(container, { base = "/face/vendor/", allowSoftware = false } = {}) {
+  // Decided before any download: no point fetching 1.5 MB of three.js to then not use it.
+  const glName = webglRendererName();
+  if (glName === null) throw new Error("no WebGL in this browser");
+  const software = glName.match(SOFTWARE_GL);
+  if (software && !allowSoftware) {
+    throw new Error(`software WebGL (${software[0]}): the 2D face is cheaper; ?face=3d forces the head`);
+  }
+  for (const file of ["facecap.glb", "three/build/three.module.js"]) {
+    const probe = await fetch(`${base}${file}`, { method: "HEAD" });
+    if (!probe.ok) throw new Error(`3D head not installed (${base}${file}: HTTP ${probe.status})`);
+  }
+  const THREE = await import(`${base}three/build/three.module.js`);
+  const { GLTFLoader } = await import(`${base}three/examples/jsm/loaders/GLTFLoader.js`);
+  const { KTX2Loader } = await import(`${base}three/examples/jsm/loaders/KTX2Loader.js`);
+  const { MeshoptDecoder } = await import(`${base}three/examples/jsm/libs/meshopt_decoder.module.js`);
+  const renderer = new THREE.WebGLRenderer({ antialias: true, alpha: true });
+  const size = Math.min(container.clientWidth, container.clientHeight) || 320;
+  renderer.setPixelRatio(window.devicePixelRatio || 1);
+  renderer.setSize(size, size);
+  const scene = new THREE.Scene();
+  const camera = new THREE.PerspectiveCamera(25, 1, 0.1, 100);
+  scene.add(new THREE.HemisphereLight(0xffffff, 0x444444, 2.0));
+  const key = new THREE.DirectionalLight(0xffffff, 1.2);
+  key.position.set(1, 1, 2);
+  scene.add(key);
+  const ktx2 = new KTX2Loader().setTranscoderPath(`${base}three/examples/jsm/libs/basis/`).detectSupport(renderer);
+  let gltf;
   try {
-    const head = await fetch(`${base}facecap.glb`, { method: "HEAD" });
-    if (!head.ok) return null;
-    const THREE = await import(`${base}three/build/three.module.js`);
-    const { GLTFLoader } = await import(`${base}three/examples/jsm/loaders/GLTFLoader.js`);
-    const { KTX2Loader } = await import(`${base}three/examples/jsm/loaders/KTX2Loader.js`);
-    const { MeshoptDecoder } = await import(`${base}three/examples/jsm/libs/meshopt_decoder.module.js`);
-    const renderer = new THREE.WebGLRenderer({ antialias: true, alpha: true });
-    renderer.setSize(container.clientWidth || 400, container.clientHeight || 400);
-    container.appendChild(renderer.domElement);
-    const scene = new THREE.Scene();
-    const camera = new THREE.PerspectiveCamera(25, 1, 0.1, 100);
-    camera.position.set(0, 0, 4);
-    scene.add(new THREE.HemisphereLight(0xffffff, 0x444444, 2.5));
-    const ktx2 = new KTX2Loader().setTranscoderPath(`${base}three/examples/jsm/libs/basis/`).detectSupport(renderer);
-    const gltf = await new GLTFLoader().setKTX2Loader(ktx2).setMeshoptDecoder(MeshoptDecoder).loadAsync(`${base}facecap.glb`);
-    const root = gltf.scene;
-    scene.add(root);
-    const meshes = [];
-    root.traverse((o) => o.morphTargetDictionary && meshes.push(o));
-    const box = new THREE.Box3().setFromObject(root);
-    const center = box.getCenter(new THREE.Vector3());
-    root.position.sub(center);
-    camera.position.z = box.getSize(new THREE.Vector3()).length() * 1.6;
-    // Morph target names vary in spelling (jawOpen, eyeBlink_L): normalise as the server does.
-    const norm = (n) => n.toLowerCase().replace(/_l$/, "left").replace(/_r$/, "right").replace(/_/g, "");
-    const index = CURVE_NAMES.slice(0, BLENDSHAPE_COUNT).map((name) => {
-      const key = norm(name);
-      return meshes.map((m) => Object.entries(m.morphTargetDictionary).find(([n]) => norm(n) === key)?.[1]);
-    });
-    return {
-      render(w) {
-        index.forEach((perMesh, i) => perMesh.forEach((t, m) => {
-          if (t !== undefined) meshes[m].morphTargetInfluences[t] = w[i];
-        }));
-        root.rotation.set(-w[IDX.headPitch] * Math.PI, w[IDX.headYaw] * Math.PI, w[IDX.headRoll] * Math.PI);
-        renderer.render(scene, camera);
-      },
-    };
+    gltf = await new GLTFLoader().setKTX2Loader(ktx2).setMeshoptDecoder(MeshoptDecoder).loadAsync(`${base}facecap.glb`);
   } catch (e) {
-    console.warn("3D head unavailable, using the built-in face:", e);
-    return null;
+    renderer.dispose();
+    throw new Error(`loading ${base}facecap.glb failed: ${e.message ?? e}`);
+  } finally {
+    ktx2.dispose(); // its transcoder worker is not needed once the textures are decoded
+  }
+  const root = gltf.scene;
+  scene.add(root);
+  const meshes = [];
+  root.traverse((o) => o.morphTargetDictionary && meshes.push(o));
+  const box = new THREE.Box3().setFromObject(root);
+  root.position.sub(box.getCenter(new THREE.Vector3()));
+  camera.position.set(0, 0, box.getSize(new THREE.Vector3()).length() * 1.4);
+  // Morph target names vary in spelling (jawOpen, eyeBlink_L): compare them normalised.
+  const norm = (n) => n.toLowerCase().replace(/_l$/, "left").replace(/_r$/, "right").replace(/_/g, "");
+  const targets = CURVE_NAMES.slice(0, BLENDSHAPE_COUNT).map((name) =>
+    meshes.map((m) => Object.entries(m.morphTargetDictionary).find(([n]) => norm(n) === norm(name))?.[1]));
+  container.appendChild(renderer.domElement);
+  return {
+    kind: "3d",
+    canvas: renderer.domElement,
+    glRenderer: glName,
+    /** How many of the 52 ARKit blendshapes the head has a morph target for. */
+    mapped: targets.filter((perMesh) => perMesh.some((t) => t !== undefined)).length,
+    /** The influence the head shows for an ARKit name (first mesh that has it), for tests. */
+    influence(name) {
+      const perMesh = targets[IDX[name]] ?? [];
+      const m = perMesh.findIndex((t) => t !== undefined);
+      return m < 0 ? null : meshes[m].morphTargetInfluences[perMesh[m]];
+    },
+    render(w) {
+      targets.forEach((perMesh, i) => perMesh.forEach((t, m) => {
+        if (t !== undefined) meshes[m].morphTargetInfluences[t] = w[i];
+      }));
+      // Rotations travel as degrees/180, so × π gives radians.
+      root.rotation.set(-w[IDX.headPitch] * Math.PI, w[IDX.headYaw] * Math.PI, w[IDX.headRoll] * Math.PI);
+      renderer.render(scene, camera);
+    },
+    dispose() {
+      renderer.dispose();
+      renderer.domElement.remove();
+    },
+  };
+}
+
+/** The WebGL renderer's name (the GPU, or e.g. SwiftShader), or null without WebGL. */
+function webglRendererName() {
+  const canvas = document.createElement("canvas");
+  const gl = canvas.getContext("webgl2") ?? canvas.getContext("webgl");
+  if (!gl) return null;
+  const info = gl.getExtension("WEBGL_debug_renderer_info");
+  const name = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+  gl.getExtension("WEBGL_lose_context")?.loseContext();
+  return name;
+}
+
+/**
+ * Picks the renderer for `canvas`'s place on the page. mode "2d": the built-in face; "3d": the
+ * head whenever it loads (even on software WebGL); "auto": the head when it is installed and
+ * WebGL runs on a GPU. Resolves to { face, kind: "2d" | "3d", why } (why: the reason for 2D).
+ */
+export async function chooseFace(canvas, { mode = "auto", base = "/face/vendor/" } = {}) {
+  if (mode === "2d") return { face: new Face2D(canvas), kind: "2d", why: "2D face requested" };
+  try {
+    const face = await loadFace3D(canvas.parentElement, { base, allowSoftware: mode === "3d" });
+    canvas.style.display = "none";
+    return { face, kind: "3d", why: null };
+  } catch (e) {
+    console.info("GoAssist face: built-in 2D face:", e.message);
+    return { face: new Face2D(canvas), kind: "2d", why: e.message };
   }
 }
 
 /**
  * Wires everything: frames from `channel` (an RTCDataChannel labelled "face", binaryType set
- * here), the clock from `receiver` (the audio RTCRtpReceiver), drawing into `canvas`. Returns a
- * controller whose currentWeights() tests can sample.
+ * here), the clock from `receiver` (the audio RTCRtpReceiver), drawing into `canvas` (or the 3D
+ * head in its place, see chooseFace; `head` is its mode). Both can be given later with
+ * listen(), so the idle face shows before a session starts. Returns a controller whose
+ * currentWeights() tests can sample.
  */
-export function attachFace({ channel = null, receiver = null, canvas, slowFreezeMs = 400, threeBase = null } = {}) {
-  const scheduler = new FaceScheduler({ slowFreezeMs });
-  const clock = new PlayoutClock(receiver);
-  const face2d = new Face2D(canvas);
-  let face3d = null;
-  let running = true;
-  if (threeBase) {
-    loadFace3D(canvas.parentElement, { base: threeBase }).then((f) => {
-      face3d = f;
-      if (f) canvas.style.display = "none";
+export function attachFace({ channel = null, receiver = null, canvas, slowFreezeMs = 400, head = "2d", headBase = "/face/vendor/" } = {}) {
+  let scheduler;
+  let clock;
+  let face = new Face2D(canvas);
+  let choice = { kind: "2d", why: "2D face requested" };
+  const chosen = head === "2d" ? Promise.resolve(choice) : chooseFace(canvas, { mode: head, base: headBase }).then((c) => {
+    face = c.face;
+    choice = { kind: c.kind, why: c.why };
+    // A lost GPU context (driver reset, tab in background on mobile) must not blank the face.
+    if (c.kind === "3d") c.face.canvas.addEventListener("webglcontextlost", () => {
+      c.face.dispose();
+      canvas.style.display = "";
+      face = new Face2D(canvas);
+      choice = { kind: "2d", why: "WebGL context lost" };
     });
-  }
+    return choice;
+  });
+  let running = true;
   const onMessage = (ev) => {
     if (typeof ev.data === "string") return; // JSON events share the page, not this channel
     scheduler.push(decodeFaceFrame(ev.data));
   };
-  if (channel) {
-    channel.binaryType = "arraybuffer";
-    channel.addEventListener("message", onMessage);
-  }
+  // A new session starts a new epoch count and audio clock: fresh scheduler and clock.
+  const listen = (ch, rx) => {
+    channel?.removeEventListener("message", onMessage);
+    channel = ch;
+    receiver = rx;
+    scheduler = new FaceScheduler({ slowFreezeMs });
+    clock = new PlayoutClock(rx);
+    if (channel) {
+      channel.binaryType = "arraybuffer";
+      channel.addEventListener("message", onMessage);
+    }
+  };
+  listen(channel, receiver);
   const frame = () => {
     if (!running) return;
     const pos = receiver ? clock.position() : null;
-    const w = scheduler.poseAt(pos);
-    (face3d ?? face2d).render(w);
+    face.render(scheduler.poseAt(pos));
     requestAnimationFrame(frame);
   };
   requestAnimationFrame(frame);
   return {
-    scheduler,
-    clock,
+    get scheduler() { return scheduler; },
+    get clock() { return clock; },
+    /** Resolves to { kind, why } once the renderer is chosen. */
+    chosen,
+    kind: () => choice.kind,
+    renderer: () => face,
+    listen,
     push: (bytes) => scheduler.push(decodeFaceFrame(bytes)),
     currentWeights: () => Object.fromEntries(CURVE_NAMES.map((n, i) => [n, scheduler.shown[i]])),
     jawOpen: () => scheduler.shown[IDX.jawOpen],
