@@ -22,7 +22,7 @@ use goassist_engines::face::lam::{LamAnimator, LamConfig};
 use goassist_engines::face::wav::{read_wav, to_48k};
 use goassist_engines::face::{Animator, FaceValues};
 use goassist_inference::face::service::EngineFactory;
-use goassist_inference::face::{EngineKind, FaceService, FaceSettings, FallbackKind};
+use goassist_inference::face::{AnimationEngineKind, AnimationFallback, FaceService, FaceSettings};
 
 const PACKET: u64 = 960;
 const PACKET_TIME: Duration = Duration::from_millis(20);
@@ -179,7 +179,7 @@ fn main() {
     let killed = Arc::new(AtomicBool::new(false));
     let factory: EngineFactory = {
         let killed = killed.clone();
-        Arc::new(move |_kind: EngineKind| {
+        Arc::new(move |_kind: AnimationEngineKind| {
             Ok(Box::new(Killable {
                 inner: LamAnimator::with_model(model.clone(), LamConfig::default()),
                 killed: killed.clone(),
@@ -188,7 +188,7 @@ fn main() {
     };
     let settings = FaceSettings {
         models_dir: models,
-        fallback: FallbackKind::None,
+        fallback: AnimationFallback::None,
         ..FaceSettings::default()
     };
     let service = FaceService::start_with_factory(settings, factory);

@@ -196,6 +196,11 @@ pub struct Config {
     pub animation_drop_if_lag_ms: u32,
     /// `ANIMATION_SLOW_FREEZE_MS`
     pub animation_slow_freeze_ms: u32,
+    /// `ANIMATION_DEADLINE_MS`: longest an engine may take for one segment (plus half the
+    /// segment's duration) before the fallback takes over.
+    pub animation_deadline_ms: u32,
+    /// `LAM_ONNX_MODEL`: a user audio→ARKit ONNX model (with its `.onnx.json`) for `lam`.
+    pub lam_onnx_model: Option<PathBuf>,
     /// `AUDIO2FACE_URL`: the Audio2Face-3D gRPC endpoint.
     pub audio2face_url: Option<String>,
     /// `AUDIO2FACE_API_KEY`
@@ -451,6 +456,26 @@ pub fn validate(vars: &BTreeMap<String, String>) -> Validated {
     });
     let animation_drop_if_lag_ms = v.range("ANIMATION_DROP_IF_LAG_MS", 50, 200, 120u32);
     let animation_slow_freeze_ms = v.range("ANIMATION_SLOW_FREEZE_MS", 100, 300, 150u32);
+    let animation_deadline_ms = v.range("ANIMATION_DEADLINE_MS", 10, 10_000, 500u32);
+    let lam_onnx_model = match v.get("LAM_ONNX_MODEL") {
+        None => None,
+        Some(_) => v
+            .existing_path(
+                "LAM_ONNX_MODEL",
+                "lam ONNX model not found",
+                &models_dir,
+                PathKind::File,
+            )
+            .filter(|model| {
+                // The model's contract (rate, fps, output names) lives beside it.
+                let sidecar = PathBuf::from(format!("{}.json", model.display()));
+                let found = sidecar.is_file();
+                if !found {
+                    v.error("LAM_ONNX_MODEL", format!("lam ONNX model has no sidecar: {} is missing (sample_rate, fps, outputs; see docs/face.md)", sidecar.display()));
+                }
+                found
+            }),
+    };
     let audio2face_url = v.get("AUDIO2FACE_URL").map(str::to_string);
     let audio2face_api_key = v.get("AUDIO2FACE_API_KEY").map(Secret::new);
 
@@ -575,6 +600,8 @@ pub fn validate(vars: &BTreeMap<String, String>) -> Validated {
             animation_fps,
             animation_drop_if_lag_ms,
             animation_slow_freeze_ms,
+            animation_deadline_ms,
+            lam_onnx_model,
             audio2face_url,
             audio2face_api_key,
             stun_server,
@@ -698,6 +725,16 @@ impl Config {
             (
                 "ANIMATION_SLOW_FREEZE_MS",
                 self.animation_slow_freeze_ms.to_string(),
+            ),
+            (
+                "ANIMATION_DEADLINE_MS",
+                self.animation_deadline_ms.to_string(),
+            ),
+            (
+                "LAM_ONNX_MODEL",
+                self.lam_onnx_model
+                    .as_ref()
+                    .map_or("(unset)".into(), |p| p.display().to_string()),
             ),
             ("AUDIO2FACE_URL", opt(&self.audio2face_url)),
             ("AUDIO2FACE_API_KEY", redacted(&self.audio2face_api_key)),

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{AnimationEngineKind, AnimationFallback, Config, LlmBackendConfig};
-use crate::face::{EngineKind, FaceService, FaceSettings, FaceStatus, FallbackKind};
+use crate::config::{Config, LlmBackendConfig};
+use crate::face::{FaceService, FaceSettings, FaceStatus};
 use crate::http::AppState;
 use crate::llm::{LlmBackend, LlmHealth, LlmService, LlmSettings, RemoteSettings, Secret};
 use crate::readiness::ComponentState;
@@ -123,26 +123,7 @@ const RENDER_LINK_QUEUE: usize = 1024;
 /// the operator's kill-switch.
 async fn start_face(state: &AppState) -> Option<Arc<FaceService>> {
     let config = &state.config;
-    let settings = FaceSettings {
-        enabled: config.animation_enabled,
-        engine: match config.animation_engine {
-            AnimationEngineKind::Audio2Face => EngineKind::Audio2Face,
-            AnimationEngineKind::Lam => EngineKind::Lam,
-        },
-        fallback: match config.animation_fallback {
-            AnimationFallback::Lam => FallbackKind::Lam,
-            AnimationFallback::None => FallbackKind::None,
-        },
-        fps: config.animation_fps,
-        drop_if_lag_ms: config.animation_drop_if_lag_ms,
-        slow_freeze_ms: config.animation_slow_freeze_ms,
-        audio2face_url: config
-            .audio2face_url
-            .clone()
-            .unwrap_or_else(|| FaceSettings::default().audio2face_url),
-        models_dir: config.models_dir.clone(),
-        ..FaceSettings::default()
-    };
+    let settings = FaceSettings::from(&**config);
     let metrics = state.metrics.face.clone();
     let face = match tokio::task::spawn_blocking(move || {
         FaceService::start_with_metrics(settings, metrics)

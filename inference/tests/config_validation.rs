@@ -89,6 +89,8 @@ fn minimal_valid_environment_gives_the_documented_defaults() {
     assert_eq!(c.animation_fallback, AnimationFallback::Lam);
     assert_eq!(c.animation_drop_if_lag_ms, 120);
     assert_eq!(c.animation_slow_freeze_ms, 150);
+    assert_eq!(c.animation_deadline_ms, 500);
+    assert_eq!(c.lam_onnx_model, None);
     assert_eq!(c.stun_server, "stun:stun.l.google.com:19302");
     assert!(c.turn_server.is_none());
     assert_eq!(c.webrtc_udp_ports, (9000, 9200));
@@ -120,6 +122,8 @@ fn optional_values_out_of_range_warn_with_variable_value_range_and_default() {
         ("ANIMATION_DROP_IF_LAG_MS", "201", "50–200", "120"),
         ("ANIMATION_SLOW_FREEZE_MS", "99", "100–300", "150"),
         ("ANIMATION_SLOW_FREEZE_MS", "301", "100–300", "150"),
+        ("ANIMATION_DEADLINE_MS", "9", "10–10000", "500"),
+        ("ANIMATION_DEADLINE_MS", "soon", "10–10000", "500"),
         (
             "WEBRTC_STUN_SERVER",
             "http://stun.example",
@@ -450,5 +454,43 @@ fn port_range_must_not_be_empty() {
     assert!(
         messages(&v, Severity::Error)[0]
             .contains("WEBRTC_UDP_PORT_MIN=9300 is above WEBRTC_UDP_PORT_MAX=9200")
+    );
+}
+
+#[test]
+fn a_user_onnx_face_model_needs_the_file_and_its_sidecar() {
+    let m = Models::new("lam-onnx");
+    let v = with(m.vars(), &[("LAM_ONNX_MODEL", Some("face/mine.onnx"))]);
+    let errors = messages(&v, Severity::Error);
+    assert!(v.config.is_none());
+    assert!(
+        errors.len() == 1
+            && errors[0].starts_with("lam ONNX model not found: LAM_ONNX_MODEL='face/mine.onnx'"),
+        "{errors:?}"
+    );
+
+    std::fs::create_dir_all(m.dir.join("face")).unwrap();
+    std::fs::write(m.dir.join("face/mine.onnx"), b"onnx").unwrap();
+    let with_models_dir = |vars| {
+        with(
+            vars,
+            &[
+                ("MODELS_DIR", Some(m.dir.to_str().unwrap())),
+                ("LAM_ONNX_MODEL", Some("face/mine.onnx")),
+            ],
+        )
+    };
+    let v = with_models_dir(m.vars());
+    let errors = messages(&v, Severity::Error);
+    assert!(
+        errors.len() == 1 && errors[0].contains("mine.onnx.json is missing"),
+        "{errors:?}"
+    );
+
+    std::fs::write(m.dir.join("face/mine.onnx.json"), b"{}").unwrap();
+    let v = with_models_dir(m.vars());
+    assert_eq!(
+        v.config.unwrap().lam_onnx_model,
+        Some(m.dir.join("face/mine.onnx"))
     );
 }

@@ -12,8 +12,9 @@ use common::{collect, jfk_48k, settings, take};
 use goassist_engines::EngineError;
 use goassist_engines::face::lipsync::{best_lag, loudness_at};
 use goassist_engines::face::{Animator, FaceValues};
+use goassist_inference::config::Secret;
 use goassist_inference::face::audio2face::{Audio2FaceAnimator, Audio2FaceConfig};
-use goassist_inference::face::{EngineKind, FaceService, FaceStatus, FallbackKind};
+use goassist_inference::face::{AnimationEngineKind, AnimationFallback, FaceService, FaceStatus};
 use goassist_protocol::CurveIndex as C;
 
 fn client(url: String) -> Audio2FaceAnimator {
@@ -22,6 +23,7 @@ fn client(url: String) -> Audio2FaceAnimator {
         fps: 30,
         connect_timeout: Duration::from_millis(500),
         request_timeout: Duration::from_secs(5),
+        api_key: None,
     })
     .unwrap()
 }
@@ -49,6 +51,7 @@ fn streams_pcm_and_maps_names_and_time_codes() {
         );
         assert_eq!(seen.samples, 16_000 * 4);
         assert!(seen.ended_with_end_of_audio);
+        assert_eq!(seen.authorization, None, "no key configured, none sent");
     }
     // The answer on our grid and clock, names mapped into ARKit order.
     assert_eq!(frames.len(), 120);
@@ -105,11 +108,14 @@ fn service_errors_and_unreachable_servers_are_engine_errors() {
     assert!(err.to_string().contains("cannot connect"), "{err}");
 }
 
-fn a2f_settings(url: String, fallback: FallbackKind) -> goassist_inference::face::FaceSettings {
+fn a2f_settings(
+    url: String,
+    fallback: AnimationFallback,
+) -> goassist_inference::face::FaceSettings {
     let mut s = settings();
-    s.engine = EngineKind::Audio2Face;
+    s.engine = AnimationEngineKind::Audio2Face;
     s.fallback = fallback;
-    s.audio2face_url = url;
+    s.audio2face_url = Some(url);
     s.deadline = Duration::from_millis(300);
     s
 }
@@ -117,7 +123,9 @@ fn a2f_settings(url: String, fallback: FallbackKind) -> goassist_inference::face
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_animates_through_audio2face() {
     let standin = A2fStandin::start(Behaviour::Normal);
-    let service = FaceService::start(a2f_settings(standin.url(), FallbackKind::Lam)).unwrap();
+    let mut settings = a2f_settings(standin.url(), AnimationFallback::Lam);
+    settings.audio2face_api_key = Some(Secret::new("nvapi-test-key"));
+    let service = FaceService::start(settings).unwrap();
     let mut session = service.open_session(5).unwrap();
     session.push_segment(1, jfk_48k()[..48_000].into(), 0, vec![]);
     let frames = take(&mut session, 30, Duration::from_secs(20)).await;
@@ -130,12 +138,17 @@ async fn the_service_animates_through_audio2face() {
             .all(|f| (f.values[C::MOUTH_CLOSE] - 0.05).abs() < 1e-4),
         "from the stand-in"
     );
+    assert_eq!(
+        standin.seen.lock().unwrap().authorization.as_deref(),
+        Some("Bearer nvapi-test-key"),
+        "AUDIO2FACE_API_KEY travels as a bearer token"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_audio2face_falls_back_to_lam_and_reports_degraded() {
     let standin = A2fStandin::start(Behaviour::Hang);
-    let service = FaceService::start(a2f_settings(standin.url(), FallbackKind::Lam)).unwrap();
+    let service = FaceService::start(a2f_settings(standin.url(), AnimationFallback::Lam)).unwrap();
     let mut session = service.open_session(6).unwrap();
     let audio = jfk_48k();
     session.push_segment(1, audio[..48_000].into(), 0, vec![]);
@@ -166,7 +179,7 @@ async fn a_hung_audio2face_falls_back_to_lam_and_reports_degraded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_fallback_the_face_eases_to_neutral_and_voice_is_untouched() {
     let standin = A2fStandin::start(Behaviour::Normal);
-    let service = FaceService::start(a2f_settings(standin.url(), FallbackKind::None)).unwrap();
+    let service = FaceService::start(a2f_settings(standin.url(), AnimationFallback::None)).unwrap();
     let mut session = service.open_session(8).unwrap();
     let audio = jfk_48k();
     session.push_segment(1, audio[..48_000].into(), 0, vec![]);
@@ -202,7 +215,10 @@ async fn a_panicking_engine_is_contained() {
             _: u64,
             _: &[String],
         ) -> Result<Vec<(u64, FaceValues)>, EngineError> {
-            panic!("engine bug");
+            // The same unwinding as panic!, minus the panic hook: with RUST_BACKTRACE=1 (CI) on
+            // a busy machine the hook's backtrace took over 2 s to symbolize, so the fallback's
+            // frames came too late for their audio and were (rightly) dropped.
+            std::panic::resume_unwind(Box::new("engine bug"));
         }
         fn reset(&mut self) {}
     }
@@ -216,16 +232,16 @@ async fn a_panicking_engine_is_contained() {
     .unwrap();
     let factory: goassist_inference::face::service::EngineFactory =
         Arc::new(move |kind| match kind {
-            EngineKind::Audio2Face => Ok(Box::new(Panics) as Box<dyn Animator>),
-            EngineKind::Lam => Ok(
-                Box::new(goassist_engines::face::lam::LamAnimator::with_model(
+            AnimationEngineKind::Audio2Face => Ok(Box::new(Panics) as Box<dyn Animator>),
+            AnimationEngineKind::Lam => Ok(Box::new(
+                goassist_engines::face::lam::LamAnimator::with_model(
                     model.clone(),
                     Default::default(),
-                )) as Box<dyn Animator>,
-            ),
+                ),
+            ) as Box<dyn Animator>),
         });
     let mut s = settings();
-    s.engine = EngineKind::Audio2Face;
+    s.engine = AnimationEngineKind::Audio2Face;
     // Generous: unwinding with backtraces on a loaded machine is slow, and this test is about
     // the panic, not the deadline.
     s.deadline = Duration::from_secs(5);
@@ -275,7 +291,7 @@ async fn a_session_without_engines_retries_its_primary_later() {
         Ok(Box::new(Flaky(flag.clone())) as Box<dyn Animator>)
     });
     let mut s = settings();
-    s.fallback = FallbackKind::None;
+    s.fallback = AnimationFallback::None;
     let service = FaceService::start_with_factory(s, factory);
     let mut session = service.open_session(11).unwrap();
     let audio = jfk_48k();
@@ -316,4 +332,23 @@ async fn a_session_without_engines_retries_its_primary_later() {
         "the retried engine animates again"
     );
     assert_eq!(builds.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio2face_without_a_url_runs_on_the_fallback_from_the_start() {
+    let mut settings = settings();
+    settings.engine = AnimationEngineKind::Audio2Face;
+    settings.fallback = AnimationFallback::Lam;
+    settings.audio2face_url = None;
+    let service = FaceService::start(settings).unwrap();
+    let mut session = service.open_session(9).unwrap();
+    session.push_segment(1, jfk_48k()[..48_000].into(), 0, vec![]);
+    let frames = take(&mut session, 30, Duration::from_secs(20)).await;
+    assert_eq!(frames.len(), 30, "lam animates the segment");
+    assert_eq!(frames[0].sample_pos, 0);
+    assert!(
+        matches!(service.status(), FaceStatus::Degraded { reason } if reason.contains("AUDIO2FACE_URL")),
+        "{:?}",
+        service.status()
+    );
 }

@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use crate::config::Secret;
 use goassist_engines::EngineError;
 use goassist_engines::face::dsp::Decimator3;
 use goassist_engines::face::{Animator, FaceValues, FrameGrid, NEUTRAL, sanitize};
@@ -42,6 +43,9 @@ pub struct Audio2FaceConfig {
     /// Upper bound for one segment's call (the service's own deadline is usually shorter; this
     /// only guarantees the engine thread never blocks forever).
     pub request_timeout: Duration,
+    /// `AUDIO2FACE_API_KEY`, sent as `authorization: Bearer <key>` (NVIDIA's hosted endpoints
+    /// need it; a NIM on your own host does not).
+    pub api_key: Option<Secret>,
 }
 
 /// The Audio2Face-3D animator.
@@ -132,9 +136,16 @@ async fn process_clip(
         *slot = None;
         runtime_err(format!("not ready: {e}"))
     })?;
+    let mut request = tonic::Request::new(tokio_stream::iter(messages));
+    if let Some(key) = &config.api_key {
+        let value = format!("Bearer {}", key.expose()).parse().map_err(|_| {
+            EngineError::InvalidInput("AUDIO2FACE_API_KEY is not a valid header value".into())
+        })?;
+        request.metadata_mut().insert("authorization", value);
+    }
     let response = grpc
         .streaming(
-            tonic::Request::new(tokio_stream::iter(messages)),
+            request,
             PathAndQuery::from_static(PROCESS_AUDIO_STREAM_PATH),
             tonic_prost::ProstCodec::<AudioStream, pb::AnimationDataStream>::default(),
         )

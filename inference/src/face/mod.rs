@@ -21,7 +21,8 @@ pub mod service;
 pub mod settings;
 mod worker;
 
+pub use crate::config::{AnimationEngineKind, AnimationFallback};
 pub use lag_gate::{LagGate, LagVerdict};
 pub use metrics::{FaceCounters, FaceMetrics};
 pub use service::{FaceControl, FaceService, FaceSession, FaceStatus, FrameReceiver};
-pub use settings::{EngineKind, FaceSettings, FallbackKind};
+pub use settings::FaceSettings;

@@ -18,8 +18,9 @@ use super::audio2face::{Audio2FaceAnimator, Audio2FaceConfig};
 use super::clock::SendClock;
 use super::lag_gate::{LagGate, LagVerdict};
 use super::metrics::{FaceCounters, FaceMetrics, FrameDrop};
-use super::settings::{EngineKind, FaceSettings};
+use super::settings::FaceSettings;
 use super::worker::{Command, Worker};
+use crate::config::{AnimationEngineKind, AnimationFallback};
 
 /// Segments a session may queue before new ones are dropped (about 10 s of TTS clauses).
 pub const SEGMENT_QUEUE: usize = 16;
@@ -37,7 +38,7 @@ enum LamSource {
 /// Builds engines for sessions: the server's factory makes `lam` and `audio2face`; tests inject
 /// engines that panic, hang or fail.
 pub type EngineFactory =
-    Arc<dyn Fn(EngineKind) -> Result<Box<dyn Animator>, EngineError> + Send + Sync>;
+    Arc<dyn Fn(AnimationEngineKind) -> Result<Box<dyn Animator>, EngineError> + Send + Sync>;
 
 /// Animation health for `/readyz` (never a reason to fail readiness: voice goes on).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -88,8 +89,8 @@ impl FaceService {
         settings: FaceSettings,
         metrics: FaceMetrics,
     ) -> Result<Arc<FaceService>, EngineError> {
-        let needs_lam = settings.engine == EngineKind::Lam
-            || settings.fallback == super::settings::FallbackKind::Lam;
+        let needs_lam = settings.engine == AnimationEngineKind::Lam
+            || settings.fallback == AnimationFallback::Lam;
         let fps = settings.fps;
         let lam = if !needs_lam {
             None
@@ -103,14 +104,15 @@ impl FaceService {
                 .join("face/headaudio-model-en-mixed.bin");
             Some(LamSource::HeadAudio(VisemeModel::load(&model_path)?))
         };
-        let a2f = Audio2FaceConfig {
-            url: settings.audio2face_url.clone(),
+        let a2f = settings.audio2face_url.clone().map(|url| Audio2FaceConfig {
+            url,
             fps,
             connect_timeout: settings.deadline,
             request_timeout: settings.deadline * 4,
-        };
+            api_key: settings.audio2face_api_key.clone(),
+        });
         let factory: EngineFactory = Arc::new(move |kind| match (kind, &lam) {
-            (EngineKind::Lam, Some(LamSource::HeadAudio(model))) => {
+            (AnimationEngineKind::Lam, Some(LamSource::HeadAudio(model))) => {
                 Ok(Box::new(LamAnimator::with_model(
                     model.clone(),
                     LamConfig {
@@ -119,15 +121,21 @@ impl FaceService {
                     },
                 )) as Box<dyn Animator>)
             }
-            (EngineKind::Lam, Some(LamSource::Onnx(dir, model))) => {
+            (AnimationEngineKind::Lam, Some(LamSource::Onnx(dir, model))) => {
                 Ok(Box::new(OnnxAnimator::load(dir, model, fps)?) as Box<dyn Animator>)
             }
-            (EngineKind::Lam, None) => Err(EngineError::InvalidInput(
+            (AnimationEngineKind::Lam, None) => Err(EngineError::InvalidInput(
                 "lam was not configured at start-up".into(),
             )),
-            (EngineKind::Audio2Face, _) => {
-                Ok(Box::new(Audio2FaceAnimator::new(a2f.clone())?) as Box<dyn Animator>)
-            }
+            (AnimationEngineKind::Audio2Face, _) => match &a2f {
+                Some(a2f) => {
+                    Ok(Box::new(Audio2FaceAnimator::new(a2f.clone())?) as Box<dyn Animator>)
+                }
+                // The session starts on the fallback and retries later, as after a failure.
+                None => Err(EngineError::InvalidInput(
+                    "AUDIO2FACE_URL is not set: no Audio2Face-3D service to connect to".into(),
+                )),
+            },
         });
         Ok(Self::build(settings, factory, metrics))
     }

@@ -19,7 +19,7 @@ use super::engine_runner::{EngineRunner, SegmentFrames};
 use super::lag_gate::{LagGate, LagVerdict};
 use super::metrics::{FailureKind, FrameDrop};
 use super::service::{ServiceShared, SessionShared};
-use super::settings::{EngineKind, FallbackKind};
+use crate::config::{AnimationEngineKind, AnimationFallback};
 
 /// What the control handle asks of the worker.
 pub(crate) enum Command {
@@ -175,7 +175,7 @@ impl Worker {
         };
     }
 
-    fn build(&self, kind: EngineKind) -> Result<EngineRunner, String> {
+    fn build(&self, kind: AnimationEngineKind) -> Result<EngineRunner, String> {
         let engine = (self.service.factory)(kind).map_err(|e| e.to_string())?;
         EngineRunner::spawn(engine_name(kind), engine).map_err(|e| e.to_string())
     }
@@ -183,10 +183,10 @@ impl Worker {
     /// The stage after the primary failed: the fallback engine, or none.
     fn fallback_stage(&mut self) -> Stage {
         match self.service.settings.fallback {
-            FallbackKind::None => Stage::NoEngine {
+            AnimationFallback::None => Stage::NoEngine {
                 since: Instant::now(),
             },
-            FallbackKind::Lam => match self.build(EngineKind::Lam) {
+            AnimationFallback::Lam => match self.build(AnimationEngineKind::Lam) {
                 Ok(runner) => {
                     self.service.metrics.fallback_switched();
                     tracing::warn!(
@@ -418,9 +418,9 @@ impl Worker {
     }
 }
 
-fn engine_name(kind: EngineKind) -> &'static str {
+fn engine_name(kind: AnimationEngineKind) -> &'static str {
     match kind {
-        EngineKind::Lam => "lam",
-        EngineKind::Audio2Face => "audio2face",
+        AnimationEngineKind::Lam => "lam",
+        AnimationEngineKind::Audio2Face => "audio2face",
     }
 }

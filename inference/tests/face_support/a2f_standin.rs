@@ -47,6 +47,8 @@ pub struct Seen {
     pub clips: usize,
     pub samples: usize,
     pub ended_with_end_of_audio: bool,
+    /// The `authorization` header of the last call.
+    pub authorization: Option<String>,
 }
 
 #[derive(Clone)]
@@ -76,6 +78,11 @@ impl tower::Service<http::Request<Body>> for Standin {
             if request.uri().path() != pb::PROCESS_AUDIO_STREAM_PATH {
                 return Ok(tonic::Status::unimplemented("unknown method").into_http());
             }
+            this.seen.lock().unwrap().authorization = request
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             let handler =
                 tower::service_fn(move |req: tonic::Request<tonic::Streaming<AudioStream>>| {
                     let this = this.clone();
