@@ -5,7 +5,7 @@
 //! the browser received is real speech that says what the data channel reported; a second
 //! utterance spoken while the assistant talks interrupts it (`interrupted`, audio stops); the
 //! face the page renders opens its jaw with the loudness of the audio it plays (correlation
-//! ≥ 0.5 at the best lag, and that lag within ±1 frame).
+//! ≥ 0.5 at the best lag, and that lag within ±1 frame) and closes it once the answer is over.
 //!
 //! Needs Debian's chromium (scripts/setup.sh) and playwright-core (scripts/setup_browser_tests.sh).
 
@@ -226,6 +226,34 @@ fn chromium_talks_to_the_assistant_and_interrupts_it() {
     assert!(
         correlation >= 0.5 && lag.abs() <= 1,
         "jawOpen does not follow the audio: correlation {correlation:.2} at lag {lag} frames"
+    );
+
+    // 6. After the last answer the face comes to rest: from 0.5 s after the last audible audio
+    // to the end of the recording (the driver keeps sampling 1.5 s after the answer is done),
+    // the mouth stays closed.
+    let frame_samples = 320; // 20 ms at 16 kHz
+    let last_loud = audio
+        .chunks(frame_samples)
+        .rposition(|c| rms(c) > 0.01)
+        .expect("the assistant spoke");
+    let last_loud_ms = audio_start_ms + (last_loud + 1) as f64 * 20.0;
+    let resting: Vec<f32> = jaw
+        .iter()
+        .filter(|&&(t, _)| t > last_loud_ms + 500.0)
+        .map(|&(_, v)| v)
+        .collect();
+    let most_open = resting.iter().copied().fold(0.0f32, f32::max);
+    println!(
+        "after the last answer: jawOpen at most {most_open:.3} over {} samples",
+        resting.len()
+    );
+    assert!(
+        resting.len() >= 50,
+        "too little face sampled after the answer"
+    );
+    assert!(
+        most_open <= 0.05,
+        "the face did not come to rest after the answer: jawOpen up to {most_open:.3}"
     );
 }
 

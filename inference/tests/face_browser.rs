@@ -3,7 +3,8 @@
 //! fence, the ease to neutral when frames stop, and the built-in 2D face's mouth following
 //! jawOpen on the canvas.
 
-use std::process::Command;
+mod chromium;
+
 use std::time::Duration;
 
 use axum::Router;
@@ -96,22 +97,9 @@ fn frames() -> Vec<u8> {
     bytes
 }
 
-fn chromium() -> String {
-    for candidate in ["chromium", "chromium-browser", "google-chrome"] {
-        if Command::new(candidate)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            return candidate.to_string();
-        }
-    }
-    panic!("chromium is not installed: run scripts/setup.sh (apt-get install chromium)");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn face_js_decodes_schedules_eases_and_draws_in_chromium() {
-    let browser = chromium();
+    let browser = chromium::chromium();
     let js =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/web/face/face.js")).unwrap();
     let bin = frames();
@@ -143,18 +131,8 @@ async fn face_js_decodes_schedules_eases_and_draws_in_chromium() {
     let output = tokio::time::timeout(
         Duration::from_secs(90),
         tokio::process::Command::new(&browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--virtual-time-budget=10000",
-                "--dump-dom",
-            ])
+            .args(chromium::HEADLESS)
+            .args(["--virtual-time-budget=10000", "--dump-dom"])
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg(&url)
             .kill_on_drop(true)

@@ -3,6 +3,7 @@
 //! the browser must hear the server's 880 Hz (decoded samples read from the remote track),
 //! events must round-trip on "events" and binary frames arrive on "face".
 
+mod chromium;
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -77,12 +78,7 @@ impl Drop for Browser {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_chromium_exchanges_audio_and_data() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    let version = Command::new(&chromium).arg("--version").output();
-    assert!(
-        version.as_ref().is_ok_and(|o| o.status.success()),
-        "`{chromium}` is not runnable: install Debian's chromium (apt-get install -y chromium; scripts/setup.sh does) or set CHROMIUM"
-    );
+    let chromium = chromium::chromium();
 
     let dir = std::env::temp_dir().join(format!("goassist-webrtc-chromium-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -119,15 +115,8 @@ async fn headless_chromium_exchanges_audio_and_data() {
 
     let log = std::fs::File::create(dir.join("chromium.log")).unwrap();
     let child = Command::new(&chromium)
+        .args(chromium::HEADLESS)
         .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
             "--use-fake-device-for-media-stream",
             "--use-fake-ui-for-media-stream",
             "--autoplay-policy=no-user-gesture-required",

@@ -58,6 +58,8 @@ while (!done && Date.now() < deadline) {
     return i >= 0 && ev.slice(i).some((e) => e.type === "assistant_done");
   });
 }
+// Keep sampling the face a little after the answer: it must come to rest.
+if (done) await page.waitForTimeout(1500);
 const result = await page.evaluate(() => {
   const audio = window.goassist.recordedAudio();
   const rec = window.goassist.recorder;
