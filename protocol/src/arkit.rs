@@ -68,6 +68,7 @@ impl CurveIndex {
     pub const EYE_LOOK_IN_RIGHT: usize = 9;
     pub const EYE_LOOK_OUT_RIGHT: usize = 10;
     pub const EYE_LOOK_UP_RIGHT: usize = 11;
+    pub const JAW_FORWARD: usize = 14;
     pub const JAW_OPEN: usize = 17;
     pub const MOUTH_CLOSE: usize = 18;
     pub const MOUTH_FUNNEL: usize = 19;
@@ -85,6 +86,7 @@ impl CurveIndex {
     pub const MOUTH_UPPER_UP_LEFT: usize = 39;
     pub const MOUTH_UPPER_UP_RIGHT: usize = 40;
     pub const BROW_INNER_UP: usize = 43;
+    pub const CHEEK_PUFF: usize = 46;
     pub const TONGUE_OUT: usize = 51;
     pub const HEAD_YAW: usize = 52;
     pub const HEAD_PITCH: usize = 53;
@@ -114,6 +116,8 @@ mod tests {
             "MouthUpperUpRight"
         );
         assert_eq!(UNREAL_NAMES[CurveIndex::HEAD_YAW], "HeadYaw");
+        assert_eq!(UNREAL_NAMES[CurveIndex::JAW_FORWARD], "JawForward");
+        assert_eq!(UNREAL_NAMES[CurveIndex::CHEEK_PUFF], "CheekPuff");
     }
 
     #[test]

@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use goassist_protocol::bridge_stream::{AUDIO_SAMPLE_RATE, MAX_AUDIO_SAMPLES};
 
+use super::face_timeline::Shift;
+
 /// At most this many clauses are kept; older ones are forgotten (their frames are long gone).
 const MAX_SEGMENTS: usize = 32;
 
@@ -52,6 +54,15 @@ impl BridgeAudio {
             start,
             audio,
         });
+    }
+
+    /// A pause moved `shift.epoch`'s unsent audio later: so do the clauses that hold some.
+    pub fn shift(&mut self, shift: &Shift) {
+        for segment in &mut self.segments {
+            if segment.epoch == shift.epoch && segment.end() > shift.from {
+                segment.start += shift.by;
+            }
+        }
     }
 
     /// Forgets everything (barge-in: the queued audio will never be sent).
@@ -130,6 +141,25 @@ mod tests {
         assert_eq!(audio.chunk_for(3, 0).map(|c| c[0]), Some(i16::MAX));
         audio.clear();
         assert_eq!(audio.chunk_for(3, 1_600), None);
+    }
+
+    #[test]
+    fn a_pause_moves_the_clauses_with_unsent_audio() {
+        let mut audio = BridgeAudio::new(30);
+        audio.push(1, 0, vec![0.25; 3_200].into());
+        audio.push(1, 3_200, vec![-0.5; 3_200].into());
+        // Sent up to 2_000, then 960 samples of silence went out.
+        audio.shift(&Shift {
+            epoch: 1,
+            from: 2_000,
+            until: 6_400,
+            by: 960,
+        });
+        // The first clause's unsent part moved: 2_960..4_160 holds its samples...
+        assert_eq!(audio.chunk_for(1, 2_960).expect("covered")[0], 8_192);
+        // ...and the frame queued at 3_200 now animates 4_160, where the second clause starts.
+        let chunk = audio.chunk_for(1, 4_160).expect("covered");
+        assert_eq!((chunk[0], chunk.len()), (-16_384, 1_600));
     }
 
     #[test]

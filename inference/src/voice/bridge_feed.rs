@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use goassist_protocol::FaceFrame;
 
 use super::bridge_audio::BridgeAudio;
+use super::face_timeline::Shift;
 use crate::face::clock::SendClock;
 use crate::render_link::RenderLink;
 
@@ -36,6 +37,9 @@ pub struct BridgeFeed {
     held: VecDeque<FaceFrame>,
     clock: SendClock,
     overflowed: u64,
+    /// While the audio is paused: its start. Frames after it wait for the pause to end (the
+    /// silence going out is not their audio).
+    paused_at: Option<u64>,
 }
 
 impl BridgeFeed {
@@ -47,6 +51,7 @@ impl BridgeFeed {
             held: VecDeque::new(),
             clock: SendClock::new(),
             overflowed: 0,
+            paused_at: None,
         }
     }
 
@@ -71,17 +76,43 @@ impl BridgeFeed {
         self.held.push_back(frame);
     }
 
+    /// The audio paused at `rest.sample_pos`: `rest` (the mouth closed) goes out when the
+    /// silence starts, and the frames after it wait.
+    pub fn pause(&mut self, rest: FaceFrame) {
+        let at = rest.sample_pos;
+        let before = self.held.iter().take_while(|f| f.sample_pos <= at).count();
+        self.held.insert(before, rest);
+        self.paused_at = Some(at);
+    }
+
+    /// The pause ended; with `shift`, the audio it held plays that much later, and so do the
+    /// frames and samples held for it.
+    pub fn resume(&mut self, shift: Option<&Shift>) {
+        self.paused_at = None;
+        let Some(shift) = shift else { return };
+        for frame in &mut self.held {
+            frame.sample_pos = shift.apply(frame.epoch, frame.sample_pos);
+        }
+        if let Some(clauses) = &mut self.audio {
+            clauses.shift(shift);
+        }
+    }
+
     /// Barge-in: nothing held or queued will be played.
     pub fn interrupt(&mut self) {
+        self.paused_at = None;
         self.held.clear();
         if let Some(clauses) = &mut self.audio {
             clauses.clear();
         }
     }
 
-    /// When the next held frame is due, if one is held.
+    /// When the next held frame is due, if one is held (and not waiting for a pause to end).
     pub fn next_due(&self, now: Instant) -> Option<Instant> {
         let front = self.held.front()?;
+        if self.waits_for_resume(front) {
+            return None;
+        }
         let Some(sent) = self.clock.estimate(now) else {
             return Some(now); // no audio out yet (the idle face): nothing to wait for
         };
@@ -97,7 +128,8 @@ impl BridgeFeed {
         };
         let sent_pos = self.clock.estimate(now);
         while let Some(front) = self.held.front() {
-            if sent_pos.is_some_and(|sent| front.sample_pos > sent) {
+            if sent_pos.is_some_and(|sent| front.sample_pos > sent) || self.waits_for_resume(front)
+            {
                 break;
             }
             let frame = self.held.pop_front().expect("front exists");
@@ -111,6 +143,10 @@ impl BridgeFeed {
             }
         }
         released
+    }
+
+    fn waits_for_resume(&self, frame: &FaceFrame) -> bool {
+        self.paused_at.is_some_and(|at| frame.sample_pos > at)
     }
 }
 
@@ -181,6 +217,42 @@ mod tests {
         assert_eq!(feed.release_due(now).sent, 1);
         assert_eq!(receive(&bridge).audio, None);
         assert_eq!(feed.next_due(now), None);
+    }
+
+    #[test]
+    fn a_pause_sends_the_rest_and_holds_the_rest_until_it_ends_later() {
+        let (mut feed, bridge) = feed(None);
+        let t0 = Instant::now();
+        feed.audio_sent(16_000, t0);
+        for k in 0..20 {
+            feed.offer(frame(1, 16_000 + k * 1_600));
+        }
+        // Paused at 16_000: the resting frame is due as the silence starts, nothing after it,
+        // however much silence goes out.
+        let mut rest = frame(1, 16_000);
+        rest.seq = 99;
+        feed.pause(rest);
+        assert_eq!(
+            feed.release_due(t0).sent,
+            2,
+            "the frame at 16_000 and the rest"
+        );
+        assert_eq!(receive(&bridge).frame.seq, 0);
+        assert_eq!(receive(&bridge).frame.seq, 99);
+        feed.audio_sent(16_000 + 19_200, t0 + Duration::from_millis(400));
+        assert_eq!(feed.release_due(t0 + Duration::from_millis(400)).sent, 0);
+        assert_eq!(feed.next_due(t0 + Duration::from_millis(400)), None);
+        // Resumed 19_200 samples later: the frame queued at 17_600 is due at 36_800.
+        feed.resume(Some(&Shift {
+            epoch: 1,
+            from: 16_000,
+            until: 48_000,
+            by: 19_200,
+        }));
+        assert_eq!(feed.release_due(t0 + Duration::from_millis(400)).sent, 0);
+        feed.audio_sent(36_800, t0 + Duration::from_millis(430));
+        assert_eq!(feed.release_due(t0 + Duration::from_millis(430)).sent, 1);
+        assert_eq!(receive(&bridge).frame.sample_pos, 36_800);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod bridge_audio;
 pub mod bridge_feed;
+pub mod face_timeline;
 pub mod listener;
 pub mod session;
 pub mod workers;

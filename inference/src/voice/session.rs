@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::VoiceEngines;
 use super::bridge_feed::BridgeFeed;
+use super::face_timeline::FaceTimeline;
 use super::listener::{self, AudioChunk, Heard};
 use super::workers::Reply;
 use crate::conversation::{ChatTurn, Command, Conversation, Input, Metric, Settings, Speaker};
@@ -84,6 +85,11 @@ struct Session<'t> {
     face: Option<FaceSession>,
     /// Face frames (and audio) to the render-bridge, when one is configured.
     bridge: Option<BridgeFeed>,
+    /// Keeps face frames on their audio across pauses (numbering, re-stamping, re-sending).
+    face_timeline: FaceTimeline,
+    /// Clauses synthesized while the audio is paused: queued when it resumes, so that a pause
+    /// moves everything queued by the same amount.
+    held_clauses: VecDeque<(PendingClause, Result<SynthesizedClause, String>)>,
     /// End position and send time of the last speech packet.
     last_speech_packet: Option<(u64, Instant)>,
 }
@@ -122,6 +128,7 @@ impl<'t> Session<'t> {
                 .then_some(state.config.animation_fps);
             BridgeFeed::new(link, audio_fps)
         });
+        let state_fps = state.config.animation_fps;
         Session {
             conversation: Conversation::new(settings),
             state,
@@ -141,6 +148,8 @@ impl<'t> Session<'t> {
             last_activity: Instant::now(),
             face,
             bridge,
+            face_timeline: FaceTimeline::new(goassist_engines::face::frame_interval(state_fps)),
+            held_clauses: VecDeque::new(),
             last_speech_packet: None,
         }
     }
@@ -196,7 +205,7 @@ impl<'t> Session<'t> {
                 }
                 event = next_llm_event(&mut self.llm), if self.llm.is_some() => self.on_llm_event(event),
                 frame = next_face_frame(&mut self.face), if self.face.is_some() => match frame {
-                    Some(frame) => self.send_face(&frame),
+                    Some(frame) => self.send_face(frame),
                     None => self.face = None,
                 },
                 result = front_clause(&mut self.clauses), if !self.clauses.is_empty() => {
@@ -252,6 +261,7 @@ impl<'t> Session<'t> {
             } => {
                 self.state.metrics.audio_packets_sent_total.inc();
                 self.observe_send_interval(sample_pos, samples, at);
+                self.face_timeline.audio_sent(sample_pos + samples as u64);
                 if let Some(face) = &self.face {
                     face.report_send_position(sample_pos + samples as u64);
                 }
@@ -391,6 +401,10 @@ impl<'t> Session<'t> {
     }
 
     fn on_clause(&mut self, pending: PendingClause, result: Result<SynthesizedClause, String>) {
+        if self.face_timeline.is_paused() {
+            self.held_clauses.push_back((pending, result));
+            return;
+        }
         let now = Instant::now();
         let PendingClause { epoch, clause, .. } = pending;
         match result {
@@ -443,10 +457,12 @@ impl<'t> Session<'t> {
                     }
                     self.send(event);
                 }
-                Command::PauseAudio => self.peer.pause(),
-                Command::ResumeAudio => self.peer.resume(),
+                Command::PauseAudio => self.pause_audio(),
+                Command::ResumeAudio => self.resume_audio(),
                 Command::Interrupt { new_epoch } => {
                     self.peer.interrupt(new_epoch);
+                    self.face_timeline.interrupted();
+                    self.held_clauses.clear();
                     if let Some(face) = &self.face {
                         face.interrupt(new_epoch);
                     }
@@ -518,15 +534,72 @@ impl<'t> Session<'t> {
         }
     }
 
+    /// A voice while the assistant speaks (maybe a barge-in): silence goes out instead of the
+    /// queued speech, and the face rests (see face_timeline).
+    fn pause_audio(&mut self) {
+        let (from, until) = self.peer.pause();
+        let rest = self
+            .face_timeline
+            .paused(self.conversation.epoch(), from, until);
+        if let Some(rest) = rest
+            && self.state.animation.enabled()
+        {
+            self.peer.send_face(rest.encode().to_vec());
+            if let Some(bridge) = &mut self.bridge {
+                bridge.pause(rest);
+            }
+        }
+    }
+
+    /// A dismissed voice (a cough) ends the pause: the queued speech plays later by the
+    /// silence sent meanwhile, and the face follows it (see face_timeline).
+    fn resume_audio(&mut self) {
+        let queued_until = self.peer.resume();
+        let resumed = self.face_timeline.resumed(queued_until);
+        if let Some(shift) = &resumed.shift {
+            tracing::debug!(
+                by_ms = shift.by / 48,
+                "audio resumed later; face re-stamped"
+            );
+        }
+        if let Some(bridge) = &mut self.bridge {
+            bridge.resume(resumed.shift.as_ref());
+        }
+        if self.state.animation.enabled() {
+            if let Some(rest) = resumed.rest {
+                self.peer.send_face(rest.encode().to_vec());
+                if let Some(bridge) = &mut self.bridge {
+                    bridge.offer(rest);
+                }
+            }
+            // The bridge still holds these (it releases frames as their audio goes out).
+            for frame in &resumed.moved {
+                self.peer.send_face(frame.encode().to_vec());
+            }
+            for frame in resumed.deferred {
+                self.peer.send_face(frame.encode().to_vec());
+                if let Some(bridge) = &mut self.bridge {
+                    bridge.offer(frame);
+                }
+            }
+        }
+        while let Some((pending, result)) = self.held_clauses.pop_front() {
+            self.on_clause(pending, result);
+        }
+    }
+
     /// A face frame to the client (unordered, no retransmit) and, for Profile C, the render-bridge.
-    fn send_face(&mut self, frame: &goassist_protocol::FaceFrame) {
+    fn send_face(&mut self, frame: goassist_protocol::FaceFrame) {
         if !self.state.animation.enabled() {
             return;
         }
+        let Some(frame) = self.face_timeline.outgoing(frame) else {
+            return; // its audio is paused: sent when the pause ends
+        };
         self.peer.send_face(frame.encode().to_vec());
         self.state.metrics.animation_frames_sent_total.inc();
         if let Some(bridge) = &mut self.bridge {
-            bridge.offer(frame.clone());
+            bridge.offer(frame);
             self.release_bridge_frames();
         }
     }
@@ -559,7 +632,14 @@ impl<'t> Session<'t> {
             .inc_by(released.dropped);
     }
 
-    fn send(&self, event: ServerEvent) {
+    fn send(&self, mut event: ServerEvent) {
+        // A clause announced after a pause plays later than where it was queued.
+        if let ServerEvent::AssistantText {
+            epoch, sample_pos, ..
+        } = &mut event
+        {
+            *sample_pos = self.face_timeline.restamp(*epoch, *sample_pos);
+        }
         self.peer.send_event(event.to_json());
     }
 

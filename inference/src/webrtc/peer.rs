@@ -159,13 +159,19 @@ impl PeerHandle {
 
     /// Holds the queued audio (possible barge-in): silence goes out, nothing is dropped, and
     /// the queue plays later by the length of the pause once [`resume`](Self::resume)d.
-    pub fn pause(&self) {
-        self.packetizer().pause();
+    /// Returns the send position and the end of the queued audio as the pause began.
+    pub fn pause(&self) -> (u64, u64) {
+        let mut packetizer = self.packetizer();
+        packetizer.pause();
+        (packetizer.send_position(), packetizer.queued_until())
     }
 
-    /// Continues held audio where it stopped.
-    pub fn resume(&self) {
-        self.packetizer().resume();
+    /// Continues held audio where it stopped. Returns where the queued audio ends now (later
+    /// than at [`pause`](Self::pause) by the silence sent meanwhile).
+    pub fn resume(&self) -> u64 {
+        let mut packetizer = self.packetizer();
+        packetizer.resume();
+        packetizer.queued_until()
     }
 
     /// Sample position of the next packet to be cut.
