@@ -14,7 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use goassist_e2e::{Server, free_port, http_get, models_dir, read_wav, rms, workspace_binary};
+use goassist_e2e::{
+    Server, first_voiced_after, free_port, http_get, models_dir, read_wav, rms, workspace_binary,
+};
 use goassist_inference::client::{Recording, VoiceClient};
 use goassist_protocol::bridge_stream::BridgeDatagram;
 
@@ -61,14 +63,6 @@ fn done_count(r: &Recording) -> usize {
         .iter()
         .filter(|e| e.data.contains("\"assistant_done\""))
         .count()
-}
-
-/// The first assistant packet with speech in it after `after`.
-fn first_voiced_after(r: &Recording, after: Instant) -> Option<Instant> {
-    r.audio
-        .iter()
-        .find(|a| a.at > after && rms(&a.samples_48k) > 0.01)
-        .map(|a| a.at)
 }
 
 /// The largest interval between consecutive received audio packets within `[from, to]`.

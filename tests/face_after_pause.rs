@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use goassist_e2e::{Server, models_dir, read_wav, rms};
+use goassist_e2e::{Server, best_lag, first_voiced_after, models_dir, read_wav, rms, tail};
 use goassist_inference::client::{Recording, VoiceClient};
 use goassist_protocol::{CurveIndex, FaceFrame};
 
@@ -28,14 +28,6 @@ fn loudest(samples: &[f32], ms: usize) -> Vec<f32> {
         .max_by(|&a, &b| rms(&samples[a..a + len]).total_cmp(&rms(&samples[b..b + len])))
         .unwrap();
     samples[start..start + len].to_vec()
-}
-
-/// The first assistant packet with speech in it after `after`.
-fn first_voiced_after(r: &Recording, after: Instant) -> Option<Instant> {
-    r.audio
-        .iter()
-        .find(|a| a.at > after && rms(&a.samples_48k) > 0.01)
-        .map(|a| a.at)
 }
 
 /// The frames a client holds once everything has arrived, applied in arrival order by the
@@ -70,43 +62,6 @@ fn jaw_at(held: &[FaceFrame], pos: u64) -> Option<f32> {
     (i > 0).then(|| held[i - 1].values[CurveIndex::JAW_OPEN])
 }
 
-/// Pearson correlation of loudness and jawOpen per frame, at the best lag in −15..=15 frames
-/// (positive: the face after the voice).
-fn best_lag(loudness: &[f32], jaw: &[f32]) -> (f32, i32) {
-    let mut best = (f32::MIN, 0);
-    for lag in -15i32..=15 {
-        let pairs: Vec<(f32, f32)> = (0..loudness.len())
-            .filter_map(|k| {
-                let j = usize::try_from(k as i64 + i64::from(lag)).ok()?;
-                Some((loudness[k], *jaw.get(j)?))
-            })
-            .collect();
-        let r = pearson(&pairs);
-        if r > best.0 {
-            best = (r, lag);
-        }
-    }
-    best
-}
-
-fn pearson(pairs: &[(f32, f32)]) -> f32 {
-    let n = pairs.len() as f32;
-    let (mx, my) = pairs
-        .iter()
-        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (x, y) in pairs {
-        sxy += (x - mx) * (y - my);
-        sxx += (x - mx) * (x - mx);
-        syy += (y - my) * (y - my);
-    }
-    if sxx == 0.0 || syy == 0.0 {
-        0.0
-    } else {
-        sxy / (sxx * syy).sqrt()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_face_stays_on_the_voice_after_a_cough_pauses_it() {
     let models = models_dir();
@@ -137,7 +92,7 @@ async fn the_face_stays_on_the_voice_after_a_cough_pauses_it() {
                 .is_some())
             .await,
         "no spoken answer within 90 s; server log:\n{}",
-        goassist_e2e::tail(&server.logs(), 40)
+        tail(&server.logs(), 40)
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let coughed = Instant::now();
@@ -155,7 +110,7 @@ async fn the_face_stays_on_the_voice_after_a_cough_pauses_it() {
     assert!(
         logs.contains("audio resumed later; face re-stamped"),
         "no pause was dismissed; server log:\n{}",
-        goassist_e2e::tail(&logs, 40)
+        tail(&logs, 40)
     );
 
     // The received audio on the server's clock (RTP timestamps are its sample positions).
@@ -199,14 +154,14 @@ async fn the_face_stays_on_the_voice_after_a_cough_pauses_it() {
     let held = held_frames(&r);
     let window = gap_start.saturating_sub(30)..(gap_end + 90).min(frames_total);
     let pos_of = |k: usize| u64::from(first_ts) + k as u64 * FRAME;
-    let jaw: Vec<f32> = window
+    let jaw: Vec<Option<f32>> = window
         .clone()
-        .map(|k| jaw_at(&held, pos_of(k) + FRAME / 2).unwrap_or(0.0))
+        .map(|k| jaw_at(&held, pos_of(k) + FRAME / 2))
         .collect();
     let loudness: Vec<f32> = window.clone().map(loud).collect();
-    let (correlation, lag) = best_lag(&loudness, &jaw);
+    let (correlation, lag) = best_lag(&loudness, &jaw, 0..loudness.len(), 15);
     let in_gap: Vec<f32> = (gap_start + 2..gap_end)
-        .map(|k| jaw[k - window.start])
+        .map(|k| jaw[k - window.start].unwrap_or(0.0))
         .collect();
     let most_open_in_gap = in_gap.iter().copied().fold(0.0f32, f32::max);
     println!(

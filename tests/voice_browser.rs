@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use goassist_e2e::{Server, models_dir, read_wav, rms, tail, workspace_root, write_wav};
+use goassist_e2e::{Server, best_lag, models_dir, read_wav, rms, tail, workspace_root, write_wav};
 use goassist_engines::asr::{Asr, MoonshineAsr, word_error_rate};
 use serde_json::Value;
 
@@ -305,38 +305,5 @@ fn lip_sync(audio_16k: &[f32], audio_start_ms: f64, jaw: &[(f64, f32)]) -> (f32,
     let (Some(&first), Some(&last)) = (voiced.first(), voiced.last()) else {
         return (0.0, 0);
     };
-    let mut best = (f32::MIN, 0);
-    for lag in -6i32..=6 {
-        let pairs: Vec<(f32, f32)> = (first..=last)
-            .filter_map(|k| {
-                let j = usize::try_from(k as i64 + i64::from(lag)).ok()?;
-                Some((loudness[k], (*jaw_mean.get(j)?)?))
-            })
-            .collect();
-        let r = pearson(&pairs);
-        if r > best.0 {
-            best = (r, lag);
-        }
-    }
-    best
-}
-
-fn pearson(pairs: &[(f32, f32)]) -> f32 {
-    let n = pairs.len() as f32;
-    if n < 10.0 {
-        return 0.0;
-    }
-    let (mx, my) = pairs
-        .iter()
-        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (x, y) in pairs {
-        sxy += (x - mx) * (y - my);
-        sxx += (x - mx) * (x - mx);
-        syy += (y - my) * (y - my);
-    }
-    if sxx == 0.0 || syy == 0.0 {
-        return 0.0;
-    }
-    sxy / (sxx * syy).sqrt()
+    best_lag(&loudness, &jaw_mean, first..last + 1, 6)
 }

@@ -206,3 +206,61 @@ pub fn rms(samples: &[f32]) -> f32 {
     }
     (samples.iter().map(|s| s * s).sum::<f32>() / samples.len() as f32).sqrt()
 }
+
+/// How well jawOpen follows loudness, both per face frame (`None`: no jaw sample there): the
+/// Pearson correlation over the frames `over`, at the best lag in `-max_lag..=max_lag` frames
+/// (positive: the jaw moves after the audio). Returns (correlation, lag).
+pub fn best_lag(
+    loudness: &[f32],
+    jaw: &[Option<f32>],
+    over: std::ops::Range<usize>,
+    max_lag: i32,
+) -> (f32, i32) {
+    let mut best = (f32::MIN, 0);
+    for lag in -max_lag..=max_lag {
+        let pairs: Vec<(f32, f32)> = over
+            .clone()
+            .filter_map(|k| {
+                let j = usize::try_from(k as i64 + i64::from(lag)).ok()?;
+                Some((*loudness.get(k)?, (*jaw.get(j)?)?))
+            })
+            .collect();
+        let r = pearson(&pairs);
+        if r > best.0 {
+            best = (r, lag);
+        }
+    }
+    best
+}
+
+/// Pearson correlation; 0 for fewer than 10 pairs or a constant side.
+pub fn pearson(pairs: &[(f32, f32)]) -> f32 {
+    let n = pairs.len() as f32;
+    if n < 10.0 {
+        return 0.0;
+    }
+    let (mx, my) = pairs
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (x, y) in pairs {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx) * (x - mx);
+        syy += (y - my) * (y - my);
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        return 0.0;
+    }
+    sxy / (sxx * syy).sqrt()
+}
+
+/// The first assistant packet with speech in it that arrived after `after`.
+pub fn first_voiced_after(
+    r: &goassist_inference::client::Recording,
+    after: std::time::Instant,
+) -> Option<std::time::Instant> {
+    r.audio
+        .iter()
+        .find(|a| a.at > after && rms(&a.samples_48k) > 0.01)
+        .map(|a| a.at)
+}
