@@ -67,22 +67,28 @@ impl BridgeFeed {
         self.clock.report(end, at);
     }
 
-    /// Holds a frame until its audio goes out.
+    /// Holds a frame until its audio goes out (in position order: frames sent again after a
+    /// pause may come behind later ones).
     pub fn offer(&mut self, frame: FaceFrame) {
         if self.held.len() == MAX_HELD {
             self.held.pop_front();
             self.overflowed += 1;
         }
-        self.held.push_back(frame);
+        let at = self.held.len()
+            - self
+                .held
+                .iter()
+                .rev()
+                .take_while(|f| f.sample_pos > frame.sample_pos)
+                .count();
+        self.held.insert(at, frame);
     }
 
     /// The audio paused at `rest.sample_pos`: `rest` (the mouth closed) goes out when the
     /// silence starts, and the frames after it wait.
     pub fn pause(&mut self, rest: FaceFrame) {
-        let at = rest.sample_pos;
-        let before = self.held.iter().take_while(|f| f.sample_pos <= at).count();
-        self.held.insert(before, rest);
-        self.paused_at = Some(at);
+        self.paused_at = Some(rest.sample_pos);
+        self.offer(rest);
     }
 
     /// The pause ended; with `shift`, the audio it held plays that much later, and so do the
@@ -253,6 +259,20 @@ mod tests {
         feed.audio_sent(36_800, t0 + Duration::from_millis(430));
         assert_eq!(feed.release_due(t0 + Duration::from_millis(430)).sent, 1);
         assert_eq!(receive(&bridge).frame.sample_pos, 36_800);
+    }
+
+    #[test]
+    fn frames_offered_out_of_order_go_out_in_position_order() {
+        let (mut feed, bridge) = feed(None);
+        let t0 = Instant::now();
+        feed.audio_sent(0, t0);
+        feed.offer(frame(1, 3_200));
+        feed.offer(frame(1, 4_800));
+        feed.offer(frame(1, 1_600)); // a resting frame sent after a pause
+        feed.audio_sent(4_800, t0);
+        assert_eq!(feed.release_due(t0).sent, 3);
+        let order: Vec<u64> = (0..3).map(|_| receive(&bridge).frame.sample_pos).collect();
+        assert_eq!(order, [1_600, 3_200, 4_800]);
     }
 
     #[test]
