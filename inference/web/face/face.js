@@ -281,7 +281,8 @@ const SOFTWARE_GL = /swiftshader|llvmpipe|softpipe|software/i;
  * both served under `base` (the server maps "/face/vendor/" to MODELS_DIR/face/vendor/). Resolves
  * to a renderer with the same render(weights) as Face2D, or rejects with an Error saying why
  * there is no 3D head: files not installed, no WebGL, software WebGL (unless `allowSoftware`:
- * SwiftShader needs about 1.6 CPU cores for 30 fps of this head), or a failed load.
+ * SwiftShader draws this head at ~14 fps with two cores busy; docs/benchmarks/face-render.md),
+ * or a failed load.
  * three's loaders import the bare name "three", so the page needs an import map, e.g.
  * <script type="importmap">{"imports":{"three":"/face/vendor/three/build/three.module.js"}}</script>
  */
