@@ -12,8 +12,9 @@
 //!   ([`FaceTimeline::paused`]). Being newer, it supersedes the frames the client holds at or
 //!   after its position (the rule of docs/events.md and face.js), so the mouth closes while the
 //!   inserted silence plays, whether the pause ends in a barge-in or not;
-//! - when it ends, the frames already sent whose audio had not gone out are sent again,
-//!   re-stamped onto their audio ([`FaceTimeline::resumed`]);
+//! - frames for the paused audio that arrive during the pause wait for its end; when it ends,
+//!   they and the frames already sent whose audio had not gone out are sent, re-stamped onto
+//!   their audio ([`FaceTimeline::resumed`]);
 //! - the sequence numbers on the way out are this module's, in send order, so that "newer" means
 //!   "sent later" also for the frames it adds.
 //!
