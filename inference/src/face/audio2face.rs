@@ -13,7 +13,6 @@
 
 use std::time::Duration;
 
-use crate::config::Secret;
 use goassist_engines::EngineError;
 use goassist_engines::face::dsp::Decimator3;
 use goassist_engines::face::{Animator, FaceValues, FrameGrid, NEUTRAL, sanitize};
@@ -24,6 +23,7 @@ use super::a2f_proto::{
     self as pb, AudioStream, PROCESS_AUDIO_STREAM_PATH, animation_data_stream::StreamPart,
     audio_stream,
 };
+use crate::config::Secret;
 
 const ENGINE: &str = "audio2face";
 /// A2F-3D takes 16 kHz PCM.
