@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Voice-loop benchmark: starts goassist-inference on the embedded models (loopback, free ports),
-# drives it over real WebRTC with recorded speech (inference/examples/bench_voice.rs) and writes
+# drives it over real WebRTC with recorded speech (inference/client/examples/bench_voice.rs) and writes
 # docs/benchmarks/voice.md.
 #
 # Usage: scripts/bench_voice.sh [--turns N] [--sweep 1,2,4,8]   (PROFILE=release for a release build)
@@ -13,7 +13,7 @@ flag=(); dir=debug
 if [ "$profile" = release ]; then flag=(--release); dir=release; fi
 
 echo "bench_voice: building ($profile)"
-cargo build "${flag[@]}" -q -p goassist-inference --bin goassist-inference --example bench_voice
+cargo build "${flag[@]}" -q -p goassist-inference -p goassist-client --bin goassist-inference --example bench_voice
 
 port=${BENCH_PORT:-18181}
 log=$(mktemp -t goassist-bench-XXXX.log)

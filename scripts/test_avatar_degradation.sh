@@ -9,7 +9,7 @@
 #
 # Part 2 (the real thing): goassist-inference on the embedded models with the avatar on (lam), a
 # WebRTC voice session speaking recorded speech; the admin kill-switch turns animation off in
-# the middle of an answer (inference/examples/degradation_webrtc.rs). Same PASS criteria,
+# the middle of an answer (inference/client/examples/degradation_webrtc.rs). Same PASS criteria,
 # measured on the server (speech-packet pacing histogram, TTFA histogram) and the client.
 #
 # Usage: scripts/test_avatar_degradation.sh   (MODELS_DIR=... to use another model tree;
@@ -28,7 +28,7 @@ fi
 
 if [ "${SKIP_PART2:-0}" != 1 ]; then
   echo "== part 2: live server over WebRTC, animation killed mid-answer"
-  cargo build -q -p goassist-inference --bin goassist-inference --example degradation_webrtc
+  cargo build -q -p goassist-inference -p goassist-client --bin goassist-inference --example degradation_webrtc
   port=${DRILL_PORT:-18281}
   token=drill-$RANDOM$RANDOM
   log=$(mktemp -t goassist-drill-XXXX.log)

@@ -14,10 +14,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use goassist_client::{Recording, VoiceClient};
 use goassist_e2e::{
     Server, first_voiced_after, free_port, http_get, models_dir, read_wav, rms, workspace_binary,
 };
-use goassist_inference::client::{Recording, VoiceClient};
 use goassist_protocol::bridge_stream::BridgeDatagram;
 
 const PACKET: Duration = Duration::from_millis(20);

@@ -13,8 +13,8 @@
 
 use std::time::{Duration, Instant};
 
+use goassist_client::{Recording, VoiceClient};
 use goassist_e2e::{Server, best_lag, first_voiced_after, models_dir, read_wav, rms, tail};
-use goassist_inference::client::{Recording, VoiceClient};
 use goassist_protocol::{CurveIndex, FaceFrame};
 
 /// One face frame at 30 fps, in samples of the 48 kHz clock.

@@ -9,7 +9,8 @@
 //! Usage: `cargo run --release -p goassist-inference --example face_bench [-- --fps 30]`.
 //! Writes docs/benchmarks/face.md.
 
-mod support;
+#[path = "../client/examples/support/machine.rs"]
+mod machine;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -175,7 +176,7 @@ fn main() {
     let speech_s: f64 = rows.iter().map(|r| r.1).sum();
     let expected_frames = (speech_s * f64::from(fps)).round();
 
-    let machine = support::cpu_model();
+    let machine = machine::cpu_model();
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);

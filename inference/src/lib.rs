@@ -4,13 +4,13 @@
 //! and drain), `readiness`, `metrics`, `logging`, `server` (listeners and signals), `services`
 //! (engines behind the API). Model compute lives in the `goassist-engines` crate.
 
-pub mod client;
 pub mod config;
 pub mod conversation;
 pub mod face;
 pub mod http;
 pub mod llm;
 pub mod logging;
+pub mod media;
 pub mod metrics;
 pub mod readiness;
 pub mod render_link;

@@ -22,7 +22,7 @@ use crate::metrics::Metrics;
 pub enum EndReason {
     /// The client hung up (DELETE, or the connection closed).
     Client,
-    /// No user audio for SESSION_IDLE_TIMEOUT_S.
+    /// No user voice (speech or typed text) for SESSION_IDLE_TIMEOUT_S.
     IdleTimeout,
     /// An operator ended it through the admin API.
     Admin,

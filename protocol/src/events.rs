@@ -85,7 +85,8 @@ pub enum ServerEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
-    /// Liveness probe; answered with nothing, but resets the idle timer.
+    /// Liveness probe; answered with nothing. It does not keep an idle session open: only the
+    /// user's voice and typed text count as activity.
     Ping,
     /// Typed input instead of speech: handled like a final user transcript.
     UserText {

@@ -256,7 +256,7 @@ pub fn pearson(pairs: &[(f32, f32)]) -> f32 {
 
 /// The first assistant packet with speech in it that arrived after `after`.
 pub fn first_voiced_after(
-    r: &goassist_inference::client::Recording,
+    r: &goassist_client::Recording,
     after: std::time::Instant,
 ) -> Option<std::time::Instant> {
     r.audio

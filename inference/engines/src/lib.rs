@@ -5,7 +5,6 @@
 //! keeps the engines testable alone and keeps a slow model step from stalling network I/O.
 
 pub mod asr;
-pub mod audio;
 pub mod error;
 pub mod face;
 pub mod llm;

@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use goassist_engines::tts::{ClauseSplitter, SplitterConfig};
+use super::clause::{ClauseSplitter, SplitterConfig};
 use goassist_protocol::events::{ServerEvent, TurnState};
 
 /// Who said a line of the conversation.

@@ -4,8 +4,10 @@
 //!
 //! The face engine computes a clause's frames in one burst, ahead of its audio. A browser
 //! schedules them by sample position, but the bridge forwards to Unreal on arrival, so the
-//! frames are held here and released on the outgoing audio clock. Holding is bounded and
-//! everything here is non-blocking: [`RenderLink`] drops rather than waits.
+//! frames are held here and released on the outgoing audio clock. Holding is bounded.
+//!
+//! Sans-IO: released frames come back as [`BridgeOut`]s; the session's I/O loop hands them to
+//! the non-blocking [`crate::render_link::RenderLink`], which drops rather than waits.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,23 +18,30 @@ use goassist_protocol::FaceFrame;
 use super::bridge_audio::BridgeAudio;
 use super::face_timeline::Shift;
 use crate::face::clock::SendClock;
-use crate::render_link::RenderLink;
 
 /// Frames held at most (10 s at 60 fps); beyond that the oldest are dropped.
 const MAX_HELD: usize = 600;
 
-/// Outcome counts of one release, for the session's metrics.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// A frame whose audio has gone out, for the render-bridge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BridgeOut {
+    /// The frame.
+    pub frame: FaceFrame,
+    /// Its mono 48 kHz audio from `frame.sample_pos`, with RENDER_BRIDGE_SEND_AUDIO.
+    pub audio: Option<Vec<i16>>,
+}
+
+/// What one release hands out.
+#[derive(Debug, Default, PartialEq)]
 pub struct Released {
-    /// Frames handed to the link.
-    pub sent: u64,
-    /// Frames dropped (link queue full, or too many held).
+    /// Frames due, in position order.
+    pub frames: Vec<BridgeOut>,
+    /// Frames dropped because too many were held.
     pub dropped: u64,
 }
 
 /// A session's feed to the render-bridge.
 pub struct BridgeFeed {
-    link: RenderLink,
     audio: Option<BridgeAudio>,
     held: VecDeque<FaceFrame>,
     clock: SendClock,
@@ -43,10 +52,9 @@ pub struct BridgeFeed {
 }
 
 impl BridgeFeed {
-    /// A feed over `link`; with `fps` given, each frame carries its audio.
-    pub fn new(link: RenderLink, audio_fps: Option<u32>) -> Self {
+    /// A feed; with `audio_fps` given, each frame carries its audio.
+    pub fn new(audio_fps: Option<u32>) -> Self {
         BridgeFeed {
-            link,
             audio: audio_fps.map(BridgeAudio::new),
             held: VecDeque::new(),
             clock: SendClock::new(),
@@ -126,7 +134,7 @@ impl BridgeFeed {
         Some(now + Duration::from_micros(ahead * 1_000 / 48))
     }
 
-    /// Sends every held frame whose audio has gone out by `now`.
+    /// Hands out every held frame whose audio has gone out by `now`.
     pub fn release_due(&mut self, now: Instant) -> Released {
         let mut released = Released {
             dropped: std::mem::take(&mut self.overflowed),
@@ -139,14 +147,11 @@ impl BridgeFeed {
                 break;
             }
             let frame = self.held.pop_front().expect("front exists");
-            let chunk = self
+            let audio = self
                 .audio
                 .as_mut()
                 .and_then(|a| a.chunk_for(frame.epoch, frame.sample_pos));
-            match self.link.try_send(&frame, chunk.as_deref()) {
-                Ok(()) => released.sent += 1,
-                Err(_) => released.dropped += 1,
-            }
+            released.frames.push(BridgeOut { frame, audio });
         }
         released
     }
@@ -159,8 +164,6 @@ impl BridgeFeed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use goassist_protocol::bridge_stream::BridgeDatagram;
-    use std::net::UdpSocket;
 
     fn frame(epoch: u32, sample_pos: u64) -> FaceFrame {
         FaceFrame {
@@ -172,34 +175,23 @@ mod tests {
         }
     }
 
-    /// A feed whose link drains into a socket the test reads.
-    fn feed(audio_fps: Option<u32>) -> (BridgeFeed, UdpSocket) {
-        let bridge = UdpSocket::bind("127.0.0.1:0").unwrap();
-        bridge
-            .set_read_timeout(Some(Duration::from_secs(2)))
-            .unwrap();
-        let link = RenderLink::new(bridge.local_addr().unwrap(), 64);
-        (BridgeFeed::new(link, audio_fps), bridge)
-    }
-
-    fn receive(bridge: &UdpSocket) -> BridgeDatagram {
-        let mut buf = [0u8; 16_384];
-        let n = bridge.recv(&mut buf).expect("a datagram");
-        BridgeDatagram::decode(&buf[..n]).unwrap()
+    fn positions(released: &Released) -> Vec<u64> {
+        released.frames.iter().map(|f| f.frame.sample_pos).collect()
     }
 
     #[test]
     fn frames_wait_for_their_audio_to_go_out() {
-        let (mut feed, bridge) = feed(Some(30));
+        let mut feed = BridgeFeed::new(Some(30));
         let t0 = Instant::now();
         feed.clause_queued(1, 48_000, &Arc::from(vec![0.5f32; 48_000]));
         feed.audio_sent(48_000, t0);
         for k in 0..30 {
             feed.offer(frame(1, 48_000 + k * 1_600));
         }
+        let first = feed.release_due(t0);
         assert_eq!(
-            feed.release_due(t0).sent,
-            1,
+            positions(&first),
+            [48_000],
             "only the frame at the send position"
         );
         assert_eq!(
@@ -207,27 +199,27 @@ mod tests {
             Some(t0 + Duration::from_micros(1_600 * 1_000 / 48))
         );
         let half_second = t0 + Duration::from_millis(500);
-        assert_eq!(feed.release_due(half_second).sent, 15);
-        let first = receive(&bridge);
-        assert_eq!(first.frame.sample_pos, 48_000);
-        assert_eq!(first.audio.as_ref().map(Vec::len), Some(1_600));
-        assert_eq!(first.audio.unwrap()[0], 16_384);
+        assert_eq!(feed.release_due(half_second).frames.len(), 15);
+        let audio = first.frames[0].audio.as_ref().expect("audio attached");
+        assert_eq!(audio.len(), 1_600);
+        assert_eq!(audio[0], 16_384);
     }
 
     #[test]
     fn before_any_audio_frames_pass_at_once_without_audio() {
-        let (mut feed, bridge) = feed(Some(30));
+        let mut feed = BridgeFeed::new(Some(30));
         let now = Instant::now();
         feed.offer(frame(0, 0));
         assert_eq!(feed.next_due(now), Some(now));
-        assert_eq!(feed.release_due(now).sent, 1);
-        assert_eq!(receive(&bridge).audio, None);
+        let released = feed.release_due(now);
+        assert_eq!(positions(&released), [0]);
+        assert_eq!(released.frames[0].audio, None);
         assert_eq!(feed.next_due(now), None);
     }
 
     #[test]
     fn a_pause_sends_the_rest_and_holds_the_rest_until_it_ends_later() {
-        let (mut feed, bridge) = feed(None);
+        let mut feed = BridgeFeed::new(None);
         let t0 = Instant::now();
         feed.audio_sent(16_000, t0);
         for k in 0..20 {
@@ -238,15 +230,15 @@ mod tests {
         let mut rest = frame(1, 16_000);
         rest.seq = 99;
         feed.pause(rest);
-        assert_eq!(
-            feed.release_due(t0).sent,
-            2,
-            "the frame at 16_000 and the rest"
-        );
-        assert_eq!(receive(&bridge).frame.seq, 0);
-        assert_eq!(receive(&bridge).frame.seq, 99);
+        let released = feed.release_due(t0);
+        let seqs: Vec<u32> = released.frames.iter().map(|f| f.frame.seq).collect();
+        assert_eq!(seqs, [0, 99], "the frame at 16_000 and the rest");
         feed.audio_sent(16_000 + 19_200, t0 + Duration::from_millis(400));
-        assert_eq!(feed.release_due(t0 + Duration::from_millis(400)).sent, 0);
+        assert!(
+            feed.release_due(t0 + Duration::from_millis(400))
+                .frames
+                .is_empty()
+        );
         assert_eq!(feed.next_due(t0 + Duration::from_millis(400)), None);
         // Resumed 19_200 samples later: the frame queued at 17_600 is due at 36_800.
         feed.resume(Some(&Shift {
@@ -255,29 +247,31 @@ mod tests {
             until: 48_000,
             by: 19_200,
         }));
-        assert_eq!(feed.release_due(t0 + Duration::from_millis(400)).sent, 0);
+        assert!(
+            feed.release_due(t0 + Duration::from_millis(400))
+                .frames
+                .is_empty()
+        );
         feed.audio_sent(36_800, t0 + Duration::from_millis(430));
-        assert_eq!(feed.release_due(t0 + Duration::from_millis(430)).sent, 1);
-        assert_eq!(receive(&bridge).frame.sample_pos, 36_800);
+        let released = feed.release_due(t0 + Duration::from_millis(430));
+        assert_eq!(positions(&released), [36_800]);
     }
 
     #[test]
     fn frames_offered_out_of_order_go_out_in_position_order() {
-        let (mut feed, bridge) = feed(None);
+        let mut feed = BridgeFeed::new(None);
         let t0 = Instant::now();
         feed.audio_sent(0, t0);
         feed.offer(frame(1, 3_200));
         feed.offer(frame(1, 4_800));
         feed.offer(frame(1, 1_600)); // a resting frame sent after a pause
         feed.audio_sent(4_800, t0);
-        assert_eq!(feed.release_due(t0).sent, 3);
-        let order: Vec<u64> = (0..3).map(|_| receive(&bridge).frame.sample_pos).collect();
-        assert_eq!(order, [1_600, 3_200, 4_800]);
+        assert_eq!(positions(&feed.release_due(t0)), [1_600, 3_200, 4_800]);
     }
 
     #[test]
     fn a_barge_in_discards_what_is_held() {
-        let (mut feed, _bridge) = feed(None);
+        let mut feed = BridgeFeed::new(None);
         let t0 = Instant::now();
         feed.audio_sent(0, t0);
         feed.offer(frame(1, 10_000));
@@ -290,13 +284,13 @@ mod tests {
 
     #[test]
     fn holding_is_bounded_and_overflow_is_counted() {
-        let (mut feed, _bridge) = feed(None);
+        let mut feed = BridgeFeed::new(None);
         let t0 = Instant::now();
         feed.audio_sent(0, t0);
         for k in 0..(MAX_HELD as u64 + 5) {
             feed.offer(frame(1, 1_000_000 + k));
         }
         let released = feed.release_due(t0);
-        assert_eq!((released.sent, released.dropped), (0, 5));
+        assert_eq!((released.frames.len(), released.dropped), (0, 5));
     }
 }

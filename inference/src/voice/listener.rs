@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use goassist_engines::audio::StreamResampler;
+use crate::media::StreamResampler;
 use goassist_engines::vad::{CaptureConfig, SegmentEvent, SpeechDetector, UtteranceCapture};
 use tokio::sync::mpsc as async_mpsc;
 

@@ -1,25 +1,38 @@
-//! The real-time voice loop: shared engines, per-session listener and session driver.
+//! The real-time voice loop: shared engines, the per-session listener thread, the sans-IO
+//! session core and its thin I/O shell.
+//!
+//! - `core.rs`: every per-session decision (turns, barge-in, the outgoing clock, clause order,
+//!   the face across pauses, the bridge feed, idle, stage timing), driven in virtual time by
+//!   its tests; `sinks.rs` (what consumes the output), `face_timeline.rs`, `bridge_feed.rs`,
+//!   `bridge_audio.rs`, `stages.rs` are its parts.
+//! - `session.rs`: the async loop that moves data between the core and the world.
+//! - `listener.rs`: the user's audio → VAD and utterance capture, on its own thread.
+//! - `workers.rs`: the shared model workers.
 
 pub mod bridge_audio;
 pub mod bridge_feed;
+pub mod core;
 pub mod face_timeline;
 pub mod listener;
+mod observe;
 pub mod session;
+pub mod sinks;
+pub mod stages;
 pub mod workers;
 
 use std::sync::Arc;
 
+use crate::media::resample_all;
 use goassist_engines::asr::{Asr, MoonshineAsr};
-use goassist_engines::audio::resample_all;
 use goassist_engines::tts::{PiperTts, Tts};
 use goassist_engines::vad::{CaptureConfig, SegmenterConfig, VadEngine, VadModel};
 
+use self::core::SynthesizedClause;
 use crate::config::{Config, VadEngineKind};
 use crate::face::FaceService;
 use crate::llm::LlmService;
 use crate::render_link::RenderLink;
 use crate::webrtc::WebRtcEndpoint;
-use session::SynthesizedClause;
 use workers::Worker;
 
 /// Everything sessions share: loaded once, used by all.

@@ -98,7 +98,7 @@ impl WebRtcEndpoint {
             rtc,
             sockets,
             PeerOptions {
-                packetizer: settings.packetizer_config(),
+                packet_ms: settings.packet_ms,
                 connect_timeout: settings.connect_timeout,
                 audio_mid: None,
                 label: format!("{n}@{port}"),

@@ -3,8 +3,8 @@
 //! Shape: the HTTP layer hands an SDP offer to [`WebRtcEndpoint::accept_offer`], which binds a
 //! UDP port from the configured range, answers with Opus audio and the SCTP data channels the
 //! browser offered ("events" reliable, "face" unordered without retransmits), and spawns one
-//! task per peer. The session talks to the peer through a [`PeerHandle`] (queue audio, barge-in,
-//! send events and face frames) and reads [`PeerEvent`]s (decoded microphone audio, data channel
+//! task per peer. The session talks to the peer through a [`PeerHandle`] (send an audio packet,
+//! events and face frames) and reads [`PeerEvent`]s (decoded microphone audio, data channel
 //! text, RTCP statistics, connection state).
 //!
 //! Isolation: each peer owns its socket(s) and its str0m `Rtc` inside its own task; malformed
@@ -12,9 +12,10 @@
 //! is caught by a supervisor that reports [`PeerEvent::Disconnected`]. Nothing is shared between
 //! peers except the port cursor.
 //!
-//! Timing: outgoing audio is cut by [`goassist_engines::audio::Packetizer`] on the real-time
-//! clock, one packet every `packet_ms`, silence included, so the Opus RTP timestamp of every packet
-//! equals its sample position on the outgoing 48 kHz timeline (RTP timestamp = position mod 2³²).
+//! Timing: the peer keeps no clock for outgoing audio. Its owner (the session core's
+//! [`crate::media::PacedAudio`]) cuts one packet every `packet_ms`, silence included, and hands
+//! it over when due, so the Opus RTP timestamp of every packet equals its sample position on the
+//! outgoing 48 kHz timeline (RTP timestamp = position mod 2³²).
 
 mod endpoint;
 mod error;

@@ -1,16 +1,19 @@
-//! One WebRTC peer: its task (str0m `Rtc`, sockets, Opus codec, outgoing timeline) and the
-//! handle and events the session uses.
+//! One WebRTC peer: its task (str0m `Rtc`, sockets, Opus codec) and the handle and events the
+//! session uses.
 //!
-//! The task follows str0m's run loop: wait for one thing (a datagram, the `Rtc` timeout, the
-//! next packet being due, or a command), perform that one mutation, then drain `poll_output`
-//! to a timeout. Every input from the network is parsed inside this task and a bad one is
-//! logged and dropped; only str0m declaring the connection dead ends the task.
+//! The task follows str0m's run loop: wait for one thing (a datagram, the `Rtc` timeout or a
+//! command), perform that one mutation, then drain `poll_output` to a timeout. Every input from
+//! the network is parsed inside this task and a bad one is logged and dropped; only str0m
+//! declaring the connection dead ends the task.
+//!
+//! The peer owns no audio timeline: whoever owns the outgoing clock (the session core's
+//! [`crate::media::PacedAudio`]) cuts each packet when it is due and hands it over with
+//! [`PeerHandle::send_audio`]; the task only encodes and writes it. No lock is shared between
+//! the two.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use goassist_engines::audio::{Packet, Packetizer, PacketizerConfig};
 use str0m::channel::ChannelId;
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaKind, MediaTime, Mid};
@@ -33,10 +36,6 @@ pub const FACE_CHANNEL: &str = "face";
 const EVENT_QUEUE: usize = 2048;
 /// Text messages held for a reliable channel that is not open yet.
 const MAX_PENDING_TEXT: usize = 256;
-/// After a stall longer than this the packet clock restarts from now instead of bursting.
-const MAX_PACKET_LAG: Duration = Duration::from_millis(200);
-/// At most this many overdue packets are sent back to back in one wake-up.
-const MAX_CATCH_UP_PACKETS: usize = 10;
 
 /// Which way an RTCP statistic describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,19 +58,6 @@ pub enum PeerEvent {
         /// RTP timestamp of the packet (48 kHz clock).
         rtp_timestamp: u32,
         /// When the datagram arrived.
-        at: Instant,
-    },
-    /// Queued audio was sent: one event per packet and queued chunk it carried.
-    AudioSent {
-        /// Epoch the chunk was queued for.
-        epoch: u32,
-        /// The chunk's marker (given to [`PeerHandle::push_audio`]).
-        marker: u64,
-        /// Position of the first sample sent (outgoing 48 kHz RTP clock).
-        sample_pos: u64,
-        /// Samples of the chunk in this packet.
-        samples: usize,
-        /// When the packet was handed to the transport.
         at: Instant,
     },
     /// A text message on a data channel.
@@ -117,71 +103,26 @@ pub struct Peer {
 /// closed or when every handle is dropped.
 #[derive(Debug, Clone)]
 pub struct PeerHandle {
-    shared: Arc<Shared>,
     commands: mpsc::UnboundedSender<Command>,
 }
 
 #[derive(Debug)]
-struct Shared {
-    packetizer: Mutex<Packetizer>,
-}
-
-#[derive(Debug)]
 enum Command {
+    Audio { sample_pos: u64, samples: Vec<f32> },
     Text { channel: String, text: String },
     Binary { channel: String, data: Vec<u8> },
     Close,
 }
 
 impl PeerHandle {
-    fn packetizer(&self) -> MutexGuard<'_, Packetizer> {
-        // A panic elsewhere must not turn every later call into a panic: the timeline's state
-        // stays consistent between its methods, so a poisoned lock is still usable.
-        self.shared
-            .packetizer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Queues assistant audio (48 kHz mono) for `epoch` and returns the sample position on the
-    /// outgoing RTP clock where it starts playing. Packets go out on the real-time clock,
-    /// crossfading where chunks join. Audio of an epoch older than the last
-    /// [`interrupt`](Self::interrupt) is dropped.
-    pub fn push_audio(&self, epoch: u32, marker: u64, samples: Vec<f32>) -> u64 {
-        self.packetizer().push(epoch, marker, samples)
-    }
-
-    /// Barge-in: drops everything queued for epochs below `new_epoch`. The packet already cut
-    /// (at most one, in flight) is the last one of an old epoch; the next packet carries none.
-    pub fn interrupt(&self, new_epoch: u32) {
-        self.packetizer().interrupt(new_epoch);
-    }
-
-    /// Holds the queued audio (possible barge-in): silence goes out, nothing is dropped, and
-    /// the queue plays later by the length of the pause once [`resume`](Self::resume)d.
-    /// Returns the send position and the end of the queued audio as the pause began.
-    pub fn pause(&self) -> (u64, u64) {
-        let mut packetizer = self.packetizer();
-        packetizer.pause();
-        (packetizer.send_position(), packetizer.queued_until())
-    }
-
-    /// Continues held audio where it stopped. Returns where the queued audio ends now (later
-    /// than at [`pause`](Self::pause) by the silence sent meanwhile).
-    pub fn resume(&self) -> u64 {
-        let mut packetizer = self.packetizer();
-        packetizer.resume();
-        packetizer.queued_until()
-    }
-
-    /// Sample position of the next packet to be cut.
-    pub fn send_position(&self) -> u64 {
-        self.packetizer().send_position()
-    }
-
-    /// Position where the queued audio ends (the send position when nothing is queued).
-    pub fn queued_until(&self) -> u64 {
-        self.packetizer().queued_until()
+    /// Encodes and sends one packet of outgoing audio (mono 48 kHz, one Opus frame long) whose
+    /// first sample is at `sample_pos` on the outgoing clock: its RTP timestamp is
+    /// `sample_pos mod 2³²`. Call it when the packet is due; the peer sends at once.
+    pub fn send_audio(&self, sample_pos: u64, samples: Vec<f32>) {
+        let _ = self.commands.send(Command::Audio {
+            sample_pos,
+            samples,
+        });
     }
 
     /// Sends a JSON event on the reliable "events" channel (held until the channel opens).
@@ -224,8 +165,9 @@ impl PeerHandle {
 /// How to run a peer.
 #[derive(Debug, Clone)]
 pub struct PeerOptions {
-    /// Outgoing packetization.
-    pub packetizer: PacketizerConfig,
+    /// Duration of the outgoing Opus frames, in ms (10, 20 or 40): the length of the packets
+    /// given to [`PeerHandle::send_audio`].
+    pub packet_ms: u32,
     /// Give up when ICE + DTLS are not up after this long.
     pub connect_timeout: Duration,
     /// The audio m-line, when known before negotiation events (the offering side).
@@ -240,17 +182,12 @@ pub fn spawn_peer(
     sockets: PeerSockets,
     options: PeerOptions,
 ) -> Result<Peer, WebRtcError> {
-    let packetizer = Packetizer::new(options.packetizer)
-        .map_err(|e| WebRtcError::InvalidSettings(e.to_string()))?;
-    let encoder = OpusEncoder::new(options.packetizer.packet_ms)?;
+    let encoder = OpusEncoder::new(options.packet_ms)?;
     let decoder = OpusDecoder::new()?;
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
     let (datagram_tx, datagram_rx) = datagram_channel();
     let readers = sockets.spawn_readers(datagram_tx);
-    let shared = Arc::new(Shared {
-        packetizer: Mutex::new(packetizer),
-    });
     let now = Instant::now();
     let task = PeerTask {
         rtc,
@@ -258,7 +195,6 @@ pub fn spawn_peer(
         datagrams: datagram_rx,
         _readers: readers,
         commands: commands_rx,
-        shared: shared.clone(),
         events: events_tx.clone(),
         encoder,
         decoder,
@@ -266,8 +202,6 @@ pub fn spawn_peer(
         channels: HashMap::new(),
         pending_text: Vec::new(),
         connected: false,
-        next_packet_at: None,
-        packet_duration: Duration::from_millis(u64::from(options.packetizer.packet_ms)),
         rtc_timeout: now,
         connect_deadline: now + options.connect_timeout,
         connect_timeout: options.connect_timeout,
@@ -305,7 +239,6 @@ pub fn spawn_peer(
     Ok(Peer {
         events: events_rx,
         handle: PeerHandle {
-            shared,
             commands: commands_tx,
         },
     })
@@ -317,7 +250,6 @@ struct PeerTask {
     datagrams: mpsc::Receiver<Datagram>,
     _readers: ReaderGuard,
     commands: mpsc::UnboundedReceiver<Command>,
-    shared: Arc<Shared>,
     events: mpsc::Sender<PeerEvent>,
     encoder: OpusEncoder,
     decoder: OpusDecoder,
@@ -326,9 +258,6 @@ struct PeerTask {
     /// Text for reliable channels that are not open yet: (label, text).
     pending_text: Vec<(String, String)>,
     connected: bool,
-    /// When the next outgoing packet is due; `None` until connected with an audio m-line.
-    next_packet_at: Option<Instant>,
-    packet_duration: Duration,
     rtc_timeout: Instant,
     connect_deadline: Instant,
     connect_timeout: Duration,
@@ -347,7 +276,6 @@ impl PeerTask {
             if let Some(reason) = self.exit.take() {
                 return reason;
             }
-            let packet_at = self.next_packet_at;
             let connect_deadline = (!self.connected).then_some(self.connect_deadline);
             tokio::select! {
                 command = self.commands.recv() => match command {
@@ -358,7 +286,6 @@ impl PeerTask {
                     Some(datagram) => self.on_datagram(datagram),
                     None => return "the sockets closed".into(),
                 },
-                () = sleep_until(packet_at) => self.send_due_packets(),
                 () = sleep_until(Some(self.rtc_timeout)) => self.on_timeout(),
                 () = sleep_until(connect_deadline) => {
                     return format!(
@@ -421,6 +348,10 @@ impl PeerTask {
 
     fn on_command(&mut self, command: Command) {
         match command {
+            Command::Audio {
+                sample_pos,
+                samples,
+            } => self.send_packet(sample_pos, &samples),
             Command::Text { channel, text } => {
                 if !self.write_channel(&channel, false, text.as_bytes()) {
                     if self.pending_text.len() < MAX_PENDING_TEXT {
@@ -469,14 +400,12 @@ impl PeerTask {
             Event::Connected => {
                 self.connected = true;
                 self.emit(PeerEvent::Connected);
-                self.maybe_start_clock();
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 self.exit = Some("ICE disconnected (peer unreachable)".into());
             }
             Event::MediaAdded(media) if media.kind == MediaKind::Audio => {
                 self.audio_mid = Some(media.mid);
-                self.maybe_start_clock();
             }
             Event::MediaData(data) => {
                 if Some(data.mid) != self.audio_mid {
@@ -541,55 +470,17 @@ impl PeerTask {
         }
     }
 
-    fn maybe_start_clock(&mut self) {
-        if self.connected && self.audio_mid.is_some() && self.next_packet_at.is_none() {
-            self.next_packet_at = Some(Instant::now());
-        }
-    }
-
-    /// Sends every packet that is due (bounded), then re-arms the packet clock.
-    fn send_due_packets(&mut self) {
-        let now = Instant::now();
-        let mut sent = 0;
-        while let Some(due) = self.next_packet_at {
-            if due > now || sent == MAX_CATCH_UP_PACKETS {
-                break;
-            }
-            self.send_one_packet();
-            if let Err(reason) = self.drain() {
-                self.exit = Some(reason);
-                return;
-            }
-            self.next_packet_at = Some(due + self.packet_duration);
-            sent += 1;
-        }
-        if let Some(due) = self.next_packet_at
-            && now.saturating_duration_since(due) > MAX_PACKET_LAG
-        {
-            tracing::debug!(
-                lag_ms = now.duration_since(due).as_millis() as u64,
-                "packet clock stalled; resyncing"
-            );
-            self.next_packet_at = Some(now + self.packet_duration);
-        }
-    }
-
-    fn send_one_packet(&mut self) {
-        let packet: Packet = self
-            .shared
-            .packetizer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .next_packet();
-        let payload = match self.encoder.encode(&packet.samples) {
+    /// Encodes and writes one outgoing packet (dropped, and logged, when it cannot go out).
+    fn send_packet(&mut self, sample_pos: u64, samples: &[f32]) {
+        let Some(mid) = self.audio_mid.filter(|_| self.connected) else {
+            return;
+        };
+        let payload = match self.encoder.encode(samples) {
             Ok(payload) => payload,
             Err(e) => {
                 tracing::warn!(error = %e, "opus encode failed; packet skipped");
                 return;
             }
-        };
-        let Some(mid) = self.audio_mid else {
-            return;
         };
         let Some(writer) = self.rtc.writer(mid) else {
             return;
@@ -602,20 +493,9 @@ impl PeerTask {
             tracing::debug!("no Opus payload type negotiated; not sending audio");
             return;
         };
-        let now = Instant::now();
-        let time = MediaTime::new(packet.sample_pos, Frequency::FORTY_EIGHT_KHZ);
-        if let Err(e) = writer.write(pt, now, time, payload) {
+        let time = MediaTime::new(sample_pos, Frequency::FORTY_EIGHT_KHZ);
+        if let Err(e) = writer.write(pt, Instant::now(), time, payload) {
             tracing::debug!(error = %e, "audio write failed");
-            return;
-        }
-        for span in packet.spans {
-            self.emit(PeerEvent::AudioSent {
-                epoch: span.epoch,
-                marker: span.marker,
-                sample_pos: span.sample_pos,
-                samples: span.samples,
-                at: now,
-            });
         }
     }
 

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use goassist_engines::audio::{PacketizerConfig, WEBRTC_RATE};
+use crate::media::{PacketizerConfig, WEBRTC_RATE};
 
 use super::WebRtcError;
 

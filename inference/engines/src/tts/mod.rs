@@ -1,25 +1,23 @@
 //! Text to speech: Piper VITS voices via ONNX Runtime, phonemes from espeak-ng.
 //!
-//! The voice loop streams LLM tokens into a [`ClauseSplitter`], which hands out clean clauses
-//! as soon as they are complete; each clause goes to [`Tts::synthesize`] so the first audio
-//! leaves while the LLM is still writing the rest of the answer.
+//! The voice loop splits the LLM's streamed answer into clauses (the inference server's
+//! conversation code) and hands each to [`Tts::synthesize`], so the first audio leaves while
+//! the LLM is still writing the rest of the answer.
 //!
 //! ```text
-//! LLM tokens ─► ClauseSplitter ─► clause ─► clean_for_speech ─► espeak-ng IPA ─► Piper ids ─► ONNX ─► f32 audio
+//! clause ─► clean_for_speech ─► espeak-ng IPA ─► Piper ids ─► ONNX ─► f32 audio
 //! ```
 //!
 //! The default voice, `en_US-joe-medium`, is MIT-licensed and was fine-tuned from Piper's
 //! "lessac" voice (its model card says so). espeak-ng is GPL-3.0-or-later and is linked
 //! dynamically.
 
-mod clause;
 mod cleanup;
 pub mod espeak;
 mod phonemes;
 mod piper;
 mod voice;
 
-pub use clause::{Clause, ClauseSplitter, SplitterConfig};
 pub use cleanup::clean_for_speech;
 pub use phonemes::spoken_phonemes;
 pub use piper::PiperTts;

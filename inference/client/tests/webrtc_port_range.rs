@@ -17,7 +17,7 @@ async fn exhausted_range_is_a_typed_error_and_ports_come_back() {
     wait_connected(&mut peer_b).await;
 
     // A third offer finds no port.
-    let third = goassist_inference::client::VoiceClient::connect_with({
+    let third = goassist_client::VoiceClient::connect_with({
         let ep = endpoint.clone();
         move |offer| async move {
             ep.accept_offer(&offer)
@@ -25,7 +25,7 @@ async fn exhausted_range_is_a_typed_error_and_ports_come_back() {
                 .map(|(answer, _)| answer)
                 .map_err(|e| match e {
                     WebRtcError::PortsExhausted { min, max } => {
-                        goassist_inference::client::ClientError::Rejected {
+                        goassist_client::ClientError::Rejected {
                             status: 503,
                             body: format!("{min}..={max}"),
                         }
@@ -37,7 +37,7 @@ async fn exhausted_range_is_a_typed_error_and_ports_come_back() {
     .await;
     assert!(matches!(
         third,
-        Err(goassist_inference::client::ClientError::Rejected { status: 503, .. })
+        Err(goassist_client::ClientError::Rejected { status: 503, .. })
     ));
 
     // Closing peer A ends only A; B keeps streaming.
@@ -50,7 +50,8 @@ async fn exhausted_range_is_a_typed_error_and_ports_come_back() {
         }
     };
     assert!(reason.contains("closed"), "{reason}");
-    let start = peer_b.handle.push_audio(0, 0, tone(520.0, 0.5, 9_600, 0));
+    let (paced, _sent) = pace(&peer_b, 5);
+    let start = paced.push_audio(0, 0, tone(520.0, 0.5, 9_600, 0));
     assert!(
         client_b
             .wait_for(Duration::from_secs(5), |r| r

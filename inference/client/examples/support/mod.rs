@@ -1,5 +1,5 @@
 //! Helpers shared by the examples that drive a running server over WebRTC (bench_voice,
-//! degradation_webrtc, face_bench): recorded speech, percentiles, `/metrics` over plain HTTP,
+//! degradation_webrtc): recorded speech, percentiles, `/metrics` over plain HTTP,
 //! the CPU model for reports.
 
 #![allow(dead_code)] // each example uses a different subset
@@ -7,12 +7,15 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use goassist_inference::client::read_wav;
+use goassist_client::read_wav;
+
+pub mod machine;
 
 /// A recorded utterance from the model tree's `speech/`, at 48 kHz.
 pub fn utterance(models: &Path, name: &str) -> Vec<f32> {
     let wav = read_wav(&models.join("speech").join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    goassist_engines::audio::resample_all(&wav.samples, wav.sample_rate, 48_000).expect("resample")
+    goassist_inference::media::resample_all(&wav.samples, wav.sample_rate, 48_000)
+        .expect("resample")
 }
 
 /// The `p` quantile (nearest rank); NaN when empty.
@@ -124,16 +127,4 @@ pub fn histogram_quantile(
         prev = (le, count);
     }
     None
-}
-
-/// The CPU model from /proc/cpuinfo, for benchmark reports.
-pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }

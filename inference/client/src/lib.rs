@@ -3,9 +3,11 @@
 //! a microphone would (real-time, one packet per `packet_ms`), and records what comes back with
 //! arrival times and RTP timestamps.
 //!
-//! The client reuses the server's peer task ([`crate::webrtc::spawn_peer`]): the same run loop,
-//! packetizer and codec, only the offer/answer direction differs.
+//! The client reuses the server's peer task ([`goassist_inference::webrtc::spawn_peer`]) and
+//! outgoing clock ([`goassist_inference::media::PacedAudio`], driven by [`PacedSender`]): the
+//! same run loop, codec and packet grid, only the offer/answer direction differs.
 
+mod pacer;
 mod wav;
 mod whip;
 
@@ -15,7 +17,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use goassist_engines::audio::{PacketizerConfig, StreamResampler, WEBRTC_RATE};
+use goassist_inference::media::{PacketizerConfig, StreamResampler, WEBRTC_RATE};
 use str0m::change::SdpAnswer;
 use str0m::channel::{ChannelConfig, Reliability};
 use str0m::media::{Direction, MediaKind};
@@ -23,11 +25,12 @@ use str0m::{Candidate, Rtc};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::webrtc::{
+use goassist_inference::webrtc::{
     EVENTS_CHANNEL, FACE_CHANNEL, PeerEvent, PeerHandle, PeerOptions, PeerSockets, StatsDirection,
     WebRtcError, spawn_peer,
 };
 
+pub use pacer::{PacedSender, SentSpan};
 pub use wav::{WavAudio, WavError, encode_wav_i16, parse_wav, read_wav};
 
 /// Why the client failed.
@@ -165,6 +168,7 @@ pub struct VoiceClient {
     changed: Arc<Notify>,
     resource: Option<String>,
     collector: JoinHandle<()>,
+    audio: PacedSender,
     next_marker: std::sync::atomic::AtomicU64,
 }
 
@@ -217,10 +221,18 @@ impl VoiceClient {
         Fut: Future<Output = Result<String, ClientError>>,
     {
         let ips = if options.bind_ip.is_unspecified() {
-            crate::webrtc::interface_ips(options.bind_ip)
+            goassist_inference::webrtc::interface_ips(options.bind_ip)
         } else {
             vec![options.bind_ip]
         };
+        let packetizer = PacketizerConfig {
+            sample_rate: WEBRTC_RATE,
+            packet_ms: options.packet_ms,
+            overlap_ms: 0,
+        };
+        packetizer
+            .validate()
+            .map_err(|e| WebRtcError::InvalidSettings(e.to_string()))?;
         let sockets = PeerSockets::bind(&ips, 0, &[]).map_err(WebRtcError::from)?;
         let mut rtc = Rtc::builder()
             .clear_codecs()
@@ -257,11 +269,7 @@ impl VoiceClient {
             rtc,
             sockets,
             PeerOptions {
-                packetizer: PacketizerConfig {
-                    sample_rate: WEBRTC_RATE,
-                    packet_ms: options.packet_ms,
-                    overlap_ms: 0,
-                },
+                packet_ms: options.packet_ms,
                 connect_timeout: options.connect_timeout,
                 audio_mid: Some(mid),
                 label: "client".into(),
@@ -270,25 +278,42 @@ impl VoiceClient {
         let recording = Arc::new(Mutex::new(Recording::default()));
         let changed = Arc::new(Notify::new());
         let collector = tokio::spawn(collect(peer.events, recording.clone(), changed.clone()));
-        let client = Self {
+        let connected = wait_for(&recording, &changed, options.connect_timeout, |r| {
+            r.connected_at.is_some() || r.disconnected.is_some()
+        })
+        .await;
+        let outcome = lock(&recording).clone();
+        if !connected || outcome.connected_at.is_none() {
+            collector.abort();
+            peer.handle.close();
+            return Err(ClientError::NotConnected(
+                outcome.disconnected.unwrap_or_else(|| {
+                    format!("no connection within {:?}", options.connect_timeout)
+                }),
+            ));
+        }
+        // The microphone's clock starts with the connection; what goes out is recorded.
+        let audio = PacedSender::spawn(peer.handle.clone(), packetizer, {
+            let (recording, changed) = (recording.clone(), changed.clone());
+            move |span| {
+                lock(&recording).sent.push(SentAudio {
+                    sample_pos: span.sample_pos,
+                    samples: span.samples,
+                    at: span.at,
+                });
+                changed.notify_waiters();
+            }
+        })
+        .map_err(|e| WebRtcError::InvalidSettings(e.to_string()))?;
+        Ok(Self {
             handle: peer.handle,
             recording,
             changed,
             resource: None,
             collector,
+            audio,
             next_marker: std::sync::atomic::AtomicU64::new(0),
-        };
-        let connected = client
-            .wait_for(options.connect_timeout, |r| {
-                r.connected_at.is_some() || r.disconnected.is_some()
-            })
-            .await;
-        match client.snapshot() {
-            r if r.connected_at.is_some() && connected => Ok(client),
-            r => Err(ClientError::NotConnected(r.disconnected.unwrap_or_else(
-                || format!("no connection within {:?}", options.connect_timeout),
-            ))),
-        }
+        })
     }
 
     /// The underlying peer handle (raw audio queue, data channels).
@@ -303,7 +328,7 @@ impl VoiceClient {
         let marker = self
             .next_marker
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let start = self.handle.push_audio(0, marker, samples);
+        let start = self.audio.push_audio(0, marker, samples);
         (start, start + len)
     }
 
@@ -331,7 +356,7 @@ impl VoiceClient {
     /// has been sent), or the timeout.
     pub async fn wait_sent(&self, position: u64, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
-        while self.handle.send_position() < position {
+        while self.audio.send_position() < position {
             if tokio::time::Instant::now() >= deadline || self.handle.is_closed() {
                 return false;
             }
@@ -360,18 +385,9 @@ impl VoiceClient {
     pub async fn wait_for(
         &self,
         timeout: Duration,
-        mut condition: impl FnMut(&Recording) -> bool,
+        condition: impl FnMut(&Recording) -> bool,
     ) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let notified = self.changed.notified();
-            if condition(&lock(&self.recording)) {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return condition(&lock(&self.recording));
-            }
-        }
+        wait_for(&self.recording, &self.changed, timeout, condition).await
     }
 
     /// Waits for an "events" message containing `needle`; returns it.
@@ -409,6 +425,25 @@ impl VoiceClient {
     }
 }
 
+/// Waits until `condition` holds on `recording` (checked on every change), or the timeout.
+async fn wait_for(
+    recording: &Mutex<Recording>,
+    changed: &Notify,
+    timeout: Duration,
+    mut condition: impl FnMut(&Recording) -> bool,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let notified = changed.notified();
+        if condition(&lock(recording)) {
+            return true;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return condition(&lock(recording));
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -430,16 +465,6 @@ async fn collect(
                 } => r.audio.push(ReceivedAudio {
                     samples_48k,
                     rtp_timestamp,
-                    at,
-                }),
-                PeerEvent::AudioSent {
-                    sample_pos,
-                    samples,
-                    at,
-                    ..
-                } => r.sent.push(SentAudio {
-                    sample_pos,
-                    samples,
                     at,
                 }),
                 PeerEvent::DataText { channel, text } if channel == EVENTS_CHANNEL => {

@@ -6,7 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use goassist_inference::client::{ClientError, VoiceClient};
+use goassist_client::{ClientError, PacedSender, SentSpan, VoiceClient};
+use goassist_inference::media::PacketizerConfig;
 use goassist_inference::webrtc::{Peer, PeerEvent, WebRtcEndpoint, WebRtcSettings};
 use tokio::sync::mpsc;
 
@@ -59,6 +60,23 @@ pub async fn connect(endpoint: &WebRtcEndpoint) -> (VoiceClient, Peer) {
     .expect("client connects over loopback");
     let peer = peer_rx.recv().await.expect("server peer");
     (client, peer)
+}
+
+/// Starts the outgoing clock of a connected server peer (in the server, the session core's
+/// job), 20 ms packets with `overlap_ms` crossfades; each span that goes out is reported on
+/// the returned channel.
+pub fn pace(peer: &Peer, overlap_ms: u32) -> (PacedSender, mpsc::UnboundedReceiver<SentSpan>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let config = PacketizerConfig {
+        sample_rate: 48_000,
+        packet_ms: 20,
+        overlap_ms,
+    };
+    let sender = PacedSender::spawn(peer.handle.clone(), config, move |span| {
+        let _ = tx.send(span);
+    })
+    .expect("valid packetizer settings");
+    (sender, rx)
 }
 
 /// Waits for the server peer's `Connected` event, passing over others.

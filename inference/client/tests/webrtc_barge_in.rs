@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use goassist_inference::webrtc::{PeerEvent, WebRtcEndpoint};
+use goassist_inference::webrtc::WebRtcEndpoint;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupt_stops_within_one_packet_and_fences_the_old_epoch() {
@@ -15,11 +15,10 @@ async fn interrupt_stops_within_one_packet_and_fences_the_old_epoch() {
     wait_connected(&mut peer).await;
 
     // Three seconds of epoch 1, queued in sentence-sized chunks like TTS output.
+    let (paced, mut sent) = pace(&peer, 5);
     let mut start = None;
     for k in 0..6 {
-        let s = peer
-            .handle
-            .push_audio(1, k, tone(660.0, 0.5, 24_000, k as usize * 24_000));
+        let s = paced.push_audio(1, k, tone(660.0, 0.5, 24_000, k as usize * 24_000));
         start.get_or_insert(s);
     }
     let start = start.unwrap();
@@ -28,20 +27,19 @@ async fn interrupt_stops_within_one_packet_and_fences_the_old_epoch() {
     let mut sent_before = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while sent_before < 24_000 {
-        match tokio::time::timeout_at(deadline, peer.events.recv()).await {
-            Ok(Some(PeerEvent::AudioSent { samples, .. })) => sent_before += samples,
-            Ok(Some(_)) => {}
+        match tokio::time::timeout_at(deadline, sent.recv()).await {
+            Ok(Some(span)) => sent_before += span.samples,
             other => panic!("audio never went out: {other:?}"),
         }
     }
-    let cut = peer.handle.send_position();
-    peer.handle.interrupt(2);
+    let cut = paced.send_position();
+    paced.interrupt(2);
     // A late TTS chunk of the old epoch is refused.
-    peer.handle.push_audio(1, 99, tone(660.0, 0.5, 9_600, 0));
+    paced.push_audio(1, 99, tone(660.0, 0.5, 9_600, 0));
     let packet = 960u64;
 
     // The server reports nothing of epoch 1 beyond the packet in flight.
-    let resume = peer.handle.push_audio(2, 7, tone(440.0, 0.5, 24_000, 0));
+    let resume = paced.push_audio(2, 7, tone(440.0, 0.5, 24_000, 0));
     assert!(
         resume >= cut && resume <= cut + 2 * packet,
         "epoch 2 starts right away: {resume} vs {cut}"
@@ -49,22 +47,16 @@ async fn interrupt_stops_within_one_packet_and_fences_the_old_epoch() {
     let mut epoch2_sent = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while epoch2_sent < 24_000 {
-        match tokio::time::timeout_at(deadline, peer.events.recv()).await {
-            Ok(Some(PeerEvent::AudioSent {
-                epoch: 1,
-                sample_pos,
-                ..
-            })) => {
+        match tokio::time::timeout_at(deadline, sent.recv()).await {
+            Ok(Some(span)) if span.epoch == 1 => {
                 assert!(
-                    sample_pos < cut + packet,
-                    "epoch 1 audio at {sample_pos} after the cut at {cut}"
+                    span.sample_pos < cut + packet,
+                    "epoch 1 audio at {} after the cut at {cut}",
+                    span.sample_pos
                 );
             }
-            Ok(Some(PeerEvent::AudioSent {
-                epoch: 2, samples, ..
-            })) => epoch2_sent += samples,
-            Ok(Some(PeerEvent::AudioSent { epoch, .. })) => panic!("unexpected epoch {epoch}"),
-            Ok(Some(_)) => {}
+            Ok(Some(span)) if span.epoch == 2 => epoch2_sent += span.samples,
+            Ok(Some(span)) => panic!("unexpected epoch {}", span.epoch),
             other => panic!("epoch 2 never went out: {other:?}"),
         }
     }

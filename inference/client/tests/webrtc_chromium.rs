@@ -3,6 +3,7 @@
 //! the browser must hear the server's 880 Hz (decoded samples read from the remote track),
 //! events must round-trip on "events" and binary frames arrive on "face".
 
+#[path = "../../tests/chromium/mod.rs"]
 mod chromium;
 mod common;
 
@@ -17,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
 use common::*;
-use goassist_inference::client::encode_wav_i16;
+use goassist_client::encode_wav_i16;
 use goassist_inference::webrtc::{Peer, PeerEvent, WebRtcEndpoint};
 use tokio::sync::{Mutex, mpsc};
 
@@ -149,13 +150,16 @@ async fn headless_chromium_exchanges_audio_and_data() {
     let mut echoes = Vec::new();
     let mut connected = false;
     let mut face_task = None;
+    let mut paced = None;
     let report = loop {
         tokio::select! {
             report = results_rx.recv() => break report.expect("report"),
             event = peer.events.recv() => match event {
                 Some(PeerEvent::Connected) => {
                     connected = true;
-                    peer.handle.push_audio(1, 1, tone(880.0, 0.5, 48_000 * 6, 0));
+                    let (sender, _sent) = pace(&peer, 5);
+                    sender.push_audio(1, 1, tone(880.0, 0.5, 48_000 * 6, 0));
+                    paced = Some(sender);
                     peer.handle.send_event(r#"{"type":"ping"}"#.into());
                     let handle = peer.handle.clone();
                     face_task = Some(tokio::spawn(async move {
@@ -174,6 +178,7 @@ async fn headless_chromium_exchanges_audio_and_data() {
             () = tokio::time::sleep(Duration::from_secs(60)) => panic!("no report from the page; chromium log:\n{}", chromium_log()),
         }
     };
+    drop(paced); // the assistant audio stops with the report
     if let Some(t) = face_task {
         t.abort();
     }

@@ -170,7 +170,7 @@ pub fn resample_all(input: &[f32], from: u32, to: u32) -> Result<Vec<f32>, Audio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audio::{MODEL_RATE, PIPER_RATE, WEBRTC_RATE};
+    use crate::media::{MODEL_RATE, PIPER_RATE, WEBRTC_RATE};
 
     fn tone(freq: f32, rate: u32, len: usize) -> Vec<f32> {
         (0..len)

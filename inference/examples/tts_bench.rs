@@ -1,7 +1,7 @@
 //! TTS benchmark: real-time factor per clause and first-clause latency of the Piper voice.
 //!
 //! ```text
-//! cargo run -p goassist-engines --example tts_bench -- [--reps N] [--threads N[,N...]] [--out FILE] [--wav FILE]
+//! cargo run -p goassist-inference --example tts_bench -- [--reps N] [--threads N[,N...]] [--out FILE] [--wav FILE]
 //! ```
 //!
 //! Prints the numbers and writes them, with the machine they came from, to
@@ -13,7 +13,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use goassist_engines::tts::{ClauseSplitter, PiperTts, SplitterConfig, Tts, espeak};
+use goassist_engines::tts::{PiperTts, Tts, espeak};
+use goassist_inference::conversation::{ClauseSplitter, SplitterConfig};
 
 /// Typical assistant answers, as an LLM streams them.
 const ANSWERS: [&str; 6] = [
@@ -268,7 +269,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let models = std::env::var_os("MODELS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"));
     let model = models.join("tts/piper/en_US-joe-medium.onnx");
     let load_avg_before = load_average();
     let mut results = Vec::new();
@@ -284,7 +285,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     writeln!(md)?;
     writeln!(
         md,
-        "Reproduce: `cargo run -p goassist-engines --example tts_bench -- --reps {} --threads {}`",
+        "Reproduce: `cargo run -p goassist-inference --example tts_bench -- --reps {} --threads {}`",
         args.reps,
         threads_arg.join(",")
     )?;

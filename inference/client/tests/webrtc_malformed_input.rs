@@ -106,7 +106,8 @@ async fn garbage_datagrams_do_not_disturb_a_live_peer() {
     assert_eq!(sent, 400);
 
     // Media still flows both ways and the peer is still up.
-    let start = peer.handle.push_audio(0, 0, tone(700.0, 0.5, 24_000, 0));
+    let (paced, _sent) = pace(&peer, 5);
+    let start = paced.push_audio(0, 0, tone(700.0, 0.5, 24_000, 0));
     let (_, mic_end) = client.send_audio_48k(tone(350.0, 0.5, 24_000, 0));
     let mut heard = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

@@ -2,7 +2,7 @@
 //! speech and reports latency percentiles, memory per session and a concurrency sweep.
 //!
 //! ```text
-//! cargo run --release -p goassist-inference --example bench_voice -- \
+//! cargo run --release -p goassist-client --example bench_voice -- \
 //!     --url http://127.0.0.1:8081 --pid <server pid> --turns 10 --sweep 1,2,4,8 --out docs/benchmarks/voice.md
 //! ```
 //! `scripts/bench_voice.sh` starts the server and runs this.
@@ -17,8 +17,9 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use goassist_inference::client::{Recording, VoiceClient};
-use support::{cpu_model, histogram_quantile, percentile, scrape, utterance};
+use goassist_client::{Recording, VoiceClient};
+use support::machine::cpu_model;
+use support::{histogram_quantile, percentile, scrape, utterance};
 
 struct Args {
     url: String,

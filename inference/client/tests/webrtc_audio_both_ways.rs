@@ -18,9 +18,10 @@ async fn tone_reaches_the_server_and_the_client() {
     // Client → server: one second of 440 Hz as microphone audio.
     let (_, mic_end) = client.send_audio_48k(tone(440.0, 0.5, 48_000, 0));
     // Server → client: one second of 880 Hz as assistant audio.
-    let start = peer.handle.push_audio(1, 42, tone(880.0, 0.5, 48_000, 0));
+    let (paced, mut sent) = pace(&peer, 5);
+    let start = paced.push_audio(1, 42, tone(880.0, 0.5, 48_000, 0));
     assert!(
-        start + 960 >= peer.handle.send_position(),
+        start + 960 >= paced.send_position(),
         "starts at the next packet"
     );
 
@@ -28,21 +29,17 @@ async fn tone_reaches_the_server_and_the_client() {
     let mut sent_spans = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while heard.len() < 60_000 || sent_spans.iter().map(|(_, n)| n).sum::<usize>() < 48_000 {
-        match tokio::time::timeout_at(deadline, peer.events.recv()).await {
-            Ok(Some(PeerEvent::AudioIn { samples_48k, .. })) => heard.extend(samples_48k),
-            Ok(Some(PeerEvent::AudioSent {
-                epoch,
-                marker,
-                sample_pos,
-                samples,
-                ..
-            })) => {
-                assert_eq!((epoch, marker), (1, 42));
-                sent_spans.push((sample_pos, samples));
+        tokio::select! {
+            event = tokio::time::timeout_at(deadline, peer.events.recv()) => match event {
+                Ok(Some(PeerEvent::AudioIn { samples_48k, .. })) => heard.extend(samples_48k),
+                Ok(Some(PeerEvent::Disconnected { reason })) => panic!("disconnected: {reason}"),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            },
+            Some(span) = sent.recv() => {
+                assert_eq!((span.epoch, span.marker), (1, 42));
+                sent_spans.push((span.sample_pos, span.samples));
             }
-            Ok(Some(PeerEvent::Disconnected { reason })) => panic!("disconnected: {reason}"),
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => break,
         }
     }
     assert!(client.wait_sent(mic_end, Duration::from_secs(3)).await);
@@ -52,7 +49,7 @@ async fn tone_reaches_the_server_and_the_client() {
     let f = zero_crossing_freq(&heard[a + 2400..b - 2400]);
     assert!((f - 440.0).abs() < 5.0, "server heard {f} Hz");
 
-    // AudioSent spans tile the chunk exactly, starting where push_audio promised.
+    // The sent spans tile the chunk exactly, starting where push_audio promised.
     assert_eq!(sent_spans.first().unwrap().0, start);
     let mut pos = start;
     for (p, n) in &sent_spans {
@@ -98,7 +95,8 @@ async fn packets_are_paced_on_the_real_time_clock() {
     let (client, mut peer) = connect(&endpoint).await;
     wait_connected(&mut peer).await;
     // 2 s of audio queued at once must take ~2 s to go out (paced), not arrive in a burst.
-    let start = peer.handle.push_audio(0, 0, tone(500.0, 0.3, 96_000, 0));
+    let (paced, _sent) = pace(&peer, 5);
+    let start = paced.push_audio(0, 0, tone(500.0, 0.3, 96_000, 0));
     let end = start + 96_000;
     assert!(
         client

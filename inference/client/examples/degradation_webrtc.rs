@@ -9,7 +9,7 @@
 //! after the kill (the page then eases to neutral itself, see face.js); the answer completes.
 //!
 //! ```text
-//! cargo run -p goassist-inference --example degradation_webrtc -- --url http://127.0.0.1:8081 --token T --turns 4
+//! cargo run -p goassist-client --example degradation_webrtc -- --url http://127.0.0.1:8081 --token T --turns 4
 //! ```
 //! `scripts/test_avatar_degradation.sh` starts the server and runs this.
 
@@ -17,7 +17,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use goassist_inference::client::{Recording, VoiceClient};
+use goassist_client::{Recording, VoiceClient};
 use support::{http_request, percentile, scrape, utterance};
 
 const PACKET_MS: f64 = 20.0;

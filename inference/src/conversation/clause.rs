@@ -19,7 +19,7 @@
 //! end (espeak-ng reads it the same way). Where the next character decides, it waits for it.
 //! Every clause it hands out has been through [`clean_for_speech`].
 
-use super::cleanup::clean_for_speech;
+use goassist_engines::tts::clean_for_speech;
 
 /// Word counts that decide where clauses end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

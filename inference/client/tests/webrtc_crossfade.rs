@@ -10,9 +10,7 @@ use goassist_inference::webrtc::WebRtcEndpoint;
 
 /// Largest sample-to-sample step of what the client heard around the join at `join`.
 async fn step_at_join(overlap_ms: u32) -> (f32, f32) {
-    let mut settings = loopback_settings(10);
-    settings.overlap_ms = overlap_ms;
-    let endpoint = WebRtcEndpoint::new(settings);
+    let endpoint = WebRtcEndpoint::new(loopback_settings(10));
     let (client, mut peer) = connect(&endpoint).await;
     wait_connected(&mut peer).await;
     // Chunk B is chunk A's tone phase-inverted: the worst join, a full-scale jump if cut hard.
@@ -20,8 +18,9 @@ async fn step_at_join(overlap_ms: u32) -> (f32, f32) {
     // shift puts sample 12 000 on a peak); chunk B starts on the negative peak.
     let a = tone(200.0, 0.5, 12_001, 60);
     let b: Vec<f32> = tone(200.0, 0.5, 12_000, 60).iter().map(|s| -s).collect();
-    let start_a = peer.handle.push_audio(0, 1, a.clone());
-    let start_b = peer.handle.push_audio(0, 2, b);
+    let (paced, _sent) = pace(&peer, overlap_ms);
+    let start_a = paced.push_audio(0, 1, a.clone());
+    let start_b = paced.push_audio(0, 2, b);
     let join = start_b + (overlap_ms as u64 * 48) / 2;
     assert!(
         client

@@ -1,0 +1,498 @@
+//! Whole conversations through the session core in virtual time: nothing sleeps, time moves
+//! only when a test advances it, and every output is recorded with the instant it came out.
+
+use super::*;
+use goassist_protocol::CurveIndex;
+
+const MS: Duration = Duration::from_millis(1);
+/// 20 ms at 48 kHz.
+const PACKET: u64 = 960;
+/// 30 fps at 48 kHz.
+const FRAME: u64 = 1600;
+
+struct Harness {
+    core: SessionCore,
+    now: Instant,
+    /// (when, position, carries speech).
+    packets: Vec<(Instant, u64, bool)>,
+    events: Vec<ServerEvent>,
+    engine: Vec<EngineRequest>,
+    face: Vec<FaceCommand>,
+    frames: Vec<FaceFrame>,
+    bridge: Vec<BridgeOut>,
+    observed: Vec<(Instant, Observation)>,
+    end: Option<(Instant, EndReason)>,
+}
+
+fn settings() -> CoreSettings {
+    CoreSettings {
+        session_id: "s1".into(),
+        packetizer: PacketizerConfig {
+            sample_rate: 48_000,
+            packet_ms: 20,
+            overlap_ms: 0,
+        },
+        barge_in_min_speech: Duration::from_millis(250),
+        idle_timeout: Duration::from_secs(60),
+        face_fps: 30,
+        face_configured: true,
+        face_engine: true,
+        bridge: Some(false),
+    }
+}
+
+impl Harness {
+    /// A connected session whose first packet (silence) went out at t0.
+    fn connected() -> Self {
+        Self::with(settings())
+    }
+
+    fn with(settings: CoreSettings) -> Self {
+        let now = Instant::now();
+        let core = SessionCore::new(settings, now).unwrap();
+        let mut h = Harness {
+            core,
+            now,
+            packets: Vec::new(),
+            events: Vec::new(),
+            engine: Vec::new(),
+            face: Vec::new(),
+            frames: Vec::new(),
+            bridge: Vec::new(),
+            observed: Vec::new(),
+            end: None,
+        };
+        h.input(Input::Connected);
+        h.advance(Duration::ZERO);
+        h
+    }
+
+    fn drain(&mut self) {
+        while let Some(output) = self.core.poll_output() {
+            match output {
+                Output::Packet {
+                    sample_pos,
+                    samples,
+                } => {
+                    let voiced = samples.iter().any(|s| s.abs() > 1e-6);
+                    self.packets.push((self.now, sample_pos, voiced));
+                }
+                Output::End(reason) => self.end = Some((self.now, reason)),
+                Output::Engine(request) => self.engine.push(request),
+                Output::Face(command) => self.face.push(command),
+                Output::Event(event) => self.events.push(event),
+                Output::FaceFrame(frame) => self.frames.push(frame),
+                Output::Bridge(out) => self.bridge.push(out),
+                Output::Observe(o) => self.observed.push((self.now, o)),
+                Output::State(_) => {}
+            }
+        }
+    }
+
+    /// Feeds an input, then fires what became due at once (the I/O loop's next wake-up).
+    fn input(&mut self, input: Input) {
+        self.core.handle(self.now, input);
+        self.drain();
+        self.advance(Duration::ZERO);
+    }
+
+    /// Moves virtual time forward by `by`, firing every timeout on the way.
+    fn advance(&mut self, by: Duration) {
+        let until = self.now + by;
+        while let Some(due) = self.core.poll_timeout(self.now) {
+            if due > until {
+                break;
+            }
+            self.now = self.now.max(due);
+            self.core.handle_timeout(self.now);
+            self.drain();
+        }
+        self.now = until;
+    }
+
+    /// The user says something and the turn ends; the final transcript comes back as `text`.
+    fn user_turn(&mut self, text: &str) {
+        let at = self.now;
+        self.input(Input::Heard(Heard::SpeechStart { onset_at: at }));
+        self.advance(500 * MS);
+        self.input(Input::Heard(Heard::SpeechEnd {
+            last_speech_at: self.now,
+            utterance: vec![0.1; 16_000],
+        }));
+        assert!(
+            self.engine
+                .iter()
+                .any(|r| matches!(r, EngineRequest::Transcribe { is_final: true, .. })),
+            "the end of the turn asks for the final transcript"
+        );
+        self.input(Input::Transcript {
+            is_final: true,
+            result: Ok(text.into()),
+        });
+    }
+
+    /// The LLM request of the current turn.
+    fn llm_epoch(&self) -> u32 {
+        self.engine
+            .iter()
+            .rev()
+            .find_map(|r| match r {
+                EngineRequest::StartLlm { epoch, .. } => Some(*epoch),
+                _ => None,
+            })
+            .expect("an LLM request")
+    }
+
+    /// The LLM answers `text` at once and finishes.
+    fn answer(&mut self, text: &str) -> u32 {
+        let epoch = self.llm_epoch();
+        self.input(Input::Llm {
+            epoch,
+            event: Some(LlmEvent::Token(text.into())),
+        });
+        self.input(Input::Llm {
+            epoch,
+            event: Some(LlmEvent::Done(crate::llm::LlmStats {
+                prompt_tokens: 10,
+                reused_prompt_tokens: 0,
+                generated_tokens: 3,
+                queue_wait: Duration::ZERO,
+                time_to_first_token: Duration::ZERO,
+                total: Duration::ZERO,
+            })),
+        });
+        epoch
+    }
+
+    fn synth_requests(&self) -> Vec<(u32, usize)> {
+        self.engine
+            .iter()
+            .filter_map(|r| match r {
+                EngineRequest::Synthesize { epoch, clause, .. } => Some((*epoch, *clause)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn synthesized(&mut self, epoch: u32, clause: usize, packets: usize) {
+        self.input(Input::Synthesized {
+            epoch,
+            clause,
+            result: Ok(SynthesizedClause {
+                samples_48k: vec![0.5; PACKET as usize * packets],
+                phonemes: vec![],
+            }),
+        });
+    }
+
+    fn voiced_packets(&self) -> Vec<u64> {
+        self.packets
+            .iter()
+            .filter(|(_, _, voiced)| *voiced)
+            .map(|(_, pos, _)| *pos)
+            .collect()
+    }
+
+    fn latency(&self, metric: Metric) -> Option<f64> {
+        self.observed.iter().find_map(|(_, o)| match o {
+            Observation::Latency { metric: m, seconds } if *m == metric => Some(*seconds),
+            _ => None,
+        })
+    }
+
+    fn has_event(&self, f: impl Fn(&ServerEvent) -> bool) -> bool {
+        self.events.iter().any(f)
+    }
+
+    /// A face frame with the mouth open, as the engine makes them.
+    fn speaking_frame(epoch: u32, pos: u64) -> FaceFrame {
+        let mut f = FaceFrame::neutral(1, epoch, 0, pos);
+        f.values[CurveIndex::JAW_OPEN] = 0.6;
+        f
+    }
+}
+
+#[test]
+fn connecting_announces_the_session_and_starts_the_packet_clock() {
+    let mut h = Harness::connected();
+    assert!(matches!(
+        &h.events[..2],
+        [
+            ServerEvent::Session { face_fps: 30, .. },
+            ServerEvent::State {
+                state: TurnState::Listening,
+                ..
+            }
+        ]
+    ));
+    h.advance(100 * MS);
+    // t0, +20, ..., +100: six packets of silence, one per 20 ms, positions contiguous.
+    let positions: Vec<u64> = h.packets.iter().map(|p| p.1).collect();
+    assert_eq!(positions, (0..6).map(|k| k * PACKET).collect::<Vec<_>>());
+    assert!(h.voiced_packets().is_empty());
+}
+
+#[test]
+fn the_first_packet_of_an_answer_leaves_as_soon_as_its_clause_is_queued() {
+    let mut h = Harness::connected();
+    h.user_turn("what time is it");
+    let epoch = h.answer("It is noon.");
+    assert_eq!(h.synth_requests(), [(epoch, 0)]);
+    assert!(matches!(
+        h.engine.last(),
+        Some(EngineRequest::Synthesize { first: true, .. })
+    ));
+    // Synthesis finishes 7 ms after a silent packet went out (between grid slots).
+    h.advance(7 * MS);
+    let queued_at = h.now;
+    h.synthesized(epoch, 0, 3);
+    h.advance(Duration::ZERO);
+    let (sent_at, pos, voiced) = *h.packets.iter().find(|p| p.2).unwrap();
+    assert!(voiced);
+    assert_eq!(sent_at, queued_at, "no wait for the next 20 ms slot");
+    // The TTFA runs from the end of the turn (the transcript came back at once) to now.
+    let ttfa = h.latency(Metric::Ttfa).expect("TTFA observed");
+    assert!((ttfa - 0.007).abs() < 1e-9, "TTFA {ttfa}");
+    // That packet was the next grid slot's (t0 + 520 ms), sent early; the ones after it stay
+    // on the 20 ms grid, so the sender's clock never runs ahead of the RTP clock.
+    h.advance(60 * MS);
+    let after: Vec<(Duration, u64)> = h
+        .packets
+        .iter()
+        .filter(|p| p.1 > pos)
+        .map(|p| (p.0 - sent_at, p.1))
+        .collect();
+    assert_eq!(after[0], (33 * MS, pos + PACKET));
+    assert_eq!(after[1], (53 * MS, pos + 2 * PACKET));
+}
+
+#[test]
+fn clauses_are_queued_in_speaking_order_whatever_order_synthesis_finishes_in() {
+    let mut h = Harness::connected();
+    h.user_turn("tell me two things");
+    let epoch = h.answer("First, one thing. Then another thing to say.");
+    let clauses = h.synth_requests();
+    assert!(clauses.len() >= 2, "two clauses: {clauses:?}");
+    h.synthesized(epoch, 1, 2);
+    h.advance(40 * MS);
+    assert!(h.voiced_packets().is_empty(), "clause 1 waits for clause 0");
+    h.synthesized(epoch, 0, 3);
+    h.advance(200 * MS);
+    let voiced = h.voiced_packets();
+    assert_eq!(voiced.len(), 5, "3 + 2 packets of speech");
+    assert!(voiced.windows(2).all(|w| w[1] == w[0] + PACKET));
+    let texts: Vec<u64> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::AssistantText { sample_pos, .. } => Some(*sample_pos),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        [voiced[0], voiced[3]],
+        "clause 1 starts after clause 0"
+    );
+}
+
+/// Speaking: clause 0 (1 s) queued, face frames for all of it sent ahead, 200 ms played.
+fn speaking() -> (Harness, u32) {
+    let mut h = Harness::connected();
+    h.user_turn("hello");
+    let epoch = h.llm_epoch();
+    h.input(Input::Llm {
+        epoch,
+        event: Some(LlmEvent::Token("Hello there my good friend! ".into())),
+    });
+    h.synthesized(epoch, 0, 50);
+    let start = h.voiced_packets()[0];
+    for k in 0..30 {
+        h.input(Input::FaceFrame(Harness::speaking_frame(
+            epoch,
+            start + k * FRAME,
+        )));
+    }
+    h.advance(200 * MS);
+    assert_eq!(h.core.state(), TurnState::Speaking);
+    (h, epoch)
+}
+
+#[test]
+fn a_cough_pauses_the_voice_then_resumes_it_later_with_the_face_moved_onto_it() {
+    let (mut h, epoch) = speaking();
+    let speech_start = h.voiced_packets()[0];
+    let played_until = *h.voiced_packets().last().unwrap() + PACKET;
+    let frames_before = h.frames.len();
+    // A voice onset while the assistant speaks: silence goes out, the mouth rests at once.
+    h.input(Input::Heard(Heard::VoiceOnset { at: h.now }));
+    let rest = h.frames[frames_before].clone();
+    assert_eq!(rest.sample_pos, played_until);
+    assert_eq!(rest.values[CurveIndex::JAW_OPEN], 0.0);
+    h.advance(300 * MS);
+    assert_eq!(
+        *h.voiced_packets().last().unwrap() + PACKET,
+        played_until,
+        "no speech while paused"
+    );
+    // Never confirmed as speech: after the confirmation window (250 + 150 ms) it resumes.
+    h.advance(200 * MS);
+    let voiced = h.voiced_packets();
+    let resumed_at = voiced.iter().copied().find(|p| *p >= played_until).unwrap();
+    let pause = resumed_at - played_until;
+    assert!(
+        (18 * PACKET..=22 * PACKET).contains(&pause),
+        "paused ~400 ms: {} ms",
+        pause / 48
+    );
+    // The frames whose audio had not gone out were sent again on their audio's new place.
+    let moved: Vec<&FaceFrame> = h.frames[frames_before + 1..]
+        .iter()
+        .filter(|f| f.values[CurveIndex::JAW_OPEN] > 0.0)
+        .collect();
+    assert!(!moved.is_empty());
+    for f in &moved {
+        let queued_at = f.sample_pos - pause;
+        assert!(queued_at >= played_until && (queued_at - speech_start) % FRAME == 0);
+    }
+    assert!(moved.windows(2).all(|w| w[1].seq > w[0].seq));
+    // No barge-in happened.
+    assert_eq!(h.core.epoch(), epoch);
+    assert!(!h.has_event(|e| matches!(e, ServerEvent::Interrupted { .. })));
+}
+
+#[test]
+fn clauses_synthesized_during_a_pause_wait_for_it_and_then_follow_on() {
+    let (mut h, epoch) = speaking();
+    h.input(Input::Heard(Heard::VoiceOnset { at: h.now }));
+    h.input(Input::Llm {
+        epoch,
+        event: Some(LlmEvent::Token("How are you today? ".into())),
+    });
+    assert_eq!(h.synth_requests().len(), 2);
+    h.synthesized(epoch, 1, 5);
+    assert!(
+        !h.face
+            .iter()
+            .any(|c| matches!(c, FaceCommand::Segment { start_pos, .. } if *start_pos > 48_000)),
+        "held, not queued: where it plays is not known until the pause ends"
+    );
+    h.advance(2_000 * MS);
+    let voiced = h.voiced_packets();
+    assert_eq!(voiced.len(), 55, "all of clause 0 and clause 1");
+    let clause1_start = voiced[50];
+    assert_eq!(clause1_start, voiced[49] + PACKET, "right after clause 0");
+}
+
+#[test]
+fn a_barge_in_mid_clause_silences_the_voice_and_drops_the_old_turn() {
+    let (mut h, epoch) = speaking();
+    let onset = h.now;
+    h.input(Input::Heard(Heard::VoiceOnset { at: onset }));
+    h.advance(260 * MS);
+    h.input(Input::Heard(Heard::SpeechStart { onset_at: onset }));
+    assert!(h.engine.contains(&EngineRequest::CancelLlm));
+    assert!(h.engine.contains(&EngineRequest::CancelSynthesis));
+    assert!(h.face.contains(&FaceCommand::Interrupt(epoch + 1)));
+    let heard = h.events.iter().find_map(|e| match e {
+        ServerEvent::Interrupted { heard_text, .. } => Some(heard_text.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        heard.as_deref(),
+        Some("Hello"),
+        "a fifth of the clause's five words was heard"
+    );
+    // Stopped within the packet the voice arrived in: the barge-in latency is ~0.
+    assert!(h.latency(Metric::BargeIn).unwrap() < 0.001);
+    let voiced_before = h.voiced_packets().len();
+    // Work of the old turn that arrives late goes nowhere.
+    h.synthesized(epoch, 1, 5);
+    h.input(Input::Llm {
+        epoch,
+        event: Some(LlmEvent::Token("more".into())),
+    });
+    h.advance(1_000 * MS);
+    assert_eq!(
+        h.voiced_packets().len(),
+        voiced_before,
+        "nothing more is spoken"
+    );
+    assert_eq!(h.core.state(), TurnState::UserSpeaking);
+}
+
+#[test]
+fn frames_reach_the_bridge_when_their_audio_goes_out() {
+    let (mut h, _epoch) = speaking();
+    let played = *h.voiced_packets().last().unwrap() + PACKET;
+    assert!(!h.bridge.is_empty());
+    // Released on the estimated clock between packets: at most one packet ahead of the last.
+    assert!(
+        h.bridge
+            .iter()
+            .all(|b| b.frame.sample_pos < played + PACKET),
+        "nothing ahead of its audio"
+    );
+    let before = h.bridge.len();
+    h.advance(200 * MS);
+    assert!(h.bridge.len() >= before + 5, "about 6 frames per 200 ms");
+}
+
+#[test]
+fn an_idle_session_ends_after_the_timeout_and_only_user_voice_counts_as_activity() {
+    let mut h = Harness::connected();
+    h.advance(Duration::from_secs(30));
+    h.input(Input::ClientText(r#"{"type":"ping"}"#.into()));
+    h.advance(Duration::from_secs(29));
+    assert!(h.end.is_none());
+    h.advance(Duration::from_secs(2));
+    let (at, reason) = h.end.expect("idle timeout");
+    assert_eq!(reason, EndReason::IdleTimeout);
+    let started = h.packets[0].0;
+    assert_eq!(
+        at - started,
+        Duration::from_secs(60),
+        "pings do not hold the session"
+    );
+
+    let mut h = Harness::connected();
+    h.advance(Duration::from_secs(50));
+    h.input(Input::Heard(Heard::SpeechStart { onset_at: h.now }));
+    h.advance(Duration::from_secs(59));
+    assert!(h.end.is_none(), "speech restarted the idle clock");
+    h.advance(Duration::from_secs(2));
+    assert!(h.end.is_some());
+}
+
+#[test]
+fn a_bad_client_message_gets_an_error_event_and_the_session_goes_on() {
+    let mut h = Harness::connected();
+    h.input(Input::ClientText("{not json".into()));
+    assert!(h.has_event(|e| matches!(e, ServerEvent::Error { code, .. } if code == "bad_message")));
+    assert!(
+        h.observed
+            .iter()
+            .any(|(_, o)| *o == Observation::MalformedClientMessage)
+    );
+    h.input(Input::ClientText(
+        r#"{"type":"user_text","text":"hi"}"#.into(),
+    ));
+    assert!(
+        h.engine
+            .iter()
+            .any(|r| matches!(r, EngineRequest::StartLlm { .. }))
+    );
+}
+
+#[test]
+fn the_kill_switch_stops_face_frames_but_not_the_voice() {
+    let mut h = Harness::connected();
+    h.core.set_animation(false);
+    h.user_turn("hello");
+    let epoch = h.answer("Hi.");
+    h.synthesized(epoch, 0, 5);
+    h.input(Input::FaceFrame(Harness::speaking_frame(epoch, 0)));
+    h.advance(200 * MS);
+    assert!(h.frames.is_empty() && h.bridge.is_empty());
+    assert_eq!(h.voiced_packets().len(), 5);
+}
