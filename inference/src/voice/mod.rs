@@ -13,6 +13,7 @@ pub mod bridge_audio;
 pub mod bridge_feed;
 pub mod core;
 pub mod face_timeline;
+mod io;
 pub mod listener;
 mod observe;
 pub mod session;

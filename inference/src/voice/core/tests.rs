@@ -353,7 +353,7 @@ fn a_cough_pauses_the_voice_then_resumes_it_later_with_the_face_moved_onto_it() 
     assert!(!moved.is_empty());
     for f in &moved {
         let queued_at = f.sample_pos - pause;
-        assert!(queued_at >= played_until && (queued_at - speech_start) % FRAME == 0);
+        assert!(queued_at >= played_until && (queued_at - speech_start).is_multiple_of(FRAME));
     }
     assert!(moved.windows(2).all(|w| w[1].seq > w[0].seq));
     // No barge-in happened.
