@@ -18,8 +18,8 @@
 //! - **clause order**: syntheses may finish in any order (the pool serves urgent work first);
 //!   clauses are queued in the order they are spoken, and held while the audio is paused so
 //!   that a pause moves everything queued by the same amount;
-//! - **the face across pauses** (see `face_timeline.rs`) and the render-bridge feed (frames
-//!   released as their audio goes out, see `bridge_feed.rs`);
+//! - **the face across pauses** (see `face/timeline.rs`) and the render-bridge feed (frames
+//!   released as their audio goes out, see `render_link/feed.rs`);
 //! - **the idle rule**: a session with no user voice (speech or typed text) for the idle
 //!   timeout ends; packets, silence and pings do not count;
 //! - **stage timing** of each answer (see `stages.rs`).
@@ -31,14 +31,14 @@ use std::time::{Duration, Instant};
 use goassist_protocol::FaceFrame;
 use goassist_protocol::events::{ClientMessage, ServerEvent, TurnState};
 
-use super::bridge_feed::{BridgeFeed, BridgeOut};
-use super::face_timeline::FaceTimeline;
 use super::listener::Heard;
 use super::sinks::{FaceEngine, QueuedClause, Sinks};
 use super::stages::StageClock;
 use crate::conversation::{ChatTurn, Command, Conversation, Input as Turn, Metric, Settings};
+use crate::face::FaceTimeline;
 use crate::llm::LlmEvent;
 use crate::media::{AudioError, PacedAudio, Packet, PacketizerConfig};
+use crate::render_link::{BridgeFeed, BridgeOut};
 use crate::sessions::EndReason;
 
 /// Audio synthesized for one clause, ready to queue.
@@ -704,7 +704,7 @@ impl SessionCore {
     }
 
     /// A voice while the assistant speaks (maybe a barge-in): silence goes out instead of the
-    /// queued speech, and the face rests (see face_timeline.rs).
+    /// queued speech, and the face rests (see face/timeline.rs).
     fn pause_audio(&mut self) {
         let audio = &mut self.sinks.audio;
         let (from, until) = (audio.send_position(), audio.queued_until());
@@ -724,7 +724,7 @@ impl SessionCore {
     }
 
     /// A dismissed voice (a cough) ends the pause: the queued speech plays later by the
-    /// silence sent meanwhile, and the face follows it (see face_timeline.rs).
+    /// silence sent meanwhile, and the face follows it (see face/timeline.rs).
     fn resume_audio(&mut self, now: Instant) {
         self.sinks.audio.resume();
         let resumed = self.sinks.face.resumed(self.sinks.audio.queued_until());

@@ -3,16 +3,14 @@
 //!
 //! - `core.rs`: every per-session decision (turns, barge-in, the outgoing clock, clause order,
 //!   the face across pauses, the bridge feed, idle, stage timing), driven in virtual time by
-//!   its tests; `sinks.rs` (what consumes the output), `face_timeline.rs`, `bridge_feed.rs`,
-//!   `bridge_audio.rs`, `stages.rs` are its parts.
+//!   its tests; `sinks.rs` (what consumes the output) and `stages.rs` are its parts, with the
+//!   face timeline (`crate::face::timeline`) and the render-bridge feed
+//!   (`crate::render_link::feed`).
 //! - `session.rs`: the async loop that moves data between the core and the world.
 //! - `listener.rs`: the user's audio → VAD and utterance capture, on its own thread.
 //! - `workers.rs`: the shared model workers.
 
-pub mod bridge_audio;
-pub mod bridge_feed;
 pub mod core;
-pub mod face_timeline;
 mod io;
 pub mod listener;
 mod observe;

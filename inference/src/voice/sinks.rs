@@ -12,10 +12,10 @@ use std::time::Instant;
 
 use goassist_protocol::FaceFrame;
 
-use super::bridge_feed::BridgeFeed;
 use super::core::{FaceCommand, Outputs};
-use super::face_timeline::FaceTimeline;
+use crate::face::FaceTimeline;
 use crate::media::PacedAudio;
+use crate::render_link::BridgeFeed;
 
 /// A clause's audio as queued on the outgoing clock.
 #[derive(Debug, Clone)]

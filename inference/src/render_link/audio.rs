@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use goassist_protocol::bridge_stream::{AUDIO_SAMPLE_RATE, MAX_AUDIO_SAMPLES};
 
-use super::face_timeline::Shift;
+use crate::face::timeline::Shift;
 
 /// At most this many clauses are kept; older ones are forgotten (their frames are long gone).
 const MAX_SEGMENTS: usize = 32;

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use goassist_protocol::FaceFrame;
 
-use super::bridge_audio::BridgeAudio;
-use super::face_timeline::Shift;
+use super::audio::BridgeAudio;
 use crate::face::clock::SendClock;
+use crate::face::timeline::Shift;
 
 /// Frames held at most (10 s at 60 fps); beyond that the oldest are dropped.
 const MAX_HELD: usize = 600;

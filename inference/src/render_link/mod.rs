@@ -7,6 +7,9 @@
 //! for. One thread of its own drains the queue into an unconnected UDP socket (`send_to`, so an
 //! ICMP "port unreachable" from a dead bridge cannot turn into errors on later sends), and
 //! exits when the last handle is dropped.
+//!
+//! What a session feeds it is decided in [`feed`] (frames held until their audio goes out, sans-IO,
+//! part of the session core) with [`audio`] (the audio chunks attached to each frame).
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -14,6 +17,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
 use goassist_protocol::FaceFrame;
+
+pub mod audio;
+pub mod feed;
+
+pub use feed::{BridgeFeed, BridgeOut};
 use goassist_protocol::bridge_stream::{self, BridgeStreamError};
 
 /// Why a frame was not queued. Callers in the audio path may ignore it: it is already counted.
