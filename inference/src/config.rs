@@ -1,42 +1,21 @@
 //! Configuration from environment variables, validated before any socket opens.
 //!
-//! Every variable of the operator's table (deploy/config.yaml) is parsed here into a typed
-//! [`Config`]. Validation collects *all* problems at once: errors (a required variable missing or
-//! invalid: the process must not start) and warnings (an optional variable out of range: the
-//! default is used and the warning names the variable, the bad value, the valid range and the
-//! default). Secrets are wrapped in [`Secret`] so they never reach a log line or `Debug` output.
+//! [`table`] declares every variable `goassist-inference` reads (the operator's copy is
+//! deploy/config.yaml, checked against it by `tests/config_yaml.rs`); the shared reader in
+//! `goassist-config` validates them all at once, and [`Config::from_values`] builds the typed
+//! [`Config`] from the parsed values. Errors (a required variable missing or invalid) stop
+//! start-up; most optional variables are lenient: a bad value warns, naming the variable, the
+//! value, the valid range and the default, and the default is used. Secrets are [`Secret`]s.
+//! Adding a variable: one entry in [`table`], one field read in [`Config::from_values`], one
+//! line in deploy/config.yaml.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 
-/// A value that must never be printed: `Debug` and `Display` show `<redacted>`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+use goassist_config::{Check, Kind, Table, Values, Var, kinds};
 
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    /// The secret itself, for the one place that needs it (auth checks, outgoing headers).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use goassist_config::{Problem, Secret, Severity};
 
 /// Log verbosity (`LOG_LEVEL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,59 +198,9 @@ pub struct Config {
     pub render_bridge_send_audio: bool,
 }
 
-/// How bad a configuration problem is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
-    /// The process must not start.
-    Error,
-    /// A default is used instead.
-    Warning,
-}
-
-/// One problem with one variable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// Error or warning.
-    pub severity: Severity,
-    /// The variable's name.
-    pub variable: &'static str,
-    /// The full message: names the variable, the value, and what is valid.
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tag = match self.severity {
-            Severity::Error => "config error",
-            Severity::Warning => "config warning",
-        };
-        write!(f, "{tag}: {}", self.message)
-    }
-}
-
-/// The outcome of validation: a config (when there are no errors) and every problem found.
-#[derive(Debug)]
-pub struct Validated {
-    /// `Some` unless an error was found.
-    pub config: Option<Config>,
-    /// All errors and warnings, in table order.
-    pub problems: Vec<Problem>,
-}
-
-impl Validated {
-    /// The errors only.
-    pub fn errors(&self) -> impl Iterator<Item = &Problem> {
-        self.problems
-            .iter()
-            .filter(|p| p.severity == Severity::Error)
-    }
-    /// The warnings only.
-    pub fn warnings(&self) -> impl Iterator<Item = &Problem> {
-        self.problems
-            .iter()
-            .filter(|p| p.severity == Severity::Warning)
-    }
-}
+/// The outcome of validation: the config (when there are no errors), every problem found, and
+/// the effective values `--check-config` prints.
+pub type Validated = goassist_config::Validated<Config>;
 
 /// The default system prompt: short spoken answers, no markup the voice would read out.
 pub const DEFAULT_SYSTEM_PROMPT: &str = "You are GoAssist, a friendly voice assistant. \
@@ -279,344 +208,219 @@ Answer in one or two short spoken sentences. Do not use lists, markdown or emoji
 
 /// Reads variables from the process environment.
 pub fn from_env() -> Validated {
-    let vars: BTreeMap<String, String> = std::env::vars().collect();
-    validate(&vars)
+    table().validate_env(Config::from_values)
 }
 
 /// Validates a set of variables (the environment, or a map in tests).
 pub fn validate(vars: &BTreeMap<String, String>) -> Validated {
-    let mut v = Reader {
-        vars,
-        problems: Vec::new(),
-    };
+    table().validate(|name| vars.get(name).cloned(), Config::from_values)
+}
 
-    let api_host = v.optional(
-        "API_HOST",
-        "an IP address such as 0.0.0.0 or 127.0.0.1",
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        "0.0.0.0",
-        |s| s.parse::<IpAddr>().ok(),
-    );
-    let api_port = v.range("API_PORT", 1024, 65535, 8081u16);
-    let log_level = v.optional(
-        "LOG_LEVEL",
-        "one of DEBUG, INFO, WARN, ERROR",
-        LogLevel::Info,
-        "INFO",
-        parse_log_level,
-    );
-    let log_dir = v.get("LOG_DIR").map(PathBuf::from);
-    let metrics_port = match v.get("METRICS_PORT") {
-        Some("0") | Some("off") => None,
-        _ => Some(v.range("METRICS_PORT", 1024, 65535, 9464u16)),
-    };
-    let max_concurrent_sessions = v.required_range("MAX_CONCURRENT_SESSIONS", 1, 100);
-    let session_idle_timeout_s = v.range("SESSION_IDLE_TIMEOUT_S", 60, 3600, 300u64);
-    let drain_timeout_s = v.range("DRAIN_TIMEOUT_S", 1, 3600, 30u64);
-    let admin_token = v.get("ADMIN_TOKEN").map(Secret::new);
-    if let Some(token) = &admin_token
-        && token.expose().len() < 16
-    {
-        v.warn("ADMIN_TOKEN", "ADMIN_TOKEN is shorter than 16 characters; use a long random token (e.g. `openssl rand -hex 32`)".into());
-    }
-    let models_dir = PathBuf::from(v.get("MODELS_DIR").unwrap_or("models"));
-
-    // LLM: a remote server, or a local GGUF file.
-    let llm = match v.get("LLM_BASE_URL") {
-        Some(url) => {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                v.error("LLM_BASE_URL", format!("LLM_BASE_URL='{url}' is not an http:// or https:// URL (an OpenAI-compatible server, e.g. http://vllm:8000/v1)"));
-            }
-            Some(LlmBackendConfig::Remote {
-                base_url: url.trim_end_matches('/').to_string(),
-                api_key: v.get("LLM_API_KEY").map(Secret::new),
-                model: v.get("LLM_MODEL_NAME").unwrap_or("default").to_string(),
-                timeout_s: v.range("LLM_REQUEST_TIMEOUT_S", 1, 600, 60u64),
-            })
-        }
-        None => v
-            .existing_path(
-                "LLM_MODEL_PATH",
-                "LLM model not found",
-                &models_dir,
-                PathKind::File,
-            )
-            .map(|model_path| LlmBackendConfig::Local { model_path }),
-    };
-    let llm_max_context_tokens = v.range("LLM_MAX_CONTEXT_TOKENS", 1024, 8192, 8192usize);
-    let llm_prefix_caching = v.boolean("LLM_PREFIX_CACHING", true);
-    let llm_vram_cap_gb = v.range("LLM_VRAM_CAP_GB", 8, 80, 20u32);
-    if let Some(gpu_gb) = gpu_memory_gb()
-        && f64::from(llm_vram_cap_gb) > gpu_gb
-    {
-        v.warn(
-            "LLM_VRAM_CAP_GB",
-            format!("LLM_VRAM_CAP_GB={llm_vram_cap_gb} is above the {gpu_gb:.0} GB this GPU has"),
-        );
-    }
-    let llm_max_batch_size = v.range("LLM_MAX_BATCH_SIZE", 1, 256, 8usize);
-    let llm_max_new_tokens = v.range("LLM_MAX_NEW_TOKENS", 16, 2048, 160usize);
-    let llm_system_prompt = v
-        .get("LLM_SYSTEM_PROMPT")
-        .unwrap_or(DEFAULT_SYSTEM_PROMPT)
-        .to_string();
-
-    let asr_model_path = v.existing_path(
-        "ASR_MODEL_PATH",
-        "ASR model not found",
-        &models_dir,
-        PathKind::Any,
-    );
-    let vad_engine = v.optional(
-        "VAD_ENGINE",
-        "silero or webrtc",
-        VadEngineKind::Silero,
-        "silero",
-        |s| match s {
-            "silero" => Some(VadEngineKind::Silero),
-            "webrtc" => Some(VadEngineKind::Webrtc),
-            _ => None,
-        },
-    );
-    let vad_end_of_turn_silence_ms = v.range("VAD_END_OF_TURN_SILENCE_MS", 200, 3000, 600u32);
-    let barge_in_min_speech_ms = v.range("BARGE_IN_MIN_SPEECH_MS", 50, 2000, 250u32);
-
-    let tts_engine = match v.get("TTS_ENGINE") {
-        None => {
-            v.error(
-                "TTS_ENGINE",
-                "TTS engine not specified: set TTS_ENGINE (valid: piper)".into(),
-            );
-            None
-        }
-        Some("piper") => Some(TtsEngineKind::Piper),
-        Some(other) => {
-            v.error(
-                "TTS_ENGINE",
-                format!("TTS_ENGINE='{other}' is not a known TTS engine (valid: piper)"),
-            );
-            None
-        }
-    };
-    let tts_model_path = v.existing_path(
-        "TTS_MODEL_PATH",
-        "TTS model not found",
-        &models_dir,
-        PathKind::Any,
-    );
-
-    let mut audio_packet_ms = v.range("AUDIO_PACKET_MS", 10, 40, 20u32);
-    if ![10, 20, 40].contains(&audio_packet_ms) {
-        v.warn("AUDIO_PACKET_MS", format!("AUDIO_PACKET_MS={audio_packet_ms} is not an Opus frame size (valid: 10, 20, 40); using default 20"));
-        audio_packet_ms = 20;
-    }
-    let mut audio_overlap_ms = v.range("AUDIO_OVERLAP_MS", 0, 20, 5u32);
-    if audio_overlap_ms >= audio_packet_ms {
-        v.warn("AUDIO_OVERLAP_MS", format!("AUDIO_OVERLAP_MS={audio_overlap_ms} must be shorter than AUDIO_PACKET_MS={audio_packet_ms}; using default 5"));
-        audio_overlap_ms = 5;
-    }
-
-    let animation_enabled = v.boolean("ANIMATION_ENABLED", true);
-    let animation_engine = match v.get("ANIMATION_ENGINE") {
-        None => AnimationEngineKind::Audio2Face,
-        Some("audio2face") => AnimationEngineKind::Audio2Face,
-        Some("lam") => AnimationEngineKind::Lam,
-        Some(other) => {
-            let message =
-                format!("ANIMATION_ENGINE='{other}' is not valid (valid: audio2face, lam)");
-            if animation_enabled {
-                v.error(
-                    "ANIMATION_ENGINE",
-                    format!("{message}; it is required while ANIMATION_ENABLED=true"),
-                );
-            } else {
-                v.warn(
-                    "ANIMATION_ENGINE",
-                    format!("{message}; animation is disabled, using default audio2face"),
-                );
-            }
-            AnimationEngineKind::Audio2Face
-        }
-    };
-    let animation_fallback = v.optional(
-        "ANIMATION_FALLBACK",
-        "lam or none",
-        AnimationFallback::Lam,
-        "lam",
-        |s| match s {
-            "lam" => Some(AnimationFallback::Lam),
-            "none" => Some(AnimationFallback::None),
-            _ => None,
-        },
-    );
-    let animation_fps = v.optional("ANIMATION_FPS", "30 or 60", 30u32, "30", |s| match s {
-        "30" => Some(30),
-        "60" => Some(60),
-        _ => None,
-    });
-    let animation_drop_if_lag_ms = v.range("ANIMATION_DROP_IF_LAG_MS", 50, 200, 120u32);
-    let animation_slow_freeze_ms = v.range("ANIMATION_SLOW_FREEZE_MS", 100, 300, 150u32);
-    let animation_deadline_ms = v.range("ANIMATION_DEADLINE_MS", 10, 10_000, 500u32);
-    let lam_onnx_model = match v.get("LAM_ONNX_MODEL") {
-        None => None,
-        Some(_) => v
-            .existing_path(
-                "LAM_ONNX_MODEL",
-                "lam ONNX model not found",
-                &models_dir,
-                PathKind::File,
-            )
-            .filter(|model| {
-                // The model's contract (rate, fps, output names) lives beside it.
-                let sidecar = PathBuf::from(format!("{}.json", model.display()));
-                let found = sidecar.is_file();
-                if !found {
-                    v.error("LAM_ONNX_MODEL", format!("lam ONNX model has no sidecar: {} is missing (sample_rate, fps, outputs; see docs/face.md)", sidecar.display()));
-                }
-                found
-            }),
-    };
-    let audio2face_url = v.get("AUDIO2FACE_URL").map(str::to_string);
-    let audio2face_api_key = v.get("AUDIO2FACE_API_KEY").map(Secret::new);
-
-    let stun_server = v.optional(
-        "WEBRTC_STUN_SERVER",
-        "a STUN URI stun:host[:port] or stuns:host[:port]",
-        "stun:stun.l.google.com:19302".to_string(),
-        "stun:stun.l.google.com:19302",
-        |s| is_ice_uri(s, &["stun:", "stuns:"]).then(|| s.to_string()),
-    );
-    let turn_server = match v.get("WEBRTC_TURN_SERVER") {
-        None => None,
-        Some(url) => {
-            if !is_ice_uri(url, &["turn:", "turns:"]) {
-                v.error("WEBRTC_TURN_SERVER", format!("WEBRTC_TURN_SERVER='{url}' is not a TURN URI (turn:host[:port][?transport=udp|tcp] or turns:...)"));
-            }
-            let username = v.get("WEBRTC_TURN_USERNAME").map(str::to_string);
-            let password = v.get("WEBRTC_TURN_PASSWORD").map(Secret::new);
-            if username.is_none() {
-                v.error("WEBRTC_TURN_USERNAME", "WEBRTC_TURN_USERNAME is missing or empty; it is required when WEBRTC_TURN_SERVER is set".into());
-            }
-            if password.is_none() {
-                v.error("WEBRTC_TURN_PASSWORD", "WEBRTC_TURN_PASSWORD is missing or empty; it is required when WEBRTC_TURN_SERVER is set".into());
-            }
-            Some(IceServer {
-                url: url.to_string(),
-                username,
-                credential: password,
-            })
-        }
-    };
-    let port_min = v.range("WEBRTC_UDP_PORT_MIN", 1024, 65535, 9000u16);
-    let port_max = v.range("WEBRTC_UDP_PORT_MAX", 1024, 65535, 9200u16);
-    let webrtc_udp_ports = if port_min > port_max {
-        v.error("WEBRTC_UDP_PORT_MIN", format!("WEBRTC_UDP_PORT_MIN={port_min} is above WEBRTC_UDP_PORT_MAX={port_max}; the range must not be empty"));
-        (port_min, port_max)
-    } else {
-        (port_min, port_max)
-    };
-    if let Some(max) = max_concurrent_sessions {
-        let ports = usize::from(webrtc_udp_ports.1.saturating_sub(webrtc_udp_ports.0)) + 1;
-        if port_min <= port_max && ports < max {
-            v.warn("WEBRTC_UDP_PORT_MAX", format!("the UDP range {port_min}-{port_max} holds {ports} ports, fewer than MAX_CONCURRENT_SESSIONS={max} (one port per session)"));
-        }
-    }
-    let webrtc_public_ips = match v.get("WEBRTC_PUBLIC_IPS") {
-        None => Vec::new(),
-        Some(list) => {
-            let parsed: Result<Vec<IpAddr>, _> = list
-                .split(',')
-                .map(|s| s.trim().parse::<IpAddr>())
-                .collect();
-            parsed.unwrap_or_else(|_| {
-                v.error(
-                    "WEBRTC_PUBLIC_IPS",
-                    format!(
-                        "WEBRTC_PUBLIC_IPS='{list}' is not a comma-separated list of IP addresses"
-                    ),
-                );
-                Vec::new()
-            })
-        }
-    };
-    let render_bridge_addr = match v.get("RENDER_BRIDGE_ADDR") {
-        None => None,
-        Some(addr) => match addr.to_socket_addrs().ok().and_then(|mut a| a.next()) {
-            Some(a) => Some(a),
-            None => {
-                v.error("RENDER_BRIDGE_ADDR", format!("RENDER_BRIDGE_ADDR='{addr}' is not a host:port that resolves (e.g. render-pod:11112)"));
-                None
-            }
-        },
-    };
-    let render_bridge_send_audio = v.boolean("RENDER_BRIDGE_SEND_AUDIO", false);
-
-    let problems = v.problems;
-    let has_errors = problems.iter().any(|p| p.severity == Severity::Error);
-    let config = match (
-        has_errors,
-        max_concurrent_sessions,
-        llm,
-        asr_model_path,
-        tts_engine,
-        tts_model_path,
-    ) {
-        (
-            false,
-            Some(max_concurrent_sessions),
-            Some(llm),
-            Some(asr_model_path),
-            Some(tts_engine),
-            Some(tts_model_path),
-        ) => Some(Config {
-            api_host,
-            api_port,
-            log_level,
-            log_dir,
-            metrics_port,
-            max_concurrent_sessions,
-            session_idle_timeout_s,
-            drain_timeout_s,
-            admin_token,
-            models_dir,
-            llm,
-            llm_max_context_tokens,
-            llm_prefix_caching,
-            llm_vram_cap_gb,
-            llm_max_batch_size,
-            llm_max_new_tokens,
-            llm_system_prompt,
-            asr_model_path,
-            vad_engine,
-            vad_end_of_turn_silence_ms,
-            barge_in_min_speech_ms,
-            tts_engine,
-            tts_model_path,
-            audio_packet_ms,
-            audio_overlap_ms,
-            animation_enabled,
-            animation_engine,
-            animation_fallback,
-            animation_fps,
-            animation_drop_if_lag_ms,
-            animation_slow_freeze_ms,
-            animation_deadline_ms,
-            lam_onnx_model,
-            audio2face_url,
-            audio2face_api_key,
-            stun_server,
-            turn_server,
-            webrtc_udp_ports,
-            webrtc_public_ips,
-            render_bridge_addr,
-            render_bridge_send_audio,
-        }),
-        _ => None,
-    };
-    Validated { config, problems }
+/// Every variable `goassist-inference` reads: the source of truth for validation, `--help`,
+/// `--check-config` and the deploy/config.yaml test.
+pub fn table() -> Table {
+    Table::new("goassist-inference")
+        .group("server", [
+            Var::new("API_HOST", kinds::ip()).default("0.0.0.0").lenient()
+                .doc("address of the HTTP API (WHIP, /v1/sessions, /healthz, /readyz, /metrics, /admin, demo page)"),
+            Var::new("API_PORT", kinds::int::<u16>(1024, 65535)).default("8081").lenient()
+                .doc("port of the HTTP API"),
+            Var::new("LOG_LEVEL", kinds::one_of(&[
+                ("DEBUG", LogLevel::Debug), ("INFO", LogLevel::Info),
+                ("WARN", LogLevel::Warn), ("ERROR", LogLevel::Error),
+            ])).default("INFO").lenient()
+                .doc("log verbosity of GoAssist's own code (JSON lines on stdout)"),
+            Var::new("LOG_DIR", kinds::path())
+                .doc("also write the JSON logs to LOG_DIR/goassist-inference.log, e.g. /workspace/logs"),
+            Var::new("METRICS_PORT", metrics_port()).default("9464").lenient()
+                .doc("separate Prometheus listener (/metrics only); 0 or off = none"),
+            Var::new("MAX_CONCURRENT_SESSIONS", kinds::int::<usize>(1, 100)).required()
+                .doc("sessions served at once; more are refused with 503"),
+            Var::new("SESSION_IDLE_TIMEOUT_S", kinds::int::<u64>(60, 3600)).default("300").lenient()
+                .doc("a session with no user audio this long is closed"),
+            Var::new("DRAIN_TIMEOUT_S", kinds::int::<u64>(1, 3600)).default("30").lenient()
+                .doc("drain (SIGTERM or POST /admin/drain) cancels sessions still open after this"),
+            Var::new("ADMIN_TOKEN", kinds::secret(0))
+                .doc("bearer token for /admin/*; unset = admin API closed (401); use >= 16 random characters"),
+            Var::new("MODELS_DIR", kinds::path()).default("models")
+                .doc("model tree; relative model paths that do not exist from the working directory resolve inside it"),
+        ])
+        .group("LLM", [
+            Var::new("LLM_BASE_URL", llm_base_url())
+                .doc("OpenAI-compatible server (vLLM, llama.cpp server, Ollama); when set it replaces the local model"),
+            Var::new("LLM_MODEL_PATH", model_path(PathKind::File)).required_unless_set("LLM_BASE_URL")
+                .error_text("LLM model not found")
+                .doc("the local GGUF model"),
+            Var::new("LLM_API_KEY", kinds::secret(0)).doc("bearer token sent to LLM_BASE_URL"),
+            Var::new("LLM_MODEL_NAME", kinds::text()).default("default")
+                .doc("model name sent in remote requests"),
+            Var::new("LLM_REQUEST_TIMEOUT_S", kinds::int::<u64>(1, 600)).default("60").lenient()
+                .doc("per-request timeout of the remote server"),
+            Var::new("LLM_MAX_CONTEXT_TOKENS", kinds::int::<usize>(1024, 8192)).default("8192").lenient()
+                .doc("history is trimmed (oldest turns first) to fit"),
+            Var::new("LLM_PREFIX_CACHING", kinds::boolean()).default("true").lenient()
+                .doc("reuse the system prompt's KV cache every turn"),
+            Var::new("LLM_VRAM_CAP_GB", kinds::int::<u32>(8, 80)).default("20").lenient()
+                .doc("GPU memory the LLM may use; warns when above the GPU's memory"),
+            Var::new("LLM_MAX_BATCH_SIZE", kinds::int::<usize>(1, 256)).default("8").lenient()
+                .doc("conversations cached locally / requests in flight to the remote server"),
+            Var::new("LLM_MAX_NEW_TOKENS", kinds::int::<usize>(16, 2048)).default("160").lenient()
+                .doc("cap on one answer's length"),
+            Var::new("LLM_SYSTEM_PROMPT", kinds::text()).default(DEFAULT_SYSTEM_PROMPT)
+                .doc("the assistant's instructions"),
+        ])
+        .group("speech", [
+            Var::new("ASR_MODEL_PATH", model_path(PathKind::Any)).required()
+                .error_text("ASR model not found")
+                .doc("the Moonshine model directory"),
+            Var::new("VAD_ENGINE", kinds::one_of(&[
+                ("silero", VadEngineKind::Silero), ("webrtc", VadEngineKind::Webrtc),
+            ])).default("silero").lenient()
+                .doc("voice activity detector"),
+            Var::new("VAD_END_OF_TURN_SILENCE_MS", kinds::int::<u32>(200, 3000)).default("600").lenient()
+                .doc("silence that ends the user's turn"),
+            Var::new("BARGE_IN_MIN_SPEECH_MS", kinds::int::<u32>(50, 2000)).default("250").lenient()
+                .doc("shorter speech (a cough) neither starts a turn nor interrupts"),
+            Var::new("TTS_ENGINE", kinds::one_of(&[("piper", TtsEngineKind::Piper)])).required()
+                .error_text("TTS engine not specified")
+                .doc("speech synthesizer"),
+            Var::new("TTS_MODEL_PATH", model_path(PathKind::Any)).required()
+                .error_text("TTS model not found")
+                .doc("the Piper voice .onnx (its .onnx.json beside it)"),
+            Var::new("AUDIO_PACKET_MS", kinds::one_of(&[("10", 10u32), ("20", 20), ("40", 40)]))
+                .default("20").lenient()
+                .doc("Opus packet duration sent to the client"),
+            Var::new("AUDIO_OVERLAP_MS", kinds::int::<u32>(0, 20)).default("5").lenient()
+                .doc("crossfade where TTS chunks join; shorter than AUDIO_PACKET_MS"),
+        ])
+        .group("face", [
+            Var::new("ANIMATION_ENABLED", kinds::boolean()).default("true").lenient()
+                .doc("drive the face (blendshape frames on the data channel)"),
+            Var::new("ANIMATION_ENGINE", kinds::one_of(&[
+                ("audio2face", AnimationEngineKind::Audio2Face), ("lam", AnimationEngineKind::Lam),
+            ])).default("audio2face")
+                .fail_while("ANIMATION_ENABLED=true", |v| v.get::<bool>("ANIMATION_ENABLED"))
+                .doc("primary face engine"),
+            Var::new("ANIMATION_FALLBACK", kinds::one_of(&[
+                ("lam", AnimationFallback::Lam), ("none", AnimationFallback::None),
+            ])).default("lam").lenient()
+                .doc("what takes over when the primary engine fails (none: the face eases to neutral)"),
+            Var::new("ANIMATION_FPS", kinds::one_of(&[("30", 30u32), ("60", 60)])).default("30").lenient()
+                .doc("face frames per second"),
+            Var::new("ANIMATION_DROP_IF_LAG_MS", kinds::int::<u32>(50, 200)).default("120").lenient()
+                .doc("drop face frames this much later than their audio"),
+            Var::new("ANIMATION_SLOW_FREEZE_MS", kinds::int::<u32>(100, 300)).default("150").lenient()
+                .doc("ease the face to neutral over this long when frames stop"),
+            Var::new("ANIMATION_DEADLINE_MS", kinds::int::<u32>(10, 10_000)).default("500").lenient()
+                .doc("an engine slower than this plus half a segment counts as stalled; the fallback takes over"),
+            Var::new("LAM_ONNX_MODEL", lam_onnx_model())
+                .error_text("lam ONNX model not found")
+                .doc("a user audio->ARKit ONNX model (with its .onnx.json) that replaces lam's built-in classifier"),
+            Var::new("AUDIO2FACE_URL", kinds::text())
+                .doc("Audio2Face-3D gRPC endpoint, e.g. http://a2f:52000; unset with audio2face = the fallback from the start"),
+            Var::new("AUDIO2FACE_API_KEY", kinds::secret(0)).doc("API key sent to Audio2Face-3D"),
+        ])
+        .group("WebRTC", [
+            Var::new("WEBRTC_STUN_SERVER", ice_uri("a STUN URI stun:host[:port] or stuns:host[:port]", &["stun:", "stuns:"]))
+                .default("stun:stun.l.google.com:19302").lenient()
+                .doc("STUN server handed to clients"),
+            Var::new("WEBRTC_TURN_SERVER", ice_uri("a TURN URI turn:host[:port][?transport=udp|tcp] or turns:...", &["turn:", "turns:"]))
+                .doc("TURN server handed to clients; unset = no TURN"),
+            Var::new("WEBRTC_TURN_USERNAME", kinds::text()).required_when_set("WEBRTC_TURN_SERVER")
+                .doc("TURN username"),
+            Var::new("WEBRTC_TURN_PASSWORD", kinds::secret(0)).required_when_set("WEBRTC_TURN_SERVER")
+                .doc("TURN password"),
+            Var::new("WEBRTC_UDP_PORT_MIN", kinds::int::<u16>(1024, 65535)).default("9000").lenient()
+                .doc("first UDP port for sessions (one port per session); <= WEBRTC_UDP_PORT_MAX"),
+            Var::new("WEBRTC_UDP_PORT_MAX", kinds::int::<u16>(1024, 65535)).default("9200").lenient()
+                .doc("last UDP port; warns when the range holds fewer ports than MAX_CONCURRENT_SESSIONS"),
+            Var::new("WEBRTC_PUBLIC_IPS", ip_list())
+                .doc("host candidates advertised to clients (the pod's public IP behind NAT); unset = the interfaces' addresses"),
+        ])
+        .group("Profile C", [
+            Var::new("RENDER_BRIDGE_ADDR", resolvable_addr())
+                .doc("send face frames (UDP, never blocking, dropped when full) to a render-bridge, e.g. render-pod:11112"),
+            Var::new("RENDER_BRIDGE_SEND_AUDIO", kinds::boolean()).default("false").lenient()
+                .doc("also send each frame's 48 kHz audio to the bridge"),
+        ])
+        .group("process", [
+            Var::new("ORT_DYLIB_PATH", kinds::path())
+                .doc("ONNX Runtime library (read by the engines); unset = $MODELS_DIR/onnxruntime/libonnxruntime.so"),
+            Var::new("RUST_LOG", kinds::text())
+                .doc("fine-grained log filter for debugging; overrides LOG_LEVEL"),
+            Var::new("GOASSIST_SKIP_MODEL_LOADING", kinds::text())
+                .doc("tests only: any value leaves the models unloaded (/readyz stays 503)"),
+        ])
+        .rule(admin_token_is_long)
+        .rule(vram_cap_fits_the_gpu)
+        .rule(overlap_is_shorter_than_a_packet)
+        .rule(udp_port_range_holds_the_sessions)
 }
 
 impl Config {
+    /// The typed configuration from the table's values (only called when there is no error).
+    pub fn from_values(v: &Values) -> Config {
+        let llm = match v.opt::<String>("LLM_BASE_URL") {
+            Some(base_url) => LlmBackendConfig::Remote {
+                base_url,
+                api_key: v.opt("LLM_API_KEY"),
+                model: v.get("LLM_MODEL_NAME"),
+                timeout_s: v.get("LLM_REQUEST_TIMEOUT_S"),
+            },
+            None => LlmBackendConfig::Local {
+                model_path: v.get("LLM_MODEL_PATH"),
+            },
+        };
+        let turn_server = v.opt::<String>("WEBRTC_TURN_SERVER").map(|url| IceServer {
+            url,
+            username: v.opt("WEBRTC_TURN_USERNAME"),
+            credential: v.opt("WEBRTC_TURN_PASSWORD"),
+        });
+        Config {
+            api_host: v.get("API_HOST"),
+            api_port: v.get("API_PORT"),
+            log_level: v.get("LOG_LEVEL"),
+            log_dir: v.opt("LOG_DIR"),
+            metrics_port: v.get("METRICS_PORT"),
+            max_concurrent_sessions: v.get("MAX_CONCURRENT_SESSIONS"),
+            session_idle_timeout_s: v.get("SESSION_IDLE_TIMEOUT_S"),
+            drain_timeout_s: v.get("DRAIN_TIMEOUT_S"),
+            admin_token: v.opt("ADMIN_TOKEN"),
+            models_dir: v.get("MODELS_DIR"),
+            llm,
+            llm_max_context_tokens: v.get("LLM_MAX_CONTEXT_TOKENS"),
+            llm_prefix_caching: v.get("LLM_PREFIX_CACHING"),
+            llm_vram_cap_gb: v.get("LLM_VRAM_CAP_GB"),
+            llm_max_batch_size: v.get("LLM_MAX_BATCH_SIZE"),
+            llm_max_new_tokens: v.get("LLM_MAX_NEW_TOKENS"),
+            llm_system_prompt: v.get("LLM_SYSTEM_PROMPT"),
+            asr_model_path: v.get("ASR_MODEL_PATH"),
+            vad_engine: v.get("VAD_ENGINE"),
+            vad_end_of_turn_silence_ms: v.get("VAD_END_OF_TURN_SILENCE_MS"),
+            barge_in_min_speech_ms: v.get("BARGE_IN_MIN_SPEECH_MS"),
+            tts_engine: v.get("TTS_ENGINE"),
+            tts_model_path: v.get("TTS_MODEL_PATH"),
+            audio_packet_ms: v.get("AUDIO_PACKET_MS"),
+            audio_overlap_ms: v.get("AUDIO_OVERLAP_MS"),
+            animation_enabled: v.get("ANIMATION_ENABLED"),
+            animation_engine: v.get("ANIMATION_ENGINE"),
+            animation_fallback: v.get("ANIMATION_FALLBACK"),
+            animation_fps: v.get("ANIMATION_FPS"),
+            animation_drop_if_lag_ms: v.get("ANIMATION_DROP_IF_LAG_MS"),
+            animation_slow_freeze_ms: v.get("ANIMATION_SLOW_FREEZE_MS"),
+            animation_deadline_ms: v.get("ANIMATION_DEADLINE_MS"),
+            lam_onnx_model: v.opt("LAM_ONNX_MODEL"),
+            audio2face_url: v.opt("AUDIO2FACE_URL"),
+            audio2face_api_key: v.opt("AUDIO2FACE_API_KEY"),
+            stun_server: v.get("WEBRTC_STUN_SERVER"),
+            turn_server,
+            webrtc_udp_ports: (v.get("WEBRTC_UDP_PORT_MIN"), v.get("WEBRTC_UDP_PORT_MAX")),
+            webrtc_public_ips: v.opt("WEBRTC_PUBLIC_IPS").unwrap_or_default(),
+            render_bridge_addr: v.opt("RENDER_BRIDGE_ADDR"),
+            render_bridge_send_audio: v.get("RENDER_BRIDGE_SEND_AUDIO"),
+        }
+    }
+
     /// The ICE servers handed to WebRTC clients (STUN always, TURN when configured).
     pub fn ice_servers(&self) -> Vec<IceServer> {
         let mut servers = vec![IceServer {
@@ -627,170 +431,202 @@ impl Config {
         servers.extend(self.turn_server.clone());
         servers
     }
+}
 
-    /// The effective configuration as `NAME=value` lines, secrets redacted (`--check-config`).
-    pub fn describe(&self) -> Vec<(String, String)> {
-        let redacted = |s: &Option<Secret>| {
-            s.as_ref()
-                .map_or("(unset)".to_string(), |_| "<redacted>".to_string())
-        };
-        let opt = |s: &Option<String>| s.clone().unwrap_or_else(|| "(unset)".into());
-        let mut out: Vec<(&str, String)> = vec![
-            ("API_HOST", self.api_host.to_string()),
-            ("API_PORT", self.api_port.to_string()),
-            ("LOG_LEVEL", format!("{:?}", self.log_level).to_uppercase()),
-            (
-                "LOG_DIR",
-                self.log_dir
-                    .as_ref()
-                    .map_or("(unset)".into(), |p| p.display().to_string()),
-            ),
-            (
-                "METRICS_PORT",
-                self.metrics_port
-                    .map_or("0 (off)".into(), |p| p.to_string()),
-            ),
-            (
-                "MAX_CONCURRENT_SESSIONS",
-                self.max_concurrent_sessions.to_string(),
-            ),
-            (
-                "SESSION_IDLE_TIMEOUT_S",
-                self.session_idle_timeout_s.to_string(),
-            ),
-            ("DRAIN_TIMEOUT_S", self.drain_timeout_s.to_string()),
-            ("ADMIN_TOKEN", redacted(&self.admin_token)),
-            ("MODELS_DIR", self.models_dir.display().to_string()),
-        ];
-        match &self.llm {
-            LlmBackendConfig::Local { model_path } => {
-                out.push(("LLM_MODEL_PATH", model_path.display().to_string()))
-            }
-            LlmBackendConfig::Remote {
-                base_url,
-                api_key,
-                model,
-                timeout_s,
-            } => {
-                out.push(("LLM_BASE_URL", base_url.clone()));
-                out.push(("LLM_API_KEY", redacted(api_key)));
-                out.push(("LLM_MODEL_NAME", model.clone()));
-                out.push(("LLM_REQUEST_TIMEOUT_S", timeout_s.to_string()));
-            }
+// --- kinds particular to this binary -------------------------------------------------------
+
+/// `METRICS_PORT`: a port, or `0` / `off` for no listener.
+fn metrics_port() -> Kind {
+    Kind::new("1024–65535, or 0 / off = no listener", |text, _| {
+        if text == "0" || text.eq_ignore_ascii_case("off") {
+            return Ok(None);
         }
-        out.extend([
-            (
-                "LLM_MAX_CONTEXT_TOKENS",
-                self.llm_max_context_tokens.to_string(),
-            ),
-            ("LLM_PREFIX_CACHING", self.llm_prefix_caching.to_string()),
-            ("LLM_VRAM_CAP_GB", self.llm_vram_cap_gb.to_string()),
-            ("LLM_MAX_BATCH_SIZE", self.llm_max_batch_size.to_string()),
-            ("LLM_MAX_NEW_TOKENS", self.llm_max_new_tokens.to_string()),
-            ("LLM_SYSTEM_PROMPT", format!("{:?}", self.llm_system_prompt)),
-            ("ASR_MODEL_PATH", self.asr_model_path.display().to_string()),
-            (
-                "VAD_ENGINE",
-                format!("{:?}", self.vad_engine).to_lowercase(),
-            ),
-            (
-                "VAD_END_OF_TURN_SILENCE_MS",
-                self.vad_end_of_turn_silence_ms.to_string(),
-            ),
-            (
-                "BARGE_IN_MIN_SPEECH_MS",
-                self.barge_in_min_speech_ms.to_string(),
-            ),
-            (
-                "TTS_ENGINE",
-                format!("{:?}", self.tts_engine).to_lowercase(),
-            ),
-            ("TTS_MODEL_PATH", self.tts_model_path.display().to_string()),
-            ("AUDIO_PACKET_MS", self.audio_packet_ms.to_string()),
-            ("AUDIO_OVERLAP_MS", self.audio_overlap_ms.to_string()),
-            ("ANIMATION_ENABLED", self.animation_enabled.to_string()),
-            (
-                "ANIMATION_ENGINE",
-                format!("{:?}", self.animation_engine).to_lowercase(),
-            ),
-            (
-                "ANIMATION_FALLBACK",
-                format!("{:?}", self.animation_fallback).to_lowercase(),
-            ),
-            ("ANIMATION_FPS", self.animation_fps.to_string()),
-            (
-                "ANIMATION_DROP_IF_LAG_MS",
-                self.animation_drop_if_lag_ms.to_string(),
-            ),
-            (
-                "ANIMATION_SLOW_FREEZE_MS",
-                self.animation_slow_freeze_ms.to_string(),
-            ),
-            (
-                "ANIMATION_DEADLINE_MS",
-                self.animation_deadline_ms.to_string(),
-            ),
-            (
-                "LAM_ONNX_MODEL",
-                self.lam_onnx_model
-                    .as_ref()
-                    .map_or("(unset)".into(), |p| p.display().to_string()),
-            ),
-            ("AUDIO2FACE_URL", opt(&self.audio2face_url)),
-            ("AUDIO2FACE_API_KEY", redacted(&self.audio2face_api_key)),
-            ("WEBRTC_STUN_SERVER", self.stun_server.clone()),
-            (
-                "WEBRTC_TURN_SERVER",
-                self.turn_server
-                    .as_ref()
-                    .map_or("(unset)".into(), |t| t.url.clone()),
-            ),
-            (
-                "WEBRTC_TURN_USERNAME",
-                self.turn_server
-                    .as_ref()
-                    .and_then(|t| t.username.clone())
-                    .unwrap_or_else(|| "(unset)".into()),
-            ),
-            (
-                "WEBRTC_TURN_PASSWORD",
-                redacted(&self.turn_server.as_ref().and_then(|t| t.credential.clone())),
-            ),
-            ("WEBRTC_UDP_PORT_MIN", self.webrtc_udp_ports.0.to_string()),
-            ("WEBRTC_UDP_PORT_MAX", self.webrtc_udp_ports.1.to_string()),
-            (
-                "WEBRTC_PUBLIC_IPS",
-                if self.webrtc_public_ips.is_empty() {
-                    "(interfaces)".into()
-                } else {
-                    self.webrtc_public_ips
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                },
-            ),
-            (
-                "RENDER_BRIDGE_ADDR",
-                self.render_bridge_addr
-                    .map_or("(unset)".into(), |a| a.to_string()),
-            ),
-            (
-                "RENDER_BRIDGE_SEND_AUDIO",
-                self.render_bridge_send_audio.to_string(),
-            ),
-        ]);
-        out.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        match text.parse::<u16>() {
+            Ok(port) if port >= 1024 => Ok(Some(port)),
+            _ => Err(String::new()),
+        }
+    })
+}
+
+/// `LLM_BASE_URL`: an http(s) URL, without its trailing slash.
+fn llm_base_url() -> Kind {
+    Kind::new(
+        "an http:// or https:// URL of an OpenAI-compatible server, e.g. http://vllm:8000/v1",
+        |text, _| {
+            if text.starts_with("http://") || text.starts_with("https://") {
+                Ok(text.trim_end_matches('/').to_string())
+            } else {
+                Err(String::new())
+            }
+        },
+    )
+}
+
+#[derive(Clone, Copy)]
+enum PathKind {
+    File,
+    Any,
+}
+
+impl PathKind {
+    fn text(self) -> &'static str {
+        match self {
+            PathKind::File => "a file",
+            PathKind::Any => "a file or directory",
+        }
     }
 }
 
-fn parse_log_level(s: &str) -> Option<LogLevel> {
-    match s.to_ascii_uppercase().as_str() {
-        "DEBUG" => Some(LogLevel::Debug),
-        "INFO" => Some(LogLevel::Info),
-        "WARN" => Some(LogLevel::Warn),
-        "ERROR" => Some(LogLevel::Error),
-        _ => None,
+/// A model path that must exist. A relative path is taken as given when it exists from the
+/// working directory, else inside `MODELS_DIR`, so `LLM_MODEL_PATH=llm/x.gguf` works wherever
+/// the server starts.
+fn model_path(kind: PathKind) -> Kind {
+    Kind::new(
+        format!("the path of {} (relative: inside MODELS_DIR)", kind.text()),
+        move |text, values| existing_model(text, values, kind),
+    )
+}
+
+fn existing_model(text: &str, values: &Values, kind: PathKind) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    let resolved = if path.is_absolute() || path.exists() {
+        path
+    } else {
+        values.get::<PathBuf>("MODELS_DIR").join(path)
+    };
+    let ok = match kind {
+        PathKind::File => resolved.is_file(),
+        PathKind::Any => resolved.exists(),
+    };
+    if ok {
+        Ok(resolved)
+    } else {
+        Err(format!(
+            "{} does not exist or is not {}",
+            resolved.display(),
+            kind.text()
+        ))
+    }
+}
+
+/// `LAM_ONNX_MODEL`: an ONNX file whose contract (rate, fps, output names) lives beside it.
+fn lam_onnx_model() -> Kind {
+    Kind::new(
+        "an existing .onnx with its .onnx.json sidecar (relative: inside MODELS_DIR)",
+        |text, values| {
+            let model = existing_model(text, values, PathKind::File)?;
+            let sidecar = PathBuf::from(format!("{}.json", model.display()));
+            if sidecar.is_file() {
+                Ok(model)
+            } else {
+                Err(format!(
+                    "{} is missing (sample_rate, fps, outputs; see docs/face.md)",
+                    sidecar.display()
+                ))
+            }
+        },
+    )
+}
+
+/// A STUN or TURN URI with one of `schemes`.
+fn ice_uri(valid: &'static str, schemes: &'static [&'static str]) -> Kind {
+    Kind::new(valid, move |text, _| {
+        if is_ice_uri(text, schemes) {
+            Ok(text.to_string())
+        } else {
+            Err(String::new())
+        }
+    })
+}
+
+/// `WEBRTC_PUBLIC_IPS`: comma-separated IP addresses.
+fn ip_list() -> Kind {
+    Kind::new("comma-separated IP addresses", |text, _| {
+        text.split(',')
+            .map(|s| s.trim().parse::<IpAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| String::new())
+    })
+}
+
+/// `RENDER_BRIDGE_ADDR`: `host:port` resolved once, at start-up.
+fn resolvable_addr() -> Kind {
+    Kind::new(
+        "a host:port that resolves, e.g. render-pod:11112",
+        |text, _| -> Result<SocketAddr, String> {
+            text.to_socket_addrs()
+                .ok()
+                .and_then(|mut addrs| addrs.next())
+                .ok_or_else(String::new)
+        },
+    )
+}
+
+// --- cross-variable rules ------------------------------------------------------------------
+
+fn admin_token_is_long(check: &mut Check<'_>) {
+    if let Some(token) = check.values().opt::<Secret>("ADMIN_TOKEN")
+        && token.expose().len() < 16
+    {
+        check.warn(
+            "ADMIN_TOKEN",
+            "ADMIN_TOKEN is shorter than 16 characters; use a long random token (e.g. `openssl rand -hex 32`)",
+        );
+    }
+}
+
+fn vram_cap_fits_the_gpu(check: &mut Check<'_>) {
+    let Some(cap_gb) = check.values().opt::<u32>("LLM_VRAM_CAP_GB") else {
+        return;
+    };
+    if let Some(gpu_gb) = gpu_memory_gb()
+        && f64::from(cap_gb) > gpu_gb
+    {
+        check.warn(
+            "LLM_VRAM_CAP_GB",
+            format!("LLM_VRAM_CAP_GB={cap_gb} is above the {gpu_gb:.0} GB this GPU has"),
+        );
+    }
+}
+
+fn overlap_is_shorter_than_a_packet(check: &mut Check<'_>) {
+    let v = check.values();
+    if let (Some(overlap), Some(packet)) = (
+        v.opt::<u32>("AUDIO_OVERLAP_MS"),
+        v.opt::<u32>("AUDIO_PACKET_MS"),
+    ) && overlap >= packet
+    {
+        check.warn(
+            "AUDIO_OVERLAP_MS",
+            format!("AUDIO_OVERLAP_MS={overlap} must be shorter than AUDIO_PACKET_MS={packet}; using default 5"),
+        );
+        check.use_default("AUDIO_OVERLAP_MS");
+    }
+}
+
+fn udp_port_range_holds_the_sessions(check: &mut Check<'_>) {
+    let v = check.values();
+    let (Some(min), Some(max)) = (
+        v.opt::<u16>("WEBRTC_UDP_PORT_MIN"),
+        v.opt::<u16>("WEBRTC_UDP_PORT_MAX"),
+    ) else {
+        return;
+    };
+    if min > max {
+        check.error(
+            "WEBRTC_UDP_PORT_MIN",
+            format!("WEBRTC_UDP_PORT_MIN={min} is above WEBRTC_UDP_PORT_MAX={max}; the range must not be empty"),
+        );
+        return;
+    }
+    let ports = usize::from(max - min) + 1;
+    if let Some(sessions) = v.opt::<usize>("MAX_CONCURRENT_SESSIONS")
+        && ports < sessions
+    {
+        check.warn(
+            "WEBRTC_UDP_PORT_MAX",
+            format!("the UDP range {min}-{max} holds {ports} ports, fewer than MAX_CONCURRENT_SESSIONS={sessions} (one port per session)"),
+        );
     }
 }
 
@@ -820,164 +656,4 @@ fn gpu_memory_gb() -> Option<f64> {
         .parse()
         .ok()?;
     Some(mib / 1024.0)
-}
-
-#[derive(Clone, Copy)]
-enum PathKind {
-    File,
-    Any,
-}
-
-struct Reader<'a> {
-    vars: &'a BTreeMap<String, String>,
-    problems: Vec<Problem>,
-}
-
-impl<'a> Reader<'a> {
-    /// A set, non-empty (after trimming) value.
-    fn get(&self, name: &str) -> Option<&'a str> {
-        self.vars
-            .get(name)
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-    }
-
-    fn error(&mut self, variable: &'static str, message: String) {
-        self.problems.push(Problem {
-            severity: Severity::Error,
-            variable,
-            message,
-        });
-    }
-
-    fn warn(&mut self, variable: &'static str, message: String) {
-        self.problems.push(Problem {
-            severity: Severity::Warning,
-            variable,
-            message,
-        });
-    }
-
-    fn optional<T>(
-        &mut self,
-        name: &'static str,
-        valid: &str,
-        default: T,
-        default_text: &str,
-        parse: impl Fn(&str) -> Option<T>,
-    ) -> T {
-        match self.get(name) {
-            None => default,
-            Some(raw) => match parse(raw) {
-                Some(value) => value,
-                None => {
-                    let raw = raw.to_string();
-                    self.warn(name, format!("{name}='{raw}' is invalid (valid: {valid}); using default {default_text}"));
-                    default
-                }
-            },
-        }
-    }
-
-    fn range<T>(&mut self, name: &'static str, min: T, max: T, default: T) -> T
-    where
-        T: std::str::FromStr + PartialOrd + Copy + fmt::Display,
-    {
-        let valid = format!("{min}–{max}");
-        let default_text = default.to_string();
-        self.optional(name, &valid, default, &default_text, |s| {
-            s.parse::<T>().ok().filter(|v| *v >= min && *v <= max)
-        })
-    }
-
-    fn required_range(&mut self, name: &'static str, min: usize, max: usize) -> Option<usize> {
-        match self.get(name) {
-            None => {
-                self.error(name, format!("{name} is required (valid: {min}–{max})"));
-                None
-            }
-            Some(raw) => match raw
-                .parse::<usize>()
-                .ok()
-                .filter(|v| (min..=max).contains(v))
-            {
-                Some(v) => Some(v),
-                None => {
-                    let raw = raw.to_string();
-                    self.error(
-                        name,
-                        format!("{name}='{raw}' is invalid (valid: an integer {min}–{max})"),
-                    );
-                    None
-                }
-            },
-        }
-    }
-
-    fn boolean(&mut self, name: &'static str, default: bool) -> bool {
-        self.optional(
-            name,
-            "true or false",
-            default,
-            if default { "true" } else { "false" },
-            |s| match s.to_ascii_lowercase().as_str() {
-                "true" => Some(true),
-                "false" => Some(false),
-                _ => None,
-            },
-        )
-    }
-
-    /// A required path that must exist; relative paths are resolved against `MODELS_DIR`.
-    fn existing_path(
-        &mut self,
-        name: &'static str,
-        not_found: &str,
-        models_dir: &Path,
-        kind: PathKind,
-    ) -> Option<PathBuf> {
-        let Some(raw) = self.get(name) else {
-            self.error(
-                name,
-                format!(
-                    "{not_found}: {name} is not set (valid: the path of {})",
-                    kind_text(kind)
-                ),
-            );
-            return None;
-        };
-        // A relative path is taken as given when it exists from the working directory, else
-        // inside MODELS_DIR, so `LLM_MODEL_PATH=llm/x.gguf` works wherever the server starts.
-        let path = PathBuf::from(raw);
-        let resolved = if path.is_absolute() || path.exists() {
-            path
-        } else {
-            models_dir.join(path)
-        };
-        let ok = match kind {
-            PathKind::File => resolved.is_file(),
-            PathKind::Any => resolved.exists(),
-        };
-        if ok {
-            Some(resolved)
-        } else {
-            let raw = raw.to_string();
-            self.error(
-                name,
-                format!(
-                    "{not_found}: {name}='{raw}' ({}) does not exist or is not {}",
-                    resolved.display(),
-                    kind_text(kind)
-                ),
-            );
-            None
-        }
-    }
-}
-
-fn kind_text(kind: PathKind) -> &'static str {
-    match kind {
-        PathKind::File => "a file",
-        PathKind::Any => "a file or directory",
-    }
 }

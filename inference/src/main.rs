@@ -5,87 +5,80 @@
 //! goassist-inference --check-config  validate and print the effective configuration
 //! goassist-inference requantize-gguf IN OUT   rewrite slow GGUF tensors as Q8_0
 //! ```
+//!
+//! Exit codes: 0, 1 (runtime failure), 64 (usage), 78 (configuration).
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+use goassist_config::cli;
 use goassist_inference::config;
 
-/// Exit code for configuration errors (EX_CONFIG from sysexits.h).
-const EXIT_CONFIG: u8 = 78;
-/// Exit code for command-line usage errors (EX_USAGE).
-const EXIT_USAGE: u8 = 64;
-
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None => run_server(),
-        Some("--check-config") => check_config(),
-        Some("requantize-gguf") => requantize(&args[1..]),
-        Some("-h" | "--help") => {
-            println!("usage: goassist-inference [--check-config | requantize-gguf IN OUT]");
-            println!("configuration: environment variables, see deploy/config.yaml");
-            ExitCode::SUCCESS
-        }
-        Some(other) => {
-            eprintln!("goassist-inference: unknown argument '{other}' (try --help)");
-            ExitCode::from(EXIT_USAGE)
-        }
-    }
+/// GoAssist voice and avatar server: WebRTC voice loop, face frames, operations API.
+#[derive(Parser)]
+#[command(
+    name = "goassist-inference",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    /// Validate the environment and print the effective configuration (secrets redacted);
+    /// exit 0, or 78 with every problem.
+    #[arg(long)]
+    check_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
-/// Prints every problem, one per line; returns the config when there is no error.
-fn validated() -> Result<(config::Config, Vec<config::Problem>), ExitCode> {
-    let validated = config::from_env();
-    for problem in validated.errors() {
-        eprintln!("{problem}");
-    }
-    match validated.config {
-        Some(config) => Ok((config, validated.problems)),
-        None => {
-            let n = validated
-                .problems
-                .iter()
-                .filter(|p| p.severity == config::Severity::Error)
-                .count();
-            eprintln!(
-                "goassist-inference: {n} configuration error(s); not starting (see deploy/config.yaml)"
-            );
-            Err(ExitCode::from(EXIT_CONFIG))
-        }
+#[derive(Subcommand)]
+enum Command {
+    /// Rewrite a GGUF model's slow tensors as Q8_0 (no configuration needed).
+    RequantizeGguf {
+        /// The GGUF file to read.
+        input: PathBuf,
+        /// The GGUF file to write.
+        output: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match cli::parse_args::<Cli>(&config::table()) {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    match cli.command {
+        Some(Command::RequantizeGguf { input, output }) => requantize(&input, &output),
+        None if cli.check_config => check_config(),
+        None => run_server(),
     }
 }
 
 fn check_config() -> ExitCode {
-    let (config, problems) = match validated() {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    for warning in problems
-        .iter()
-        .filter(|p| p.severity == config::Severity::Warning)
-    {
-        eprintln!("{warning}");
+    let table = config::table();
+    let validated = config::from_env();
+    if let Err(code) = cli::refuse_on_errors(&table, &validated) {
+        return code;
     }
-    println!("# effective configuration (secrets redacted)");
-    for (name, value) in config.describe() {
-        println!("{name}={value}");
-    }
+    cli::print_check_config(&table, &validated);
     ExitCode::SUCCESS
 }
 
 fn run_server() -> ExitCode {
-    let (config, problems) = match validated() {
-        Ok(v) => v,
-        Err(code) => return code,
+    let table = config::table();
+    let validated = config::from_env();
+    if let Err(code) = cli::refuse_on_errors(&table, &validated) {
+        return code;
+    }
+    let warnings: Vec<_> = validated.warnings().cloned().collect();
+    let Some(config) = validated.config else {
+        return ExitCode::from(cli::EXIT_CONFIG);
     };
     if let Err(e) = goassist_inference::logging::init(config.log_level, config.log_dir.as_deref()) {
         eprintln!("goassist-inference: cannot set up logging: {e}");
-        return ExitCode::from(EXIT_CONFIG);
+        return ExitCode::from(cli::EXIT_CONFIG);
     }
-    for warning in problems
-        .iter()
-        .filter(|p| p.severity == config::Severity::Warning)
-    {
+    for warning in warnings {
         tracing::warn!(variable = warning.variable, "{}", warning.message);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -109,12 +102,7 @@ fn run_server() -> ExitCode {
     }
 }
 
-fn requantize(args: &[String]) -> ExitCode {
-    let [input, output] = args else {
-        eprintln!("usage: goassist-inference requantize-gguf IN.gguf OUT.gguf");
-        return ExitCode::from(EXIT_USAGE);
-    };
-    let (input, output) = (std::path::Path::new(input), std::path::Path::new(output));
+fn requantize(input: &Path, output: &Path) -> ExitCode {
     match goassist_engines::llm::requantize_gguf(input, output) {
         Ok(report) => {
             eprintln!(

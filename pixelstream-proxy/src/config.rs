@@ -1,21 +1,92 @@
 //! Typed configuration read from `PS_*` environment variables and validated before any socket
-//! opens. Every error names the variable, the rejected value and the valid range, so a bad
-//! deployment fails at start-up instead of at the first viewer.
+//! opens.
+//!
+//! [`table`] declares every variable the proxy reads (deploy/config.yaml `pixelstream_proxy:`
+//! documents the same, checked by `tests/config_docs.rs`); the shared `goassist-config` reader
+//! validates them all at once and [`Config::from_values`] builds the typed config. Every invalid
+//! value stops start-up (exit 78) with a message naming the variable, the value (secrets
+//! `<redacted>`) and the valid range, so a bad deployment fails at start-up instead of at the
+//! first viewer.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Why the configuration was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{variable}={value:?} is invalid: {expected}")]
-pub struct ConfigError {
-    /// The environment variable at fault.
-    pub variable: &'static str,
-    /// The value it held.
-    pub value: String,
-    /// What a valid value looks like.
-    pub expected: String,
+use goassist_config::{Check, Kind, Table, Values, Var, kinds};
+
+pub use goassist_config::{ConfigError, Secret};
+
+/// Every variable the proxy reads: the source of truth for validation, `--help`,
+/// `--check-config` and the deploy/config.yaml test.
+pub fn table() -> Table {
+    Table::new("goassist-pixelstream-proxy")
+        .group("listeners", [
+            Var::new("PS_PLAYER_BIND", kinds::ip()).default("0.0.0.0")
+                .doc("address of the player page + player WebSocket"),
+            Var::new("PS_PLAYER_PORT", kinds::int::<u16>(1, 65535)).default("8080")
+                .doc("port of the player page + player WebSocket"),
+            Var::new("PS_STREAMER_BIND", kinds::ip()).default("127.0.0.1")
+                .doc("address Unreal connects to (keep on loopback or a private network)"),
+            Var::new("PS_STREAMER_PORT", kinds::int::<u16>(1, 65535)).default("8888")
+                .doc("port Unreal connects to (-PixelStreamingSignallingURL)"),
+            Var::new("PS_ADMIN_BIND", kinds::ip()).default("127.0.0.1")
+                .doc("address of /healthz, /readyz, /metrics"),
+            Var::new("PS_ADMIN_PORT", kinds::int::<u16>(1, 65535)).default("9466")
+                .doc("port of /healthz, /readyz, /metrics"),
+            Var::new("PS_FRONTEND_DIR", kinds::path()).default("pixelstream-proxy/frontend/dist")
+                .doc("bundled player page (scripts/setup_pixelstream_frontend.sh)"),
+        ])
+        .group("access", [
+            Var::new("PS_PLAYER_TOKEN_SECRET", kinds::secret(16))
+                .doc("HMAC secret of player tokens; when set every player needs ?token="),
+            Var::new("PS_STREAMER_SECRET", kinds::secret(16))
+                .doc("secret streamers must send as ?secret= or Authorization: Bearer"),
+            Var::new("PS_MAX_PLAYERS_PER_STREAMER", kinds::int::<usize>(1, 1000)).default("8")
+                .doc("players per streamer (8 = GeForce NVENC limit; more with an SFU or datacenter GPUs)"),
+            Var::new("PS_MAX_PLAYERS", kinds::int::<usize>(1, 100_000)).default("2000")
+                .doc("simultaneous player connections"),
+            Var::new("PS_MAX_STREAMERS", kinds::int::<usize>(1, 1024)).default("64")
+                .doc("simultaneous streamer connections"),
+        ])
+        .group("ICE", [
+            Var::new("PS_STUN_SERVER", urls(&["stun:", "stuns:"]))
+                .doc("STUN URLs sent to peers, e.g. stun:stun.example.com:3478"),
+            Var::new("PS_TURN_SECRET", kinds::secret(8))
+                .doc("TURN REST shared secret (coturn static-auth-secret): per-player credentials"),
+            Var::new("PS_TURN_SERVER", urls(&["turn:", "turns:"])).required_when_set("PS_TURN_SECRET")
+                .doc("TURN URLs sent to peers"),
+            Var::new("PS_TURN_CREDENTIAL_TTL_S", kinds::int::<u64>(60, 86_400)).default("3600")
+                .doc("lifetime of per-player TURN credentials"),
+        ])
+        .group("limits", [
+            Var::new("PS_MAX_PLAYER_MESSAGE_BYTES", kinds::int::<usize>(256, 1 << 20)).default("16384")
+                .doc("largest player message"),
+            Var::new("PS_MAX_STREAMER_MESSAGE_BYTES", kinds::int::<usize>(1024, 4 << 20)).default("262144")
+                .doc("largest streamer message (SDP offers)"),
+            Var::new("PS_PLAYER_RATE", kinds::int::<u32>(1, 100_000)).default("50")
+                .doc("player messages per second, sustained"),
+            Var::new("PS_PLAYER_BURST", kinds::int::<u32>(1, 100_000)).default("200")
+                .doc("player message burst"),
+            Var::new("PS_STREAMER_RATE", kinds::int::<u32>(1, 1_000_000)).default("2000")
+                .doc("streamer messages per second, sustained"),
+            Var::new("PS_STREAMER_BURST", kinds::int::<u32>(1, 1_000_000)).default("4000")
+                .doc("streamer message burst"),
+            Var::new("PS_SEND_QUEUE", kinds::int::<usize>(8, 65_536)).default("256")
+                .doc("outbound messages queued per connection before it counts as stuck"),
+            Var::new("PS_IDLE_TIMEOUT_S", kinds::int::<u64>(5, 86_400)).default("120")
+                .doc("close unsubscribed players / unidentified streamers after this long"),
+            Var::new("PS_PING_INTERVAL_S", kinds::int::<u64>(1, 3600)).default("15")
+                .doc("WebSocket ping interval"),
+            Var::new("PS_PING_TIMEOUT_S", kinds::int::<u64>(2, 7200)).default("45")
+                .doc("close a peer silent this long, pongs included (must exceed the interval)"),
+            Var::new("PS_WRITE_TIMEOUT_S", kinds::int::<u64>(1, 600)).default("10")
+                .doc("close a peer whose socket write blocks this long"),
+        ])
+        .group("process", [
+            Var::new("RUST_LOG", kinds::text()).default("info")
+                .doc("log filter (JSON lines on stdout)"),
+        ])
+        .rule(ping_timeout_exceeds_the_interval)
 }
 
 /// ICE servers handed to every peer in `config.peerConnectionOptions`.
@@ -27,7 +98,7 @@ pub struct IceConfig {
     pub turn_urls: Vec<String>,
     /// Shared secret of the TURN server's REST API (coturn `static-auth-secret`); when set every
     /// player gets its own short-lived username/credential pair.
-    pub turn_secret: Option<String>,
+    pub turn_secret: Option<Secret>,
     /// Lifetime of the per-player TURN credentials.
     pub turn_credential_ttl: Duration,
 }
@@ -64,22 +135,11 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// The table's defaults.
     fn default() -> Self {
-        Self {
-            max_player_message_bytes: 16 * 1024,
-            max_streamer_message_bytes: 256 * 1024,
-            player_messages_per_second: 50,
-            player_message_burst: 200,
-            streamer_messages_per_second: 2000,
-            streamer_message_burst: 4000,
-            send_queue_len: 256,
-            idle_timeout: Duration::from_secs(120),
-            ping_interval: Duration::from_secs(15),
-            ping_timeout: Duration::from_secs(45),
-            write_timeout: Duration::from_secs(10),
-            max_players: 2000,
-            max_streamers: 64,
-        }
+        Config::from_lookup(|_| None)
+            .expect("the table's defaults are valid (tested)")
+            .limits
     }
 }
 
@@ -99,9 +159,9 @@ pub struct Config {
     /// Port of the admin endpoints; `PS_ADMIN_PORT`.
     pub admin_port: u16,
     /// HMAC secret of player access tokens; when set, tokens are enforced.
-    pub player_token_secret: Option<String>,
+    pub player_token_secret: Option<Secret>,
     /// Shared secret streamers must present; when set it is enforced.
-    pub streamer_secret: Option<String>,
+    pub streamer_secret: Option<Secret>,
     /// Most players subscribed to one streamer (8 = GeForce NVENC session limit).
     pub max_players_per_streamer: usize,
     /// ICE servers sent to peers.
@@ -112,147 +172,6 @@ pub struct Config {
     pub limits: Limits,
 }
 
-/// Documentation of one variable: name, default, meaning. Printed by `--help` and checked by a
-/// test against the deploy snippet so the two never drift apart.
-pub const VARIABLES: &[(&str, &str, &str)] = &[
-    (
-        "PS_PLAYER_BIND",
-        "0.0.0.0",
-        "address of the player page + player WebSocket",
-    ),
-    (
-        "PS_PLAYER_PORT",
-        "8080",
-        "port of the player page + player WebSocket (1-65535)",
-    ),
-    (
-        "PS_STREAMER_BIND",
-        "127.0.0.1",
-        "address Unreal connects to (keep on loopback or a private network)",
-    ),
-    (
-        "PS_STREAMER_PORT",
-        "8888",
-        "port Unreal connects to (-PixelStreamingSignallingURL)",
-    ),
-    (
-        "PS_ADMIN_BIND",
-        "127.0.0.1",
-        "address of /healthz, /readyz, /metrics",
-    ),
-    (
-        "PS_ADMIN_PORT",
-        "9466",
-        "port of /healthz, /readyz, /metrics",
-    ),
-    (
-        "PS_PLAYER_TOKEN_SECRET",
-        "(unset)",
-        "HMAC secret of player tokens; when set every player needs ?token= (min 16 bytes)",
-    ),
-    (
-        "PS_STREAMER_SECRET",
-        "(unset)",
-        "secret streamers must send as ?secret= or Authorization: Bearer (min 16 bytes)",
-    ),
-    (
-        "PS_MAX_PLAYERS_PER_STREAMER",
-        "8",
-        "players per streamer (1-1000; 8 = GeForce NVENC limit, more with an SFU or datacenter GPUs)",
-    ),
-    (
-        "PS_MAX_PLAYERS",
-        "2000",
-        "simultaneous player connections (1-100000)",
-    ),
-    (
-        "PS_MAX_STREAMERS",
-        "64",
-        "simultaneous streamer connections (1-1024)",
-    ),
-    (
-        "PS_STUN_SERVER",
-        "(unset)",
-        "comma-separated stun: URLs sent to peers",
-    ),
-    (
-        "PS_TURN_SERVER",
-        "(unset)",
-        "comma-separated turn:/turns: URLs sent to peers",
-    ),
-    (
-        "PS_TURN_SECRET",
-        "(unset)",
-        "TURN REST shared secret; per-player credentials (needs PS_TURN_SERVER)",
-    ),
-    (
-        "PS_TURN_CREDENTIAL_TTL_S",
-        "3600",
-        "lifetime of per-player TURN credentials (60-86400 s)",
-    ),
-    (
-        "PS_FRONTEND_DIR",
-        "pixelstream-proxy/frontend/dist",
-        "bundled player page (scripts/setup_pixelstream_frontend.sh)",
-    ),
-    (
-        "PS_MAX_PLAYER_MESSAGE_BYTES",
-        "16384",
-        "largest player message (256-1048576)",
-    ),
-    (
-        "PS_MAX_STREAMER_MESSAGE_BYTES",
-        "262144",
-        "largest streamer message (1024-4194304)",
-    ),
-    (
-        "PS_PLAYER_RATE",
-        "50",
-        "player messages per second, sustained (1-100000)",
-    ),
-    ("PS_PLAYER_BURST", "200", "player message burst (1-100000)"),
-    (
-        "PS_STREAMER_RATE",
-        "2000",
-        "streamer messages per second, sustained (1-1000000)",
-    ),
-    (
-        "PS_STREAMER_BURST",
-        "4000",
-        "streamer message burst (1-1000000)",
-    ),
-    (
-        "PS_SEND_QUEUE",
-        "256",
-        "outbound messages queued per connection before it is stuck (8-65536)",
-    ),
-    (
-        "PS_IDLE_TIMEOUT_S",
-        "120",
-        "close unsubscribed players / unidentified streamers after (5-86400 s)",
-    ),
-    (
-        "PS_PING_INTERVAL_S",
-        "15",
-        "WebSocket ping interval (1-3600 s)",
-    ),
-    (
-        "PS_PING_TIMEOUT_S",
-        "45",
-        "close a peer silent this long, pongs included (> interval, <= 7200 s)",
-    ),
-    (
-        "PS_WRITE_TIMEOUT_S",
-        "10",
-        "close a peer whose socket write blocks this long (1-600 s)",
-    ),
-    (
-        "RUST_LOG",
-        "info",
-        "log filter (logs are JSON lines on stdout)",
-    ),
-];
-
 impl Config {
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -261,164 +180,87 @@ impl Config {
 
     /// Reads the configuration through `lookup` (tests pass a map instead of the environment).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let env = Env { lookup: &lookup };
-        let defaults = Limits::default();
-        let ping_interval = env.seconds("PS_PING_INTERVAL_S", 15, 1, 3600)?;
-        let ping_timeout = env.seconds("PS_PING_TIMEOUT_S", 45, 2, 7200)?;
-        if ping_timeout <= ping_interval {
-            return Err(ConfigError {
-                variable: "PS_PING_TIMEOUT_S",
-                value: ping_timeout.as_secs().to_string(),
-                expected: format!(
-                    "must exceed PS_PING_INTERVAL_S ({} s)",
-                    ping_interval.as_secs()
-                ),
-            });
-        }
-        let limits = Limits {
-            max_player_message_bytes: env.number(
-                "PS_MAX_PLAYER_MESSAGE_BYTES",
-                defaults.max_player_message_bytes,
-                256,
-                1 << 20,
-            )?,
-            max_streamer_message_bytes: env.number(
-                "PS_MAX_STREAMER_MESSAGE_BYTES",
-                defaults.max_streamer_message_bytes,
-                1024,
-                4 << 20,
-            )?,
-            player_messages_per_second: env.number("PS_PLAYER_RATE", 50, 1, 100_000)?,
-            player_message_burst: env.number("PS_PLAYER_BURST", 200, 1, 100_000)?,
-            streamer_messages_per_second: env.number("PS_STREAMER_RATE", 2000, 1, 1_000_000)?,
-            streamer_message_burst: env.number("PS_STREAMER_BURST", 4000, 1, 1_000_000)?,
-            send_queue_len: env.number("PS_SEND_QUEUE", defaults.send_queue_len, 8, 65_536)?,
-            idle_timeout: env.seconds("PS_IDLE_TIMEOUT_S", 120, 5, 86_400)?,
-            ping_interval,
-            ping_timeout,
-            write_timeout: env.seconds("PS_WRITE_TIMEOUT_S", 10, 1, 600)?,
-            max_players: env.number("PS_MAX_PLAYERS", defaults.max_players, 1, 100_000)?,
-            max_streamers: env.number("PS_MAX_STREAMERS", defaults.max_streamers, 1, 1024)?,
-        };
-        let turn_urls = env.urls("PS_TURN_SERVER", &["turn:", "turns:"])?;
-        let turn_secret = env.secret("PS_TURN_SECRET", 8)?;
-        if turn_secret.is_some() && turn_urls.is_empty() {
-            return Err(ConfigError {
-                variable: "PS_TURN_SERVER",
-                value: String::new(),
-                expected: "at least one turn: URL when PS_TURN_SECRET is set".into(),
-            });
-        }
-        Ok(Self {
-            player_bind: env.address("PS_PLAYER_BIND", "0.0.0.0")?,
-            player_port: env.number("PS_PLAYER_PORT", 8080u16, 1, u16::MAX)?,
-            streamer_bind: env.address("PS_STREAMER_BIND", "127.0.0.1")?,
-            streamer_port: env.number("PS_STREAMER_PORT", 8888u16, 1, u16::MAX)?,
-            admin_bind: env.address("PS_ADMIN_BIND", "127.0.0.1")?,
-            admin_port: env.number("PS_ADMIN_PORT", 9466u16, 1, u16::MAX)?,
-            player_token_secret: env.secret("PS_PLAYER_TOKEN_SECRET", 16)?,
-            streamer_secret: env.secret("PS_STREAMER_SECRET", 16)?,
-            max_players_per_streamer: env.number("PS_MAX_PLAYERS_PER_STREAMER", 8, 1, 1000)?,
+        table().validate(lookup, Self::from_values).into_result()
+    }
+
+    /// The typed configuration from the table's values (only called when there is no error).
+    pub fn from_values(v: &Values) -> Self {
+        let seconds = |name| Duration::from_secs(v.get(name));
+        Self {
+            player_bind: v.get("PS_PLAYER_BIND"),
+            player_port: v.get("PS_PLAYER_PORT"),
+            streamer_bind: v.get("PS_STREAMER_BIND"),
+            streamer_port: v.get("PS_STREAMER_PORT"),
+            admin_bind: v.get("PS_ADMIN_BIND"),
+            admin_port: v.get("PS_ADMIN_PORT"),
+            player_token_secret: v.opt("PS_PLAYER_TOKEN_SECRET"),
+            streamer_secret: v.opt("PS_STREAMER_SECRET"),
+            max_players_per_streamer: v.get("PS_MAX_PLAYERS_PER_STREAMER"),
             ice: IceConfig {
-                stun_urls: env.urls("PS_STUN_SERVER", &["stun:", "stuns:"])?,
-                turn_urls,
-                turn_secret,
-                turn_credential_ttl: env.seconds("PS_TURN_CREDENTIAL_TTL_S", 3600, 60, 86_400)?,
+                stun_urls: v.opt("PS_STUN_SERVER").unwrap_or_default(),
+                turn_urls: v.opt("PS_TURN_SERVER").unwrap_or_default(),
+                turn_secret: v.opt("PS_TURN_SECRET"),
+                turn_credential_ttl: seconds("PS_TURN_CREDENTIAL_TTL_S"),
             },
-            frontend_dir: PathBuf::from(
-                env.get("PS_FRONTEND_DIR")
-                    .unwrap_or_else(|| "pixelstream-proxy/frontend/dist".into()),
-            ),
-            limits,
-        })
+            frontend_dir: v.get("PS_FRONTEND_DIR"),
+            limits: Limits {
+                max_player_message_bytes: v.get("PS_MAX_PLAYER_MESSAGE_BYTES"),
+                max_streamer_message_bytes: v.get("PS_MAX_STREAMER_MESSAGE_BYTES"),
+                player_messages_per_second: v.get("PS_PLAYER_RATE"),
+                player_message_burst: v.get("PS_PLAYER_BURST"),
+                streamer_messages_per_second: v.get("PS_STREAMER_RATE"),
+                streamer_message_burst: v.get("PS_STREAMER_BURST"),
+                send_queue_len: v.get("PS_SEND_QUEUE"),
+                idle_timeout: seconds("PS_IDLE_TIMEOUT_S"),
+                ping_interval: seconds("PS_PING_INTERVAL_S"),
+                ping_timeout: seconds("PS_PING_TIMEOUT_S"),
+                write_timeout: seconds("PS_WRITE_TIMEOUT_S"),
+                max_players: v.get("PS_MAX_PLAYERS"),
+                max_streamers: v.get("PS_MAX_STREAMERS"),
+            },
+        }
     }
 }
 
-/// A view of the environment with typed, range-checked getters.
-struct Env<'a> {
-    lookup: &'a dyn Fn(&str) -> Option<String>,
-}
-
-impl Env<'_> {
-    /// The trimmed value, or `None` when unset or empty.
-    fn get(&self, name: &str) -> Option<String> {
-        (self.lookup)(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn number<T>(&self, name: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
-    where
-        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-    {
-        let Some(raw) = self.get(name) else {
-            return Ok(default);
-        };
-        match raw.parse::<T>() {
-            Ok(v) if v >= min && v <= max => Ok(v),
-            _ => Err(ConfigError {
-                variable: name,
-                value: raw,
-                expected: format!("an integer from {min} to {max}"),
-            }),
-        }
-    }
-
-    fn seconds(
-        &self,
-        name: &'static str,
-        default: u64,
-        min: u64,
-        max: u64,
-    ) -> Result<Duration, ConfigError> {
-        self.number(name, default, min, max)
-            .map(Duration::from_secs)
-    }
-
-    fn address(&self, name: &'static str, default: &str) -> Result<IpAddr, ConfigError> {
-        let raw = self.get(name).unwrap_or_else(|| default.to_owned());
-        raw.parse().map_err(|_| ConfigError {
-            variable: name,
-            value: raw,
-            expected: "an IPv4 or IPv6 address such as 127.0.0.1 or 0.0.0.0".into(),
-        })
-    }
-
-    fn secret(&self, name: &'static str, min_len: usize) -> Result<Option<String>, ConfigError> {
-        match self.get(name) {
-            Some(s) if s.len() < min_len => Err(ConfigError {
-                variable: name,
-                value: "<redacted>".into(),
-                expected: format!("at least {min_len} bytes (or unset to disable)"),
-            }),
-            other => Ok(other),
-        }
-    }
-
-    fn urls(&self, name: &'static str, schemes: &[&str]) -> Result<Vec<String>, ConfigError> {
-        let Some(raw) = self.get(name) else {
-            return Ok(Vec::new());
-        };
-        let urls: Vec<String> = raw
-            .split(',')
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .map(str::to_owned)
-            .collect();
-        for url in &urls {
-            let scheme_ok = schemes.iter().any(|s| url.starts_with(s));
-            if !scheme_ok || url.len() > 512 || url.chars().any(char::is_whitespace) {
-                return Err(ConfigError {
-                    variable: name,
-                    value: raw.clone(),
-                    expected: format!(
-                        "comma-separated URLs starting with {}",
-                        schemes.join(" or ")
-                    ),
-                });
+/// Comma-separated URLs with one of `schemes`, as a list.
+fn urls(schemes: &'static [&'static str]) -> Kind {
+    Kind::new(
+        format!(
+            "comma-separated URLs starting with {}",
+            schemes.join(" or ")
+        ),
+        move |text, _| {
+            let urls: Vec<String> = text
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned)
+                .collect();
+            let valid = |url: &String| {
+                schemes.iter().any(|s| url.starts_with(s))
+                    && url.len() <= 512
+                    && !url.chars().any(char::is_whitespace)
+            };
+            if !urls.is_empty() && urls.iter().all(valid) {
+                Ok(urls)
+            } else {
+                Err(String::new())
             }
-        }
-        Ok(urls)
+        },
+    )
+}
+
+fn ping_timeout_exceeds_the_interval(check: &mut Check<'_>) {
+    let v = check.values();
+    if let (Some(interval), Some(timeout)) = (
+        v.opt::<u64>("PS_PING_INTERVAL_S"),
+        v.opt::<u64>("PS_PING_TIMEOUT_S"),
+    ) && timeout <= interval
+    {
+        check.error(
+            "PS_PING_TIMEOUT_S",
+            format!("PS_PING_TIMEOUT_S={timeout} must exceed PS_PING_INTERVAL_S={interval}"),
+        );
     }
 }
 
@@ -444,36 +286,48 @@ mod tests {
         assert_eq!(c.admin_port, 9466);
         assert_eq!(c.max_players_per_streamer, 8);
         assert!(c.player_token_secret.is_none());
+        assert_eq!(c.limits.max_player_message_bytes, 16 * 1024);
+        assert_eq!(c.limits.ping_timeout, Duration::from_secs(45));
     }
 
     #[test]
     fn out_of_range_values_name_variable_value_and_range() {
         let err = config(&[("PS_MAX_PLAYERS_PER_STREAMER", "0")]).unwrap_err();
-        assert_eq!(err.variable, "PS_MAX_PLAYERS_PER_STREAMER");
-        assert_eq!(err.value, "0");
-        assert!(err.to_string().contains("from 1 to 1000"), "{err}");
+        assert_eq!(err.variables(), ["PS_MAX_PLAYERS_PER_STREAMER"]);
+        assert_eq!(
+            err.to_string(),
+            "PS_MAX_PLAYERS_PER_STREAMER='0' is invalid (valid: 1–1000)"
+        );
 
         let err = config(&[("PS_PLAYER_PORT", "70000")]).unwrap_err();
-        assert_eq!(err.variable, "PS_PLAYER_PORT");
+        assert_eq!(err.variables(), ["PS_PLAYER_PORT"]);
         let err = config(&[("PS_STREAMER_BIND", "localhost")]).unwrap_err();
-        assert_eq!(err.variable, "PS_STREAMER_BIND");
+        assert_eq!(err.variables(), ["PS_STREAMER_BIND"]);
         let err = config(&[("PS_PING_INTERVAL_S", "30"), ("PS_PING_TIMEOUT_S", "30")]).unwrap_err();
-        assert_eq!(err.variable, "PS_PING_TIMEOUT_S");
+        assert_eq!(err.variables(), ["PS_PING_TIMEOUT_S"]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = config(&[("PS_PLAYER_PORT", "0"), ("PS_SEND_QUEUE", "1")]).unwrap_err();
+        assert_eq!(err.variables(), ["PS_PLAYER_PORT", "PS_SEND_QUEUE"]);
     }
 
     #[test]
     fn secrets_are_length_checked_and_redacted() {
         let err = config(&[("PS_PLAYER_TOKEN_SECRET", "short")]).unwrap_err();
-        assert_eq!(err.variable, "PS_PLAYER_TOKEN_SECRET");
-        assert!(!err.to_string().contains("short"));
+        assert_eq!(err.variables(), ["PS_PLAYER_TOKEN_SECRET"]);
+        assert!(!err.to_string().contains("short"), "{err}");
+        let c = config(&[("PS_STREAMER_SECRET", "streamer-secret-0123456789")]).unwrap();
+        assert!(!format!("{c:?}").contains("streamer-secret"));
     }
 
     #[test]
     fn turn_secret_requires_turn_urls_with_turn_scheme() {
         let err = config(&[("PS_TURN_SECRET", "0123456789")]).unwrap_err();
-        assert_eq!(err.variable, "PS_TURN_SERVER");
+        assert_eq!(err.variables(), ["PS_TURN_SERVER"]);
         let err = config(&[("PS_TURN_SERVER", "http://x")]).unwrap_err();
-        assert_eq!(err.variable, "PS_TURN_SERVER");
+        assert_eq!(err.variables(), ["PS_TURN_SERVER"]);
         let c = config(&[
             ("PS_TURN_SECRET", "0123456789"),
             (
@@ -485,5 +339,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.ice.turn_urls.len(), 2);
         assert_eq!(c.ice.stun_urls, vec!["stun:stun.example:3478".to_string()]);
+    }
+
+    #[test]
+    fn limits_default_to_the_table() {
+        assert_eq!(Limits::default(), config(&[]).unwrap().limits);
     }
 }

@@ -2,89 +2,98 @@
 //!
 //! ```text
 //! goassist-pixelstream-proxy                 serve (configuration from PS_* variables)
-//! goassist-pixelstream-proxy --check-config  validate the configuration and exit
+//! goassist-pixelstream-proxy --check-config  validate the configuration and the player page,
+//!                                            print the effective values, exit 0 / 78
 //! goassist-pixelstream-proxy issue-token <streamer-id> [ttl-seconds]
 //!                                            print a player token (needs PS_PLAYER_TOKEN_SECRET)
 //! ```
+//!
+//! Exit codes: 0, 1 (runtime failure), 64 (usage), 78 (configuration).
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+use goassist_config::cli;
 use goassist_pixelstream_proxy::auth::issue_player_token;
-use goassist_pixelstream_proxy::config::VARIABLES;
+use goassist_pixelstream_proxy::config::table;
 use goassist_pixelstream_proxy::{Config, Frontend, Listeners, serve};
 
-/// sysexits.h EX_USAGE / EX_CONFIG.
-const EXIT_USAGE: u8 = 64;
-const EXIT_CONFIG: u8 = 78;
+/// Pixel Streaming signalling server and player page for GoAssist's Unreal render pods.
+#[derive(Parser)]
+#[command(
+    name = "goassist-pixelstream-proxy",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    /// Validate the environment and the player page, print the effective configuration
+    /// (secrets redacted); exit 0, or 78 with every problem.
+    #[arg(long)]
+    check_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-fn usage() -> String {
-    let mut text = String::from(
-        "usage: goassist-pixelstream-proxy [--check-config | issue-token <streamer-id> [ttl-seconds]]\n\nenvironment:\n",
-    );
-    for (name, default, meaning) in VARIABLES {
-        text.push_str(&format!("  {name:<32} {default:<34} {meaning}\n"));
-    }
-    text
+#[derive(Subcommand)]
+enum Command {
+    /// Print a player token for a streamer (needs PS_PLAYER_TOKEN_SECRET).
+    IssueToken {
+        /// The streamer the token is bound to.
+        streamer_id: String,
+        /// Lifetime in seconds (1–86400).
+        #[arg(default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        ttl_seconds: u64,
+    },
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("configuration error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+    let cli = match cli::parse_args::<Cli>(&table()) {
+        Ok(cli) => cli,
+        Err(code) => return code,
     };
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        [] => run(config),
-        ["--check-config"] => match Frontend::load(&config.frontend_dir) {
-            Ok(_) => {
-                println!("configuration ok");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("configuration error: {e}");
-                ExitCode::from(EXIT_CONFIG)
-            }
-        },
-        ["issue-token", streamer, rest @ ..] if rest.len() <= 1 => {
+    let table = table();
+    let validated = table.validate_env(Config::from_values);
+    if let Err(code) = cli::refuse_on_errors(&table, &validated) {
+        return code;
+    }
+    if cli.check_config {
+        if let Some(config) = &validated.config
+            && let Err(e) = Frontend::load(&config.frontend_dir)
+        {
+            eprintln!("config error: {e}");
+            return ExitCode::from(cli::EXIT_CONFIG);
+        }
+        cli::print_check_config(&table, &validated);
+        return ExitCode::SUCCESS;
+    }
+    let warnings: Vec<_> = validated.warnings().cloned().collect();
+    let Some(config) = validated.config else {
+        return ExitCode::from(cli::EXIT_CONFIG);
+    };
+    match cli.command {
+        None => run(config, &warnings),
+        Some(Command::IssueToken {
+            streamer_id,
+            ttl_seconds,
+        }) => {
             let Some(secret) = &config.player_token_secret else {
-                eprintln!("issue-token needs PS_PLAYER_TOKEN_SECRET");
-                return ExitCode::from(EXIT_CONFIG);
-            };
-            let ttl: u64 = match rest.first().map(|t| t.parse()) {
-                None => 300,
-                Some(Ok(t)) if (1..=86_400).contains(&t) => t,
-                Some(_) => {
-                    eprintln!("ttl-seconds must be an integer from 1 to 86400");
-                    return ExitCode::from(EXIT_USAGE);
-                }
+                eprintln!("config error: issue-token needs PS_PLAYER_TOKEN_SECRET");
+                return ExitCode::from(cli::EXIT_CONFIG);
             };
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
-            println!("{}", issue_player_token(secret, streamer, now + ttl));
+            println!(
+                "{}",
+                issue_player_token(secret.expose(), &streamer_id, now + ttl_seconds)
+            );
             ExitCode::SUCCESS
-        }
-        ["--help" | "-h"] => {
-            print!("{}", usage());
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprint!("{}", usage());
-            ExitCode::from(EXIT_USAGE)
         }
     }
 }
 
-fn run(config: Config) -> ExitCode {
+fn run(config: Config, warnings: &[goassist_config::Problem]) -> ExitCode {
     tracing_subscriber::fmt()
         .json()
         .with_current_span(true)
@@ -93,11 +102,14 @@ fn run(config: Config) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    for warning in warnings {
+        tracing::warn!(variable = warning.variable, "{}", warning.message);
+    }
     let frontend = match Frontend::load(&config.frontend_dir) {
         Ok(f) => f,
         Err(e) => {
             tracing::error!(error = %e, "cannot load the player page");
-            return ExitCode::from(EXIT_CONFIG);
+            return ExitCode::from(cli::EXIT_CONFIG);
         }
     };
     let runtime = match tokio::runtime::Runtime::new() {

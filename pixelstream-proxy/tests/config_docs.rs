@@ -1,22 +1,30 @@
-//! The deploy snippet and the docs list every configuration variable the binary reads.
+//! deploy/config.yaml, the operator's single place, lists exactly the variables the proxy's
+//! table reads (same defaults, required and secret flags) and the proxy's ports.
 
-use goassist_pixelstream_proxy::config::VARIABLES;
+use goassist_pixelstream_proxy::config::table;
+
+fn config_yaml() -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::read_to_string(root.join("deploy/config.yaml")).expect("deploy/config.yaml exists")
+}
 
 #[test]
-fn deploy_snippet_and_docs_list_every_variable() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let snippet = std::fs::read_to_string(root.join("deploy/pixelstream-proxy.config.md"))
-        .expect("deploy/pixelstream-proxy.config.md exists");
-    for (name, _, _) in VARIABLES {
+fn deploy_config_yaml_lists_exactly_the_table() {
+    let drift = goassist_config::deploy_docs::drift(&table(), &config_yaml(), "pixelstream_proxy");
+    assert!(
+        drift.is_empty(),
+        "deploy/config.yaml `pixelstream_proxy:` and the table differ:\n{}",
+        drift.join("\n")
+    );
+}
+
+#[test]
+fn deploy_config_yaml_lists_the_ports() {
+    let yaml = config_yaml();
+    for port in ["port: 8080", "port: 8888", "port: 9466"] {
         assert!(
-            snippet.contains(name),
-            "{name} missing from the deploy snippet"
-        );
-    }
-    for port in ["8080", "8888", "9466"] {
-        assert!(
-            snippet.contains(port),
-            "port {port} missing from the deploy snippet"
+            yaml.contains(port),
+            "{port} missing from deploy/config.yaml"
         );
     }
 }

@@ -1,81 +1,64 @@
 //! Typed, validated configuration from environment variables, read once before any socket
-//! opens. Every error names the variable and what would be valid.
+//! opens.
+//!
+//! [`table`] declares every variable the bridge reads (deploy/config.yaml `render_bridge:`
+//! documents the same, checked by `tests/config_yaml.rs`); the shared `goassist-config` reader
+//! validates them all at once and [`BridgeConfig::from_values`] builds the typed config. Every
+//! invalid value stops start-up (exit 78) with a message naming the variable, the value and the
+//! valid range.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use goassist_config::{Kind, Table, Values, Var, kinds};
 use goassist_protocol::livelink::MAX_ID_LEN;
 use goassist_protocol::vmc::VmcNaming;
 
-/// Every environment variable the bridge reads, with its default and meaning (printed by
-/// `--help` and mirrored in deploy/render-bridge.config.md).
-pub const ENV_VARS: &[(&str, &str, &str)] = &[
-    (
-        "BRIDGE_INGEST_ADDR",
-        "0.0.0.0:11112",
-        "UDP address the inference pods send face frames to",
-    ),
-    (
-        "BRIDGE_LIVELINK_ADDRS",
-        "127.0.0.1:11111",
-        "comma-separated Live Link Face v6 targets (Unreal's ARKit source), or `off`",
-    ),
-    (
-        "BRIDGE_PLUGIN_ADDR",
-        "off",
-        "native-stream target (GoAssistLiveLink plugin, face + audio), e.g. 127.0.0.1:11113",
-    ),
-    (
-        "BRIDGE_VMC_ADDR",
-        "off",
-        "VMC/OSC marionette target, e.g. 127.0.0.1:39539",
-    ),
-    (
-        "BRIDGE_VMC_NAMING",
-        "pascal",
-        "VMC blendshape names: `pascal` (JawOpen, perfect sync) or `camel` (jawOpen)",
-    ),
-    (
-        "BRIDGE_HTTP_ADDR",
-        "0.0.0.0:9465",
-        "/healthz, /readyz, /metrics (Prometheus text)",
-    ),
-    (
-        "BRIDGE_SUBJECT_PATTERN",
-        "GoAssist_{avatar}",
-        "Live Link subject name per stream; placeholders {avatar} and {session}",
-    ),
-    (
-        "BRIDGE_DEVICE_ID",
-        "GoAssist",
-        "Live Link device id (1..=64 bytes; keep short, Unreal's buffer is small)",
-    ),
-    (
-        "BRIDGE_LIVELINK_FPS",
-        "60",
-        "frame rate written into Live Link frame times (1..=240)",
-    ),
-    (
-        "ANIMATION_SLOW_FREEZE_MS",
-        "300",
-        "when a subject's frames stop, ease it to neutral over this long (0..=10000; 0 = snap)",
-    ),
-    (
-        "ANIMATION_DROP_IF_LAG_MS",
-        "150",
-        "drop frames arriving this much later than their audio clock says (1..=10000)",
-    ),
-    (
-        "BRIDGE_STALL_MS",
-        "100",
-        "silence after which a subject counts as stopped and starts freezing (10..=10000)",
-    ),
-    (
-        "BRIDGE_SUBJECT_IDLE_S",
-        "60",
-        "forget a neutral, silent subject (and its epoch) after this many seconds (1..=86400)",
-    ),
-];
+pub use goassist_config::ConfigError;
+
+/// Every variable the bridge reads: the source of truth for validation, `--help`,
+/// `--check-config` and the deploy/config.yaml test.
+pub fn table() -> Table {
+    Table::new("goassist-render-bridge")
+        .group("network", [
+            Var::new("BRIDGE_INGEST_ADDR", kinds::socket_addr()).default("0.0.0.0:11112")
+                .doc("UDP address the inference pods send face frames to"),
+            Var::new("BRIDGE_LIVELINK_ADDRS", addrs_or_off()).default("127.0.0.1:11111")
+                .doc("Live Link Face v6 targets (Unreal's ARKit source)"),
+            Var::new("BRIDGE_PLUGIN_ADDR", addr_or_off()).default("off")
+                .doc("native-stream target (GoAssistLiveLink plugin, face + audio), e.g. 127.0.0.1:11113"),
+            Var::new("BRIDGE_VMC_ADDR", addr_or_off()).default("off")
+                .doc("VMC/OSC marionette target, e.g. 127.0.0.1:39539"),
+            Var::new("BRIDGE_HTTP_ADDR", kinds::socket_addr()).default("0.0.0.0:9465")
+                .doc("/healthz, /readyz, /metrics (Prometheus text)"),
+        ])
+        .group("live link", [
+            Var::new("BRIDGE_SUBJECT_PATTERN", subject_pattern()).default("GoAssist_{avatar}")
+                .doc("Live Link subject name per stream; placeholders {avatar} and {session}"),
+            Var::new("BRIDGE_DEVICE_ID", device_id()).default("GoAssist")
+                .doc("Live Link device id (keep short, Unreal's buffer is small)"),
+            Var::new("BRIDGE_LIVELINK_FPS", kinds::int::<u32>(1, 240)).default("60")
+                .doc("frame rate written into Live Link frame times"),
+            Var::new("BRIDGE_VMC_NAMING", kinds::one_of(&[
+                ("pascal", VmcNaming::PascalCase), ("camel", VmcNaming::CamelCase),
+            ])).default("pascal")
+                .doc("VMC blendshape names: pascal (JawOpen, perfect sync) or camel (jawOpen)"),
+        ])
+        .group("timing", [
+            Var::new("ANIMATION_SLOW_FREEZE_MS", kinds::int::<u64>(0, 10_000)).default("300")
+                .doc("when a subject's frames stop, ease it to neutral over this long (0 = snap)"),
+            Var::new("ANIMATION_DROP_IF_LAG_MS", kinds::int::<u64>(1, 10_000)).default("150")
+                .doc("drop frames arriving this much later than their audio clock says"),
+            Var::new("BRIDGE_STALL_MS", kinds::int::<u64>(10, 10_000)).default("100")
+                .doc("silence after which a subject counts as stopped and starts freezing"),
+            Var::new("BRIDGE_SUBJECT_IDLE_S", kinds::int::<u64>(1, 86_400)).default("60")
+                .doc("forget a neutral, silent subject (and its epoch) after this many seconds"),
+        ])
+        .group("process", [
+            Var::new("RUST_LOG", kinds::text()).default("info")
+                .doc("log filter (JSON lines on stderr)"),
+        ])
+}
 
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,18 +91,6 @@ pub struct BridgeConfig {
     pub subject_idle: Duration,
 }
 
-/// A configuration problem, naming the variable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{var}={value:?}: {problem}")]
-pub struct ConfigError {
-    /// The environment variable.
-    pub var: &'static str,
-    /// What it was set to.
-    pub value: String,
-    /// What is wrong and what would be valid.
-    pub problem: String,
-}
-
 impl BridgeConfig {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -128,69 +99,26 @@ impl BridgeConfig {
 
     /// Reads variables through `lookup` (tests pass a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |var: &'static str| -> (&'static str, String) {
-            let default = ENV_VARS
-                .iter()
-                .find(|(name, _, _)| *name == var)
-                .map(|(_, d, _)| *d)
-                .unwrap_or_default();
-            let value = lookup(var)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| default.to_string());
-            (var, value)
-        };
-        let livelink_addrs = {
-            let (var, value) = get("BRIDGE_LIVELINK_ADDRS");
-            if is_off(&value) {
-                Vec::new()
-            } else {
-                value
-                    .split(',')
-                    .map(|a| parse_addr(var, a.trim()))
-                    .collect::<Result<Vec<_>, _>>()?
-            }
-        };
-        let subject_pattern = {
-            let (var, value) = get("BRIDGE_SUBJECT_PATTERN");
-            validate_pattern(var, &value)?;
-            value
-        };
-        let device_id = {
-            let (var, value) = get("BRIDGE_DEVICE_ID");
-            if value.is_empty() || value.len() > MAX_ID_LEN {
-                return Err(error(
-                    var,
-                    &value,
-                    format!("must be 1..={MAX_ID_LEN} bytes"),
-                ));
-            }
-            value
-        };
-        let vmc_naming = {
-            let (var, value) = get("BRIDGE_VMC_NAMING");
-            match value.to_ascii_lowercase().as_str() {
-                "pascal" => VmcNaming::PascalCase,
-                "camel" => VmcNaming::CamelCase,
-                _ => return Err(error(var, &value, "must be `pascal` or `camel`".into())),
-            }
-        };
-        let config = BridgeConfig {
-            ingest_addr: addr(get("BRIDGE_INGEST_ADDR"))?,
-            livelink_addrs,
-            plugin_addr: optional_addr(get("BRIDGE_PLUGIN_ADDR"))?,
-            vmc_addr: optional_addr(get("BRIDGE_VMC_ADDR"))?,
-            vmc_naming,
-            http_addr: addr(get("BRIDGE_HTTP_ADDR"))?,
-            subject_pattern,
-            device_id,
-            livelink_fps: number(get("BRIDGE_LIVELINK_FPS"), 1, 240)? as u32,
-            slow_freeze: millis(get("ANIMATION_SLOW_FREEZE_MS"), 0, 10_000)?,
-            drop_if_lag: millis(get("ANIMATION_DROP_IF_LAG_MS"), 1, 10_000)?,
-            stall: millis(get("BRIDGE_STALL_MS"), 10, 10_000)?,
-            subject_idle: Duration::from_secs(number(get("BRIDGE_SUBJECT_IDLE_S"), 1, 86_400)?),
-        };
-        Ok(config)
+        table().validate(lookup, Self::from_values).into_result()
+    }
+
+    /// The typed configuration from the table's values (only called when there is no error).
+    pub fn from_values(v: &Values) -> Self {
+        BridgeConfig {
+            ingest_addr: v.get("BRIDGE_INGEST_ADDR"),
+            livelink_addrs: v.get("BRIDGE_LIVELINK_ADDRS"),
+            plugin_addr: v.get("BRIDGE_PLUGIN_ADDR"),
+            vmc_addr: v.get("BRIDGE_VMC_ADDR"),
+            vmc_naming: v.get("BRIDGE_VMC_NAMING"),
+            http_addr: v.get("BRIDGE_HTTP_ADDR"),
+            subject_pattern: v.get("BRIDGE_SUBJECT_PATTERN"),
+            device_id: v.get("BRIDGE_DEVICE_ID"),
+            livelink_fps: v.get("BRIDGE_LIVELINK_FPS"),
+            slow_freeze: Duration::from_millis(v.get("ANIMATION_SLOW_FREEZE_MS")),
+            drop_if_lag: Duration::from_millis(v.get("ANIMATION_DROP_IF_LAG_MS")),
+            stall: Duration::from_millis(v.get("BRIDGE_STALL_MS")),
+            subject_idle: Duration::from_secs(v.get("BRIDGE_SUBJECT_IDLE_S")),
+        }
     }
 
     /// Defaults only (what an empty environment gives).
@@ -217,78 +145,67 @@ pub fn subject_name(pattern: &str, avatar_id: u32, session_id: u64) -> String {
         .replace("{session}", &format!("{session_id:x}"))
 }
 
-fn error(var: &'static str, value: &str, problem: String) -> ConfigError {
-    ConfigError {
-        var,
-        value: value.to_string(),
-        problem,
-    }
-}
-
 fn is_off(value: &str) -> bool {
     matches!(value.to_ascii_lowercase().as_str(), "off" | "none" | "0")
 }
 
-fn parse_addr(var: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
-    value.parse().map_err(|_| {
-        error(
-            var,
-            value,
-            "must be IP:port, e.g. 127.0.0.1:11111 ([::1]:11111 for IPv6)".into(),
-        )
+/// `IP:port`, or `off`.
+fn addr_or_off() -> Kind {
+    Kind::new(format!("{} or off", kinds::SOCKET_ADDR), |text, _| {
+        if is_off(text) {
+            Ok(None)
+        } else {
+            kinds::parse_socket_addr(text).map(Some)
+        }
     })
 }
 
-fn addr((var, value): (&'static str, String)) -> Result<SocketAddr, ConfigError> {
-    parse_addr(var, &value)
+/// Comma-separated `IP:port`s, or `off` (none).
+fn addrs_or_off() -> Kind {
+    Kind::new(
+        format!("comma-separated {}, or off", kinds::SOCKET_ADDR),
+        |text, _| {
+            if is_off(text) {
+                return Ok(Vec::new());
+            }
+            text.split(',')
+                .map(|a| kinds::parse_socket_addr(a.trim()))
+                .collect::<Result<Vec<SocketAddr>, _>>()
+        },
+    )
 }
 
-fn optional_addr((var, value): (&'static str, String)) -> Result<Option<SocketAddr>, ConfigError> {
-    if is_off(&value) {
-        Ok(None)
-    } else {
-        parse_addr(var, &value).map(Some)
-    }
+/// Live Link ids are at most [`MAX_ID_LEN`] bytes.
+fn device_id() -> Kind {
+    Kind::new(format!("1–{MAX_ID_LEN} bytes"), |text, _| {
+        if text.len() <= MAX_ID_LEN {
+            Ok(text.to_string())
+        } else {
+            Err(String::new())
+        }
+    })
 }
 
-fn number((var, value): (&'static str, String), min: u64, max: u64) -> Result<u64, ConfigError> {
-    match value.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(error(
-            var,
-            &value,
-            format!("must be a whole number in {min}..={max}"),
-        )),
-    }
-}
-
-fn millis(v: (&'static str, String), min: u64, max: u64) -> Result<Duration, ConfigError> {
-    number(v, min, max).map(Duration::from_millis)
-}
-
-fn validate_pattern(var: &'static str, pattern: &str) -> Result<(), ConfigError> {
-    if !pattern.contains("{avatar}") && !pattern.contains("{session}") {
-        // A constant name is allowed: every stream then animates the one subject.
-        tracing::debug!("subject pattern without placeholders: one shared subject");
-    }
-    let rest = pattern.replace("{avatar}", "").replace("{session}", "");
-    if rest.contains('{') || rest.contains('}') {
-        return Err(error(
-            var,
-            pattern,
-            "only {avatar} and {session} placeholders are known".into(),
-        ));
-    }
-    // Longest expansion: u32 avatar (10 digits), u64 session in hex (16).
-    let longest = subject_name(pattern, u32::MAX, u64::MAX);
-    if longest.is_empty() || longest.len() > MAX_ID_LEN {
-        return Err(error(
-            var,
-            pattern,
-            format!("expanded names must be 1..={MAX_ID_LEN} bytes"),
-        ));
-    }
-    Ok(())
+/// A subject name pattern whose every expansion is a valid Live Link id.
+fn subject_pattern() -> Kind {
+    Kind::new(
+        format!(
+            "text with {{avatar}} and {{session}} placeholders, expanding to 1–{MAX_ID_LEN} bytes"
+        ),
+        |text, _| {
+            // A constant name is allowed: every stream then animates the one subject.
+            let rest = text.replace("{avatar}", "").replace("{session}", "");
+            if rest.contains('{') || rest.contains('}') {
+                return Err("only {avatar} and {session} placeholders are known".into());
+            }
+            // Longest expansion: u32 avatar (10 digits), u64 session in hex (16).
+            let longest = subject_name(text, u32::MAX, u64::MAX);
+            if longest.is_empty() || longest.len() > MAX_ID_LEN {
+                return Err(format!("it expands to {} bytes", longest.len()));
+            }
+            Ok(text.to_string())
+        },
+    )
 }
 
 #[cfg(test)]
@@ -340,27 +257,30 @@ mod tests {
     #[test]
     fn errors_name_the_variable_and_the_range() {
         let e = with(&[("ANIMATION_DROP_IF_LAG_MS", "0")]).unwrap_err();
-        assert_eq!(e.var, "ANIMATION_DROP_IF_LAG_MS");
-        assert!(e.to_string().contains("1..=10000"), "{e}");
-        let e = with(&[("BRIDGE_INGEST_ADDR", "localhost")]).unwrap_err();
-        assert_eq!(e.var, "BRIDGE_INGEST_ADDR");
-        let e = with(&[("BRIDGE_DEVICE_ID", &"d".repeat(65))]).unwrap_err();
-        assert_eq!(e.var, "BRIDGE_DEVICE_ID");
-        let e = with(&[("BRIDGE_SUBJECT_PATTERN", "{user}")]).unwrap_err();
-        assert_eq!(e.var, "BRIDGE_SUBJECT_PATTERN");
+        assert_eq!(e.variables(), ["ANIMATION_DROP_IF_LAG_MS"]);
+        assert!(e.to_string().contains("(valid: 1–10000)"), "{e}");
+        for (var, value) in [
+            ("BRIDGE_INGEST_ADDR", "localhost"),
+            ("BRIDGE_DEVICE_ID", &"d".repeat(65)),
+            ("BRIDGE_SUBJECT_PATTERN", "{user}"),
+            ("BRIDGE_LIVELINK_FPS", "-3"),
+            ("BRIDGE_VMC_NAMING", "snake"),
+        ] {
+            let e = with(&[(var, value)]).unwrap_err();
+            assert_eq!(e.variables(), [var], "{e}");
+        }
         let long = format!("{}{{avatar}}", "x".repeat(60));
         let e = with(&[("BRIDGE_SUBJECT_PATTERN", &long)]).unwrap_err();
-        assert!(e.problem.contains("1..=64"));
-        let e = with(&[("BRIDGE_LIVELINK_FPS", "-3")]).unwrap_err();
-        assert_eq!(e.var, "BRIDGE_LIVELINK_FPS");
-        let e = with(&[("BRIDGE_VMC_NAMING", "snake")]).unwrap_err();
-        assert_eq!(e.var, "BRIDGE_VMC_NAMING");
+        assert!(e.to_string().contains("1–64 bytes"), "{e}");
     }
 
     #[test]
-    fn every_variable_has_a_documented_default() {
-        for (name, default, help) in ENV_VARS {
-            assert!(!default.is_empty() && !help.is_empty(), "{name}");
-        }
+    fn every_problem_is_reported_at_once() {
+        let e = with(&[
+            ("BRIDGE_INGEST_ADDR", "localhost"),
+            ("BRIDGE_STALL_MS", "1"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.variables(), ["BRIDGE_INGEST_ADDR", "BRIDGE_STALL_MS"]);
     }
 }

@@ -1,26 +1,102 @@
 //! `goassist-render-bridge`: parses the command line and the environment, binds, runs.
 //!
 //! ```text
-//! goassist-render-bridge                 run the bridge (configured by environment variables)
-//! goassist-render-bridge --check-config  validate the environment and print the result
+//! goassist-render-bridge [run]            run the bridge (configured by environment variables)
+//! goassist-render-bridge --check-config   validate the environment, print the effective values
 //! goassist-render-bridge replay --to ADDR [--file REC.jsonl | --synthetic] [--avatars N]
 //!                        [--seconds S] [--fps F] [--epoch E] [--audio]
 //! goassist-render-bridge record --listen ADDR --seconds S [--out REC.jsonl]
 //! ```
+//!
+//! Exit codes: 0, 1 (runtime failure), 64 (usage), 78 (configuration).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use goassist_render_bridge::config::ENV_VARS;
+use clap::{Parser, Subcommand};
+use goassist_config::cli;
+use goassist_render_bridge::config::table;
 use goassist_render_bridge::{Bridge, BridgeConfig, replay};
 
-/// Exit code for bad configuration or usage (EX_USAGE).
-const EXIT_USAGE: u8 = 64;
+/// Feeds GoAssist face frames to Unreal (Live Link Face v6, GoAssistLiveLink plugin stream,
+/// VMC/OSC).
+#[derive(Parser)]
+#[command(
+    name = "goassist-render-bridge",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    /// Validate the environment and print the effective configuration (secrets redacted);
+    /// exit 0, or 78 with every problem.
+    #[arg(long)]
+    check_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bridge (the default).
+    Run,
+    /// Send recorded or synthetic frames to a bridge, paced in real time.
+    Replay {
+        /// Where to send (the bridge's ingest address).
+        #[arg(long)]
+        to: SocketAddr,
+        /// A recording from `record` (JSON lines).
+        #[arg(long, conflicts_with = "synthetic")]
+        file: Option<PathBuf>,
+        /// Synthetic frames (the default when no --file is given).
+        #[arg(long)]
+        synthetic: bool,
+        /// Synthetic avatars (1–4096).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
+        avatars: u32,
+        /// Seconds of synthetic frames (0–86400).
+        #[arg(long, default_value_t = 10.0, value_parser = seconds)]
+        seconds: f64,
+        /// Frames per second (1–240).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=240))]
+        fps: u32,
+        /// Epoch of the synthetic frames.
+        #[arg(long, default_value_t = 1)]
+        epoch: u32,
+        /// Also send 48 kHz audio with each frame.
+        #[arg(long)]
+        audio: bool,
+    },
+    /// Record the datagrams arriving on an address (JSON lines).
+    Record {
+        /// Address to listen on.
+        #[arg(long)]
+        listen: SocketAddr,
+        /// How long to record (0–86400).
+        #[arg(long, default_value_t = 10.0, value_parser = seconds)]
+        seconds: f64,
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// A duration in seconds, 0–86400.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if (0.0..=86_400.0).contains(&s) => Ok(s),
+        _ => Err("must be a number of seconds from 0 to 86400".into()),
+    }
+}
 
 fn main() -> ExitCode {
+    let cli = match cli::parse_args::<Cli>(&table()) {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(
@@ -29,23 +105,29 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        None | Some("run") => serve(false),
-        Some("--check-config") => serve(true),
-        Some("--help" | "-h" | "help") => {
-            print_usage();
-            return ExitCode::SUCCESS;
-        }
-        Some("replay") => run_replay(&args[1..]),
-        Some("record") => run_record(&args[1..]),
-        Some(other) => Err(Failure::Usage(format!("unknown command `{other}`"))),
+    let result = match cli.command {
+        None | Some(Command::Run) => return serve(cli.check_config),
+        Some(Command::Replay {
+            to,
+            file,
+            synthetic: _,
+            avatars,
+            seconds,
+            fps,
+            epoch,
+            audio,
+        }) => run_replay(to, file, avatars, seconds, fps, epoch, audio),
+        Some(Command::Record {
+            listen,
+            seconds,
+            out,
+        }) => run_record(listen, seconds, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {
             eprintln!("goassist-render-bridge: {message}\n(try --help)");
-            ExitCode::from(EXIT_USAGE)
+            ExitCode::from(cli::EXIT_USAGE)
         }
         Err(Failure::Runtime(e)) => {
             eprintln!("goassist-render-bridge: {e:#}");
@@ -54,28 +136,49 @@ fn main() -> ExitCode {
     }
 }
 
+/// Why a `replay` or `record` command failed: a file named on the command line (usage), or
+/// the network (runtime).
 enum Failure {
     Usage(String),
     Runtime(anyhow::Error),
 }
 
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::Runtime(e)
+impl From<replay::ReplayError> for Failure {
+    fn from(e: replay::ReplayError) -> Self {
+        Failure::Runtime(e.into())
     }
 }
 
-fn serve(check_only: bool) -> Result<(), Failure> {
-    let config = BridgeConfig::from_env().map_err(|e| Failure::Usage(e.to_string()))?;
-    if check_only {
-        println!("{config:#?}");
-        return Ok(());
+fn serve(check_only: bool) -> ExitCode {
+    let table = table();
+    let validated = table.validate_env(BridgeConfig::from_values);
+    if let Err(code) = cli::refuse_on_errors(&table, &validated) {
+        return code;
     }
-    let bridge = Bridge::bind(config)?;
-    let shutdown = Arc::new(AtomicBool::new(false));
-    watch_signals(shutdown.clone());
-    bridge.run(shutdown)?;
-    Ok(())
+    if check_only {
+        cli::print_check_config(&table, &validated);
+        return ExitCode::SUCCESS;
+    }
+    for warning in validated.warnings() {
+        tracing::warn!(variable = warning.variable, "{}", warning.message);
+    }
+    let Some(config) = validated.config else {
+        return ExitCode::from(cli::EXIT_CONFIG);
+    };
+    let run = || -> anyhow::Result<()> {
+        let bridge = Bridge::bind(config)?;
+        let shutdown = Arc::new(AtomicBool::new(false));
+        watch_signals(shutdown.clone());
+        bridge.run(shutdown)?;
+        Ok(())
+    };
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("goassist-render-bridge: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// SIGINT / SIGTERM set the shutdown flag; the ingest loop sees it within one poll interval.
@@ -108,59 +211,29 @@ fn watch_signals(shutdown: Arc<AtomicBool>) {
     }
 }
 
-/// `--name value` flags and bare `--switch`es.
-struct Flags<'a>(&'a [String]);
-
-impl Flags<'_> {
-    fn value(&self, name: &str) -> Option<&str> {
-        let i = self.0.iter().position(|a| a == name)?;
-        self.0.get(i + 1).map(String::as_str)
-    }
-    fn has(&self, name: &str) -> bool {
-        self.0.iter().any(|a| a == name)
-    }
-    fn parse<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, Failure> {
-        match self.value(name) {
-            None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|_| Failure::Usage(format!("{name} {v:?} is not valid"))),
+fn run_replay(
+    to: SocketAddr,
+    file: Option<PathBuf>,
+    avatars: u32,
+    seconds: f64,
+    fps: u32,
+    epoch: u32,
+    audio: bool,
+) -> Result<(), Failure> {
+    let summary = match file {
+        Some(path) => {
+            let usage = |e: &dyn std::fmt::Display| {
+                Failure::Usage(format!("--file {}: {e}", path.display()))
+            };
+            let file = std::fs::File::open(&path).map_err(|e| usage(&e))?;
+            let frames =
+                replay::parse_recording(std::io::BufReader::new(file)).map_err(|e| usage(&e))?;
+            replay::send_paced(to, frames, audio)?
         }
-    }
-    fn addr(&self, name: &str) -> Result<SocketAddr, Failure> {
-        let v = self
-            .value(name)
-            .ok_or_else(|| Failure::Usage(format!("{name} IP:PORT is required")))?;
-        v.parse()
-            .map_err(|_| Failure::Usage(format!("{name} {v:?} is not IP:PORT")))
-    }
-}
-
-fn run_replay(args: &[String]) -> Result<(), Failure> {
-    let flags = Flags(args);
-    let to = flags.addr("--to")?;
-    let fps: u32 = flags.parse("--fps", 60)?;
-    if !(1..=240).contains(&fps) {
-        return Err(Failure::Usage("--fps must be in 1..=240".into()));
-    }
-    let audio = flags.has("--audio");
-    let summary = if let Some(path) = flags.value("--file") {
-        let file =
-            std::fs::File::open(path).map_err(|e| Failure::Usage(format!("--file {path}: {e}")))?;
-        let frames = replay::parse_recording(std::io::BufReader::new(file))
-            .map_err(|e| Failure::Usage(format!("--file {path}: {e}")))?;
-        replay::send_paced(to, frames, audio).map_err(anyhow::Error::from)?
-    } else {
-        let avatars: u32 = flags.parse("--avatars", 1)?;
-        let seconds: f64 = flags.parse("--seconds", 10.0)?;
-        let epoch: u32 = flags.parse("--epoch", 1)?;
-        if !(1..=4096).contains(&avatars) || !(0.0..=86_400.0).contains(&seconds) {
-            return Err(Failure::Usage(
-                "--avatars must be 1..=4096 and --seconds 0..=86400".into(),
-            ));
+        None => {
+            let frames = replay::synthetic_stream(avatars, seconds, fps, epoch);
+            replay::send_paced(to, frames, audio)?
         }
-        let frames = replay::synthetic_stream(avatars, seconds, fps, epoch);
-        replay::send_paced(to, frames, audio).map_err(anyhow::Error::from)?
     };
     println!(
         "{}",
@@ -169,38 +242,16 @@ fn run_replay(args: &[String]) -> Result<(), Failure> {
     Ok(())
 }
 
-fn run_record(args: &[String]) -> Result<(), Failure> {
-    let flags = Flags(args);
-    let listen = flags.addr("--listen")?;
-    let seconds: f64 = flags.parse("--seconds", 10.0)?;
-    if !(0.0..=86_400.0).contains(&seconds) {
-        return Err(Failure::Usage("--seconds must be 0..=86400".into()));
-    }
+fn run_record(listen: SocketAddr, seconds: f64, out: Option<PathBuf>) -> Result<(), Failure> {
     let duration = Duration::from_secs_f64(seconds);
-    let written = match flags.value("--out") {
+    let written = match out {
         Some(path) => {
-            let file = std::fs::File::create(path)
-                .map_err(|e| Failure::Usage(format!("--out {path}: {e}")))?;
+            let file = std::fs::File::create(&path)
+                .map_err(|e| Failure::Usage(format!("--out {}: {e}", path.display())))?;
             replay::record(listen, duration, std::io::BufWriter::new(file))
         }
         None => replay::record(listen, duration, std::io::stdout().lock()),
-    }
-    .map_err(anyhow::Error::from)?;
+    }?;
     eprintln!("recorded {written} frames");
     Ok(())
-}
-
-fn print_usage() {
-    println!(
-        "goassist-render-bridge: feeds GoAssist face frames to Unreal (Live Link Face v6, \
-         GoAssistLiveLink plugin stream, VMC/OSC)\n\n\
-         usage:\n  goassist-render-bridge [run]\n  goassist-render-bridge --check-config\n  \
-         goassist-render-bridge replay --to IP:PORT [--file REC.jsonl | --synthetic] \
-         [--avatars N] [--seconds S] [--fps F] [--epoch E] [--audio]\n  \
-         goassist-render-bridge record --listen IP:PORT --seconds S [--out REC.jsonl]\n\n\
-         environment:"
-    );
-    for (name, default, help) in ENV_VARS {
-        println!("  {name:<26} default {default:<20} {help}");
-    }
 }

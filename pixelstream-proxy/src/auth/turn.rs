@@ -8,6 +8,8 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
+use crate::config::Secret;
+
 /// A username/credential pair for one player.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TurnCredentials {
@@ -19,13 +21,13 @@ pub struct TurnCredentials {
 
 /// Credentials for `player_id`, valid until `now_unix + ttl_secs`.
 pub fn turn_credentials(
-    secret: &str,
+    secret: &Secret,
     player_id: &str,
     now_unix: u64,
     ttl_secs: u64,
 ) -> TurnCredentials {
     let username = format!("{}:{player_id}", now_unix.saturating_add(ttl_secs));
-    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(secret.as_bytes())
+    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(secret.expose().as_bytes())
         .expect("HMAC accepts keys of any length");
     mac.update(username.as_bytes());
     TurnCredentials {
@@ -42,7 +44,7 @@ mod tests {
     fn matches_the_coturn_rest_api_vector() {
         // Independent reference: `printf '%s' '1700003600:P1' | openssl dgst -sha1 -hmac
         // 'north' -binary | base64` gives the credential below.
-        let c = turn_credentials("north", "P1", 1_700_000_000, 3600);
+        let c = turn_credentials(&Secret::new("north"), "P1", 1_700_000_000, 3600);
         assert_eq!(c.username, "1700003600:P1");
         assert_eq!(c.credential, "g4/Mhfi7OvU2OOHl6PF+PskHHT0=");
     }

@@ -65,7 +65,7 @@ async fn player_entry(
         None => None,
         Some(secret) => {
             let token = credentials.token.unwrap_or_default();
-            match verify_player_token(secret, &token, unix_now()) {
+            match verify_player_token(secret.expose(), &token, unix_now()) {
                 Ok(claims) => Some(claims.streamer_id),
                 Err(e) => return refuse(&shared, token_reason(e), StatusCode::UNAUTHORIZED),
             }
@@ -104,7 +104,7 @@ async fn streamer_entry(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         let presented = credentials.secret.as_deref().or(bearer).unwrap_or("");
-        if !secrets_match(expected, presented) {
+        if !secrets_match(expected.expose(), presented) {
             return refuse(
                 &shared,
                 RejectReason::BadStreamerSecret,

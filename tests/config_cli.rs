@@ -1,0 +1,200 @@
+//! The three binaries share one command-line contract, derived from their configuration tables:
+//! `--help` and `--version` work whatever the environment holds, a configuration error exits
+//! 78 and a usage error 64 in every binary, and a secret never appears in `--check-config`
+//! output or in an error message.
+//!
+//! Needs the binaries built (`cargo build --workspace`; `cargo test --workspace` builds them).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use goassist_e2e::workspace_binary;
+
+const INFERENCE: &str = "goassist-inference";
+const BRIDGE: &str = "goassist-render-bridge";
+const PROXY: &str = "goassist-pixelstream-proxy";
+
+/// Runs a binary with exactly `env` (plus PATH), never with the caller's environment.
+fn run(binary: &str, args: &[&str], env: &[(&str, String)]) -> Output {
+    Command::new(workspace_binary(binary))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "error")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {binary}: {e}"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// One strict variable set out of range, per binary: the same kind of error everywhere.
+fn out_of_range(binary: &str) -> (&'static str, &'static str) {
+    match binary {
+        INFERENCE => ("MAX_CONCURRENT_SESSIONS", "0"),
+        BRIDGE => ("BRIDGE_LIVELINK_FPS", "0"),
+        _ => ("PS_MAX_PLAYERS", "0"),
+    }
+}
+
+/// A directory of placeholder files the inference server's paths and the proxy's page need
+/// for `--check-config` (nothing is loaded).
+struct Files {
+    dir: PathBuf,
+}
+
+impl Files {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("goassist-config-cli-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("asr")).unwrap();
+        std::fs::create_dir_all(dir.join("page")).unwrap();
+        std::fs::write(dir.join("llm.gguf"), b"GGUF").unwrap();
+        std::fs::write(dir.join("voice.onnx"), b"onnx").unwrap();
+        std::fs::write(dir.join("page/index.html"), b"<html></html>").unwrap();
+        Files { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    /// A valid inference environment.
+    fn inference_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("MAX_CONCURRENT_SESSIONS", "2".into()),
+            ("LLM_MODEL_PATH", self.path("llm.gguf")),
+            ("ASR_MODEL_PATH", self.path("asr")),
+            ("TTS_ENGINE", "piper".into()),
+            ("TTS_MODEL_PATH", self.path("voice.onnx")),
+        ]
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn help_and_version_work_with_a_broken_environment() {
+    for binary in [INFERENCE, BRIDGE, PROXY] {
+        let (var, value) = out_of_range(binary);
+        let broken = [(var, value.to_string())];
+        let help = run(binary, &["--help"], &broken);
+        assert_eq!(
+            help.status.code(),
+            Some(0),
+            "{binary} --help: {}",
+            text(&help.stderr)
+        );
+        let stdout = text(&help.stdout);
+        for expected in ["--check-config", "--version", var, "exit code 78"] {
+            assert!(
+                stdout.contains(expected),
+                "{binary} --help lacks {expected:?}:\n{stdout}"
+            );
+        }
+        let version = run(binary, &["--version"], &broken);
+        assert_eq!(version.status.code(), Some(0), "{binary} --version");
+        assert_eq!(
+            text(&version.stdout),
+            format!("{binary} {}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
+
+#[test]
+fn the_same_kind_of_error_gives_the_same_exit_code_in_every_binary() {
+    for binary in [INFERENCE, BRIDGE, PROXY] {
+        let (var, value) = out_of_range(binary);
+        let broken = [(var, value.to_string())];
+        let expected = format!("config error: {var}='{value}' is invalid (valid: 1–");
+        for args in [&["--check-config"][..], &[][..]] {
+            let out = run(binary, args, &broken);
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(78), "{binary} {args:?}: {stderr}");
+            assert!(stderr.contains(&expected), "{binary} {args:?}: {stderr}");
+        }
+        let usage = run(binary, &["--frobnicate"], &[]);
+        assert_eq!(usage.status.code(), Some(64), "{binary}: usage error");
+    }
+}
+
+#[test]
+fn secrets_never_appear_in_check_config_or_error_messages() {
+    let files = Files::new();
+    let admin = "admin-secret-0123456789";
+    let turn_password = "turn-password-0123456789";
+    let api_key = "llm-api-key-0123456789";
+    let mut env = files.inference_env();
+    env.extend([
+        ("ADMIN_TOKEN", admin.to_string()),
+        ("LLM_API_KEY", api_key.to_string()),
+        ("WEBRTC_TURN_SERVER", "turn:turn.example:3478".to_string()),
+        ("WEBRTC_TURN_USERNAME", "user".to_string()),
+        ("WEBRTC_TURN_PASSWORD", turn_password.to_string()),
+    ]);
+    let out = run(INFERENCE, &["--check-config"], &env);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for line in [
+        "ADMIN_TOKEN=<redacted>",
+        "LLM_API_KEY=<redacted>",
+        "WEBRTC_TURN_PASSWORD=<redacted>",
+    ] {
+        assert!(stdout.contains(line), "{line} missing:\n{stdout}");
+    }
+    // The same secrets beside an error: the messages name variables, never secret values.
+    env.push(("WEBRTC_TURN_SERVER", "http://not-turn".to_string()));
+    env.push(("ADMIN_TOKEN", "short-secret".to_string()));
+    let failed = run(INFERENCE, &["--check-config"], &env);
+    assert_eq!(failed.status.code(), Some(78));
+    for output in [
+        &stdout,
+        &stderr,
+        &text(&failed.stdout),
+        &text(&failed.stderr),
+    ] {
+        for secret in [admin, turn_password, api_key, "short-secret"] {
+            assert!(!output.contains(secret), "{secret} leaked:\n{output}");
+        }
+    }
+
+    let player = "player-token-secret-0123456789";
+    let turn = "turn-rest-secret-0123";
+    let env = [
+        ("PS_PLAYER_TOKEN_SECRET", player.to_string()),
+        ("PS_TURN_SECRET", turn.to_string()),
+        ("PS_TURN_SERVER", "turn:turn.example:3478".to_string()),
+        ("PS_FRONTEND_DIR", files.path("page")),
+    ];
+    let out = run(PROXY, &["--check-config"], &env);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("PS_PLAYER_TOKEN_SECRET=<redacted>"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("PS_TURN_SECRET=<redacted>"), "{stdout}");
+    let short = "too-short-key";
+    let failed = run(
+        PROXY,
+        &["--check-config"],
+        &[("PS_STREAMER_SECRET", short.to_string())],
+    );
+    let failed_stderr = text(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(78), "{failed_stderr}");
+    assert!(
+        failed_stderr
+            .contains("PS_STREAMER_SECRET=<redacted> is invalid (valid: at least 16 bytes)"),
+        "{failed_stderr}"
+    );
+    for output in [&stdout, &stderr, &text(&failed.stdout), &failed_stderr] {
+        for secret in [player, turn, short] {
+            assert!(!output.contains(secret), "{secret} leaked:\n{output}");
+        }
+    }
+}
