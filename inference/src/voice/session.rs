@@ -18,26 +18,22 @@ use super::VoiceEngines;
 use super::bridge_feed::BridgeFeed;
 use super::face_timeline::FaceTimeline;
 use super::listener::{self, AudioChunk, Heard};
-use super::workers::Reply;
 use crate::conversation::{ChatTurn, Command, Conversation, Input, Metric, Settings, Speaker};
+use crate::engine_pool::{Priority, Reply};
 use crate::face::FaceSession;
 use crate::http::AppState;
 use crate::llm::{ChatMessage, ChatRequest, LlmEvent, Role};
 use crate::sessions::{EndReason, SessionTicket, format_id};
 use crate::webrtc::{Peer, PeerEvent, PeerHandle, StatsDirection};
 
-/// Audio synthesized for one clause, ready to queue.
-pub struct SynthesizedClause {
-    /// Mono 48 kHz samples.
-    pub samples_48k: Vec<f32>,
-    /// IPA phonemes spoken, for text-side visemes.
-    pub phonemes: Vec<String>,
-}
+pub use crate::engine_pool::SynthesizedClause;
 
 struct PendingClause {
     epoch: u32,
     clause: usize,
-    reply: Reply<SynthesizedClause>,
+    /// The TTS pool's reply, or why it refused the clause (kept in line so clauses stay in
+    /// order).
+    reply: Result<Reply<SynthesizedClause>, String>,
 }
 
 struct LlmRequest {
@@ -335,8 +331,10 @@ impl<'t> Session<'t> {
                     .handle(now, Input::SpeechStart { onset_at });
             }
             Heard::Partial(audio) => {
-                // One partial at a time per session: a newer one replaces a queued one.
-                self.partial = Some(self.engines.asr.submit(audio, false));
+                // One partial at a time per session: a newer one replaces (cancels) a queued
+                // one, and one refused by a full pool is simply skipped.
+                let priority = Priority::ahead_of_playback(now);
+                self.partial = self.engines.asr.submit(audio, priority).ok();
             }
             Heard::SpeechEnd {
                 last_speech_at,
@@ -473,7 +471,17 @@ impl<'t> Session<'t> {
                     self.state.metrics.barge_ins_total.inc();
                 }
                 Command::RunFinalAsr => match self.utterance.take() {
-                    Some(audio) => self.final_asr = Some(self.engines.asr.submit(audio, true)),
+                    Some(audio) => {
+                        let now = Instant::now();
+                        match self.engines.asr.submit(audio, Priority::user_waiting(now)) {
+                            Ok(reply) => self.final_asr = Some(reply),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "final transcription refused");
+                                self.conversation
+                                    .handle(now, Input::FinalTranscript(String::new()));
+                            }
+                        }
+                    }
                     None => self
                         .conversation
                         .handle(Instant::now(), Input::FinalTranscript(String::new())),
@@ -507,7 +515,18 @@ impl<'t> Session<'t> {
                     clause,
                     text,
                 } => {
-                    let reply = self.engines.tts.submit(text, false);
+                    // The first clause is what the user is waiting for; later ones play after it.
+                    let now = Instant::now();
+                    let priority = if clause == 0 {
+                        Priority::user_waiting(now)
+                    } else {
+                        Priority::ahead_of_playback(now)
+                    };
+                    let reply = self
+                        .engines
+                        .tts
+                        .submit(text, priority)
+                        .map_err(|e| e.to_string());
                     self.clauses.push_back(PendingClause {
                         epoch,
                         clause,
@@ -674,7 +693,7 @@ fn state_name(state: TurnState) -> &'static str {
 /// Awaits an optional worker reply; a dropped worker counts as an error.
 async fn reply_of<T>(reply: &mut Option<Reply<T>>) -> Result<T, String> {
     match reply {
-        Some(r) => r.await.unwrap_or_else(|_| Err("worker stopped".into())),
+        Some(r) => r.await.map_err(|e| e.to_string()),
         None => std::future::pending().await,
     }
 }
@@ -682,9 +701,10 @@ async fn reply_of<T>(reply: &mut Option<Reply<T>>) -> Result<T, String> {
 /// Awaits the oldest clause in synthesis: clauses are queued in the order they are spoken.
 async fn front_clause(clauses: &mut VecDeque<PendingClause>) -> Result<SynthesizedClause, String> {
     match clauses.front_mut() {
-        Some(c) => (&mut c.reply)
-            .await
-            .unwrap_or_else(|_| Err("worker stopped".into())),
+        Some(c) => match &mut c.reply {
+            Ok(reply) => reply.await.map_err(|e| e.to_string()),
+            Err(refused) => Err(refused.clone()),
+        },
         None => std::future::pending().await,
     }
 }
