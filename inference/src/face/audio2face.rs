@@ -15,7 +15,7 @@
 //! clip to the client and waits on a channel for the key frames. The face worker's deadline and
 //! fallback work on it as on any engine; nothing blocks the runtime, and no session owns one.
 
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use goassist_engines::EngineError;
@@ -66,8 +66,9 @@ struct ClientInner {
     config: Audio2FaceConfig,
     runtime: tokio::runtime::Handle,
     /// The connection, opened on first use and kept for every later clip of every session;
-    /// forgotten after a failure so the next clip reconnects.
-    channel: Mutex<Option<tonic::transport::Channel>>,
+    /// forgotten after a failure so the next clip reconnects. An async lock, held while
+    /// connecting, so sessions starting at once share one connection.
+    channel: tokio::sync::Mutex<Option<tonic::transport::Channel>>,
 }
 
 impl Audio2FaceClient {
@@ -78,7 +79,7 @@ impl Audio2FaceClient {
             inner: Arc::new(ClientInner {
                 config,
                 runtime,
-                channel: Mutex::new(None),
+                channel: tokio::sync::Mutex::new(None),
             }),
         }
     }
@@ -98,7 +99,7 @@ impl Audio2FaceClient {
             let result = match tokio::time::timeout(timeout, inner.process_clip(pcm16)).await {
                 Ok(result) => result,
                 Err(_) => {
-                    inner.forget_channel();
+                    inner.forget_channel().await;
                     Err(EngineError::Runtime {
                         engine: ENGINE,
                         reason: format!("no complete answer within {timeout:?}"),
@@ -124,16 +125,15 @@ impl Audio2FaceClient {
 }
 
 impl ClientInner {
-    fn forget_channel(&self) {
-        if let Ok(mut channel) = self.channel.lock() {
-            *channel = None;
-        }
+    async fn forget_channel(&self) {
+        *self.channel.lock().await = None;
     }
 
-    /// The shared connection, opened if there is none.
+    /// The shared connection, opened if there is none (callers meanwhile wait for it).
     async fn connect(&self) -> Result<tonic::transport::Channel, EngineError> {
-        if let Some(c) = self.channel.lock().ok().and_then(|c| c.clone()) {
-            return Ok(c);
+        let mut slot = self.channel.lock().await;
+        if let Some(c) = &*slot {
+            return Ok(c.clone());
         }
         let config = &self.config;
         let endpoint = tonic::transport::Endpoint::from_shared(config.url.clone())
@@ -144,10 +144,7 @@ impl ClientInner {
             engine: ENGINE,
             reason: format!("cannot connect to {}: {e}", config.url),
         })?;
-        // Two sessions connecting at once both succeed; the later connection is kept.
-        if let Ok(mut slot) = self.channel.lock() {
-            *slot = Some(channel.clone());
-        }
+        *slot = Some(channel.clone());
         Ok(channel)
     }
 
@@ -185,10 +182,10 @@ impl ClientInner {
         });
 
         let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.map_err(|e| {
-            self.forget_channel();
-            runtime_err(format!("not ready: {e}"))
-        })?;
+        if let Err(e) = grpc.ready().await {
+            self.forget_channel().await;
+            return Err(runtime_err(format!("not ready: {e}")));
+        }
         let mut request = tonic::Request::new(tokio_stream::iter(messages));
         if let Some(key) = &config.api_key {
             let value = format!("Bearer {}", key.expose()).parse().map_err(|_| {
