@@ -2,10 +2,12 @@
 //!
 //! Layout: `config` (environment → typed config), `http` (the API router), `sessions` (admission
 //! and drain), `readiness`, `metrics`, `logging`, `server` (listeners and signals), `services`
-//! (engines behind the API). Model compute lives in the `goassist-engines` crate.
+//! (engines behind the API), `engine_pool` (the owner threads and slot tables that serve ASR and
+//! TTS to every session). Model compute lives in the `goassist-engines` crate.
 
 pub mod config;
 pub mod conversation;
+pub mod engine_pool;
 pub mod face;
 pub mod http;
 pub mod llm;

@@ -6,7 +6,7 @@
 
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
-    IntGauge, Opts, Registry, TextEncoder,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Buckets for the pacing of sent audio packets, in seconds (around 10–40 ms packets).
@@ -17,6 +17,12 @@ const SEND_INTERVAL_BUCKETS: [f64; 11] = [
 /// Buckets for turn-level latencies (TTFA, voice-to-voice, barge-in, stages), in seconds.
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0,
+];
+
+/// Buckets for one engine step (a transcription, a clause's synthesis), in seconds: from the
+/// pool's own overhead (well under a millisecond) to a long clause on a busy CPU.
+const ENGINE_STEP_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
 /// All metrics, registered in one registry.
@@ -40,6 +46,8 @@ pub struct Metrics {
     pub sessions_rejected_total: IntCounterVec,
     /// LLM requests waiting for or in the shared engine.
     pub llm_queue_depth: IntGauge,
+    /// The engine pools' gauges and step times (`goassist_engine_*{engine}`).
+    pub engines: EngineMetrics,
     /// GPU memory in use (on GPU hosts).
     pub vram_bytes: IntGauge,
     /// Fraction of the user's audio packets lost, from RTCP (last report of any session).
@@ -157,6 +165,11 @@ impl Metrics {
                 "goassist_llm_queue_depth",
                 "LLM requests queued or running in the shared engine",
             ),
+            engines: {
+                let engines = EngineMetrics::new();
+                engines.register(&registry).expect("unique metric names");
+                engines
+            },
             vram_bytes: int_gauge("goassist_vram_bytes", "GPU memory in use (GPU hosts only)"),
             webrtc_packet_loss_ratio: gauge(
                 "goassist_webrtc_packet_loss_ratio",
@@ -235,5 +248,108 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// The metrics of every engine pool (ASR, TTS), labelled by engine.
+#[derive(Clone)]
+pub struct EngineMetrics {
+    queue_depth: IntGaugeVec,
+    slots_active: IntGaugeVec,
+    step_seconds: HistogramVec,
+    requests_total: IntCounterVec,
+}
+
+impl EngineMetrics {
+    /// The metrics, not registered yet (see [`EngineMetrics::register`]).
+    pub fn new() -> Self {
+        let gauge = |name: &str, help: &str| {
+            IntGaugeVec::new(Opts::new(name, help), &["engine"]).expect("valid gauge")
+        };
+        EngineMetrics {
+            queue_depth: gauge(
+                "goassist_engine_queue_depth",
+                "Engine requests admitted and not started yet",
+            ),
+            slots_active: gauge(
+                "goassist_engine_slots_active",
+                "Engine slots held by a request (ready or running)",
+            ),
+            step_seconds: HistogramVec::new(
+                HistogramOpts::new(
+                    "goassist_engine_step_seconds",
+                    "Time the engine spent on one request",
+                )
+                .buckets(ENGINE_STEP_BUCKETS.to_vec()),
+                &["engine"],
+            )
+            .expect("valid histogram"),
+            requests_total: IntCounterVec::new(
+                Opts::new(
+                    "goassist_engine_requests_total",
+                    "Engine requests by outcome (ok, error, panic, cancelled, refused)",
+                ),
+                &["engine", "outcome"],
+            )
+            .expect("valid counter"),
+        }
+    }
+
+    /// Registers every metric on `registry`.
+    pub fn register(&self, registry: &Registry) -> prometheus::Result<()> {
+        registry.register(Box::new(self.queue_depth.clone()))?;
+        registry.register(Box::new(self.slots_active.clone()))?;
+        registry.register(Box::new(self.step_seconds.clone()))?;
+        registry.register(Box::new(self.requests_total.clone()))
+    }
+
+    /// The series of one engine (`asr`, `tts`), resolved once so the pool's hot path does no
+    /// label lookups.
+    pub fn for_engine(&self, engine: &str) -> PoolMetrics {
+        let outcome = |o: &str| self.requests_total.with_label_values(&[engine, o]);
+        PoolMetrics {
+            queue_depth: self.queue_depth.with_label_values(&[engine]),
+            slots_active: self.slots_active.with_label_values(&[engine]),
+            step_seconds: self.step_seconds.with_label_values(&[engine]),
+            ok: outcome("ok"),
+            error: outcome("error"),
+            panic: outcome("panic"),
+            cancelled: outcome("cancelled"),
+            refused: outcome("refused"),
+        }
+    }
+}
+
+impl Default for EngineMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One engine pool's series.
+#[derive(Clone)]
+pub struct PoolMetrics {
+    /// `goassist_engine_queue_depth{engine}`: admitted, not started.
+    pub queue_depth: IntGauge,
+    /// `goassist_engine_slots_active{engine}`: slots held.
+    pub slots_active: IntGauge,
+    /// `goassist_engine_step_seconds{engine}`: engine time per request.
+    pub step_seconds: Histogram,
+    /// Requests answered with a result.
+    pub ok: IntCounter,
+    /// Requests the engine failed.
+    pub error: IntCounter,
+    /// Requests during which the engine panicked.
+    pub panic: IntCounter,
+    /// Requests their caller gave up on (skipped, or their result discarded).
+    pub cancelled: IntCounter,
+    /// Requests refused: no free slot and the wait queue full.
+    pub refused: IntCounter,
+}
+
+impl PoolMetrics {
+    /// Series that no registry exports: for tests and benchmarks.
+    pub fn unregistered(engine: &str) -> Self {
+        EngineMetrics::new().for_engine(engine)
     }
 }

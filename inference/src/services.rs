@@ -50,10 +50,11 @@ async fn load(state: AppState) {
             Arc::clone(&config),
             Arc::clone(&config),
         );
+        let (m2, m3) = (state.metrics.engines.clone(), state.metrics.engines.clone());
         tokio::join!(
             tokio::task::spawn_blocking(move || voice::load_vad(&c1)),
-            tokio::task::spawn_blocking(move || voice::load_asr(&c2, 2)),
-            tokio::task::spawn_blocking(move || voice::load_tts(&c3, 1)),
+            tokio::task::spawn_blocking(move || voice::load_asr(&c2, 2, &m2)),
+            tokio::task::spawn_blocking(move || voice::load_tts(&c3, 1, &m3)),
         )
     };
     let (Some(vad), Some(asr), Some(tts)) = (

@@ -1,11 +1,13 @@
 //! The Audio2Face-3D client against `a2f_standin` (a stand-in speaking NVIDIA's gRPC protocol;
 //! the real service needs an NVIDIA GPU), and the service's fallback when the primary fails.
+//! The client's calls run on a runtime standing for the server's: the animator only waits on a
+//! channel, as on a session's engine thread.
 
 #[path = "face_support/mod.rs"]
 mod common;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::a2f_standin::{A2fStandin, Behaviour};
 use common::{collect, jfk_48k, settings, take};
@@ -13,25 +15,37 @@ use goassist_engines::EngineError;
 use goassist_engines::face::lipsync::{best_lag, loudness_at};
 use goassist_engines::face::{Animator, FaceValues};
 use goassist_inference::config::Secret;
-use goassist_inference::face::audio2face::{Audio2FaceAnimator, Audio2FaceConfig};
+use goassist_inference::face::audio2face::{
+    Audio2FaceAnimator, Audio2FaceClient, Audio2FaceConfig,
+};
 use goassist_inference::face::{AnimationEngineKind, AnimationFallback, FaceService, FaceStatus};
 use goassist_protocol::CurveIndex as C;
 
-fn client(url: String) -> Audio2FaceAnimator {
-    Audio2FaceAnimator::new(Audio2FaceConfig {
+/// Stands for the server's tokio runtime.
+fn server_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn client(runtime: &tokio::runtime::Runtime, url: String) -> Audio2FaceAnimator {
+    let config = Audio2FaceConfig {
         url,
         fps: 30,
         connect_timeout: Duration::from_millis(500),
         request_timeout: Duration::from_secs(5),
         api_key: None,
-    })
-    .unwrap()
+    };
+    Audio2FaceAnimator::new(Audio2FaceClient::new(config, runtime.handle().clone()))
 }
 
 #[test]
 fn streams_pcm_and_maps_names_and_time_codes() {
     let standin = A2fStandin::start(Behaviour::Normal);
-    let mut a2f = client(standin.url());
+    let runtime = server_runtime();
+    let mut a2f = client(&runtime, standin.url());
     let audio = jfk_48k();
     let start = 1_000_000;
     let frames = a2f.animate(&audio[..48_000 * 4], start, &[]).unwrap();
@@ -83,13 +97,15 @@ fn streams_pcm_and_maps_names_and_time_codes() {
     assert!(r > 0.8 && lag == 0, "lag {lag} r {r}");
     // A second clip reuses the connection.
     a2f.animate(&audio[..48_000], start + 192_000, &[]).unwrap();
-    assert_eq!(standin.seen.lock().unwrap().clips, 2);
+    let seen = standin.seen.lock().unwrap();
+    assert_eq!((seen.clips, seen.connections), (2, 1));
 }
 
 #[test]
 fn service_errors_and_unreachable_servers_are_engine_errors() {
     let standin = A2fStandin::start(Behaviour::Error);
-    let err = client(standin.url())
+    let runtime = server_runtime();
+    let err = client(&runtime, standin.url())
         .animate(&[0.1; 4800], 0, &[])
         .unwrap_err();
     assert!(
@@ -102,7 +118,7 @@ fn service_errors_and_unreachable_servers_are_engine_errors() {
         .local_addr()
         .unwrap()
         .port();
-    let err = client(format!("http://127.0.0.1:{port}"))
+    let err = client(&runtime, format!("http://127.0.0.1:{port}"))
         .animate(&[0.1; 4800], 0, &[])
         .unwrap_err();
     assert!(err.to_string().contains("cannot connect"), "{err}");
@@ -143,6 +159,34 @@ async fn the_service_animates_through_audio2face() {
         Some("Bearer nvapi-test-key"),
         "AUDIO2FACE_API_KEY travels as a bearer token"
     );
+}
+
+/// One client for the whole server: sessions share its connection, and its calls run on the
+/// server's runtime — here a single-threaded one, which a blocking call would stall.
+#[tokio::test]
+async fn every_session_shares_one_connection_on_the_servers_runtime() {
+    let standin = A2fStandin::start(Behaviour::Normal);
+    let service = FaceService::start(a2f_settings(standin.url(), AnimationFallback::None)).unwrap();
+    let audio = jfk_48k();
+    let mut sessions: Vec<_> = (20..23)
+        .map(|id| service.open_session(id).unwrap())
+        .collect();
+    for session in &sessions {
+        session.push_segment(1, audio[..48_000].into(), 0, vec![]);
+    }
+    for session in &mut sessions {
+        let frames = take(session, 30, Duration::from_secs(20)).await;
+        assert_eq!(frames.len(), 30);
+        assert!(
+            frames
+                .iter()
+                .all(|f| (f.values[C::MOUTH_CLOSE] - 0.05).abs() < 1e-4),
+            "from the stand-in"
+        );
+    }
+    let seen = standin.seen.lock().unwrap().clone();
+    assert_eq!((seen.clips, seen.connections), (3, 1), "{seen:?}");
+    assert_eq!(service.status(), FaceStatus::Healthy);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,9 +301,11 @@ async fn a_panicking_engine_is_contained() {
     );
 }
 
+/// Driven by events: the factory records when it builds, and the test waits for the rebuild
+/// (bounded) instead of sleeping past the retry delay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_without_engines_retries_its_primary_later() {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+async fn a_session_without_engines_retries_its_primary_after_the_delay() {
+    use std::sync::atomic::{AtomicBool, Ordering};
     /// Fails while `broken` is set; otherwise one frame per 1600 samples.
     struct Flaky(Arc<AtomicBool>);
     impl Animator for Flaky {
@@ -284,39 +330,44 @@ async fn a_session_without_engines_retries_its_primary_later() {
         fn reset(&mut self) {}
     }
     let broken = Arc::new(AtomicBool::new(true));
-    let builds = Arc::new(AtomicUsize::new(0));
-    let (flag, count) = (broken.clone(), builds.clone());
+    let builds = Arc::new(Mutex::new(Vec::<Instant>::new()));
+    let (flag, built) = (broken.clone(), builds.clone());
     let factory: goassist_inference::face::service::EngineFactory = Arc::new(move |_| {
-        count.fetch_add(1, Ordering::SeqCst);
+        built.lock().unwrap().push(Instant::now());
         Ok(Box::new(Flaky(flag.clone())) as Box<dyn Animator>)
     });
+    let retry_after = Duration::from_millis(400);
     let mut s = settings();
     s.fallback = AnimationFallback::None;
+    s.engine_retry_after = retry_after;
     let service = FaceService::start_with_factory(s, factory);
     let mut session = service.open_session(11).unwrap();
     let audio = jfk_48k();
     session.push_segment(1, audio[..16_000].into(), 0, vec![]);
-    session.push_segment(1, audio[16_000..32_000].into(), 16_000, vec![]);
-    let during = collect(
-        &mut session,
-        Duration::from_millis(600),
-        Duration::from_secs(5),
-    )
-    .await;
-    assert!(
-        during.iter().all(|f| f.values[C::JAW_OPEN] != 0.5),
-        "no speech frames while the engine is broken"
-    );
-    assert_eq!(
-        builds.load(Ordering::SeqCst),
-        1,
-        "no rebuild before the retry delay"
-    );
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while service.counters().engine_errors == 0 {
+        assert!(Instant::now() < give_up, "the broken engine never failed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
+    // Repaired: keep speaking until the session rebuilds its engine.
     broken.store(false, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(5_100)).await;
-    session.report_send_position(200_000);
-    session.push_segment(1, audio[..48_000].into(), 200_000, vec![]);
+    let mut pos = 200_000;
+    while builds.lock().unwrap().len() < 2 {
+        assert!(Instant::now() < give_up, "no retry within 10 s");
+        session.report_send_position(pos);
+        session.push_segment(1, audio[..16_000].into(), pos, vec![]);
+        pos += 16_000;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let times = builds.lock().unwrap().clone();
+    assert!(
+        times[1] - times[0] >= retry_after,
+        "rebuilt {:?} after the first build, before the retry delay",
+        times[1] - times[0]
+    );
+    session.report_send_position(pos);
+    session.push_segment(1, audio[..48_000].into(), pos, vec![]);
     let frames = collect(
         &mut session,
         Duration::from_millis(1500),
@@ -331,7 +382,7 @@ async fn a_session_without_engines_retries_its_primary_later() {
             >= 20,
         "the retried engine animates again"
     );
-    assert_eq!(builds.load(Ordering::SeqCst), 2);
+    assert_eq!(builds.lock().unwrap().len(), 2, "one retry, then it works");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

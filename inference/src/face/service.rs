@@ -14,7 +14,7 @@ use goassist_engines::face::lam::{LamAnimator, LamConfig};
 use goassist_engines::face::onnx_model::OnnxAnimator;
 use goassist_protocol::FaceFrame;
 
-use super::audio2face::{Audio2FaceAnimator, Audio2FaceConfig};
+use super::audio2face::{Audio2FaceAnimator, Audio2FaceClient, Audio2FaceConfig};
 use super::clock::SendClock;
 use super::lag_gate::{LagGate, LagVerdict};
 use super::metrics::{FaceCounters, FaceMetrics, FrameDrop};
@@ -78,7 +78,9 @@ pub struct FaceService {
 
 impl FaceService {
     /// Starts the service with the built-in engines. Loads the HeadAudio model once when `lam`
-    /// is the engine or the fallback; fails if it is missing.
+    /// is the engine or the fallback; fails if it is missing. With an Audio2Face-3D URL it must
+    /// be called on the server's tokio runtime (a blocking task counts): the shared client runs
+    /// its calls there.
     pub fn start(settings: FaceSettings) -> Result<Arc<FaceService>, EngineError> {
         Self::start_with_metrics(settings, FaceMetrics::new())
     }
@@ -104,13 +106,24 @@ impl FaceService {
                 .join("face/headaudio-model-en-mixed.bin");
             Some(LamSource::HeadAudio(VisemeModel::load(&model_path)?))
         };
-        let a2f = settings.audio2face_url.clone().map(|url| Audio2FaceConfig {
-            url,
-            fps,
-            connect_timeout: settings.deadline,
-            request_timeout: settings.deadline * 4,
-            api_key: settings.audio2face_api_key.clone(),
-        });
+        let a2f = match settings.audio2face_url.clone() {
+            None => None,
+            Some(url) => {
+                let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+                    EngineError::InvalidInput(
+                        "the Audio2Face-3D client needs the server's tokio runtime".into(),
+                    )
+                })?;
+                let config = Audio2FaceConfig {
+                    url,
+                    fps,
+                    connect_timeout: settings.deadline,
+                    request_timeout: settings.deadline * 4,
+                    api_key: settings.audio2face_api_key.clone(),
+                };
+                Some(Audio2FaceClient::new(config, runtime))
+            }
+        };
         let factory: EngineFactory = Arc::new(move |kind| match (kind, &lam) {
             (AnimationEngineKind::Lam, Some(LamSource::HeadAudio(model))) => {
                 Ok(Box::new(LamAnimator::with_model(
@@ -128,8 +141,8 @@ impl FaceService {
                 "lam was not configured at start-up".into(),
             )),
             (AnimationEngineKind::Audio2Face, _) => match &a2f {
-                Some(a2f) => {
-                    Ok(Box::new(Audio2FaceAnimator::new(a2f.clone())?) as Box<dyn Animator>)
+                Some(client) => {
+                    Ok(Box::new(Audio2FaceAnimator::new(client.clone())) as Box<dyn Animator>)
                 }
                 // The session starts on the fallback and retries later, as after a failure.
                 None => Err(EngineError::InvalidInput(

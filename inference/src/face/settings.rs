@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use crate::config::{AnimationEngineKind, AnimationFallback, Config, Secret};
 
+/// The default of [`FaceSettings::engine_retry_after`].
+pub const ENGINE_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 /// Everything the face service needs to start.
 #[derive(Debug, Clone)]
 pub struct FaceSettings {
@@ -29,6 +32,10 @@ pub struct FaceSettings {
     pub audio2face_api_key: Option<Secret>,
     /// Longest an engine may take for one segment before it counts as hung.
     pub deadline: Duration,
+    /// How long a session stays without a face engine (both failed) before it tries its
+    /// primary again: a stall is often passing (the machine was busy), and a session should
+    /// not lose its face for good.
+    pub engine_retry_after: Duration,
     /// Where `face/headaudio-model-en-mixed.bin` lives.
     pub models_dir: PathBuf,
     /// A user-supplied ONNX audio→ARKit model that replaces the HeadAudio classifier in `lam`.
@@ -49,6 +56,7 @@ impl Default for FaceSettings {
             audio2face_url: None,
             audio2face_api_key: None,
             deadline: Duration::from_millis(500),
+            engine_retry_after: ENGINE_RETRY_AFTER,
             models_dir: PathBuf::from("models"),
             lam_onnx_model: None,
         }
@@ -67,6 +75,7 @@ impl From<&Config> for FaceSettings {
             audio2face_url: config.audio2face_url.clone(),
             audio2face_api_key: config.audio2face_api_key.clone(),
             deadline: Duration::from_millis(u64::from(config.animation_deadline_ms)),
+            engine_retry_after: ENGINE_RETRY_AFTER,
             models_dir: config.models_dir.clone(),
             lam_onnx_model: config.lam_onnx_model.clone(),
         }

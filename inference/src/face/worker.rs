@@ -41,15 +41,11 @@ enum Stage {
     Primary(EngineRunner),
     Fallback(EngineRunner),
     /// Neither engine is usable: speech gets no frames, the face rests. Retried from the
-    /// primary after [`ENGINE_RETRY_AFTER`].
+    /// primary once `FaceSettings::engine_retry_after` has passed.
     NoEngine {
         since: Instant,
     },
 }
-
-/// How long a session stays without a face engine before trying the primary again: a stall
-/// is often passing (the machine was busy), and a session should not lose its face for good.
-const ENGINE_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 pub(crate) struct Worker {
     session_id: u64,
@@ -211,7 +207,7 @@ impl Worker {
 
     fn animate(&mut self, epoch: u32, audio: Arc<[f32]>, start_pos: u64, phonemes: Arc<[String]>) {
         if let Stage::NoEngine { since } = self.stage
-            && since.elapsed() >= ENGINE_RETRY_AFTER
+            && since.elapsed() >= self.service.settings.engine_retry_after
         {
             tracing::info!(session = self.session_id, "face engines retried");
             self.stage = Stage::Unstarted;

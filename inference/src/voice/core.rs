@@ -37,18 +37,10 @@ use super::stages::StageClock;
 use crate::conversation::{ChatTurn, Command, Conversation, Input as Turn, Metric, Settings};
 use crate::face::FaceTimeline;
 use crate::llm::LlmEvent;
+pub use crate::engine_pool::SynthesizedClause;
 use crate::media::{AudioError, PacedAudio, Packet, PacketizerConfig};
 use crate::render_link::{BridgeFeed, BridgeOut};
 use crate::sessions::EndReason;
-
-/// Audio synthesized for one clause, ready to queue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SynthesizedClause {
-    /// Mono 48 kHz samples.
-    pub samples_48k: Vec<f32>,
-    /// IPA phonemes spoken, for text-side visemes.
-    pub phonemes: Vec<String>,
-}
 
 /// What a session is configured with.
 #[derive(Debug, Clone)]

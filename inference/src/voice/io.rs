@@ -4,16 +4,17 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Instant;
 
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::VoiceEngines;
-use super::core::{EngineRequest, FaceCommand, Input, Output, SessionCore, SynthesizedClause};
+use super::core::{EngineRequest, FaceCommand, Input, Output, SessionCore};
 use super::listener::AudioChunk;
 use super::observe;
-use super::workers::Reply;
+use crate::engine_pool::{Priority, SynthesizedClause};
 use crate::conversation::{ChatTurn, Speaker};
 use crate::face::FaceSession;
 use crate::http::AppState;
@@ -24,6 +25,9 @@ use crate::webrtc::{PeerEvent, PeerHandle};
 pub(super) type Synthesis =
     Pin<Box<dyn Future<Output = (u32, usize, Result<SynthesizedClause, String>)> + Send>>;
 
+/// A transcript on its way: the ASR pool's reply, or its refusal.
+pub(super) type Transcription = Pin<Box<dyn Future<Output = Result<String, String>> + Send>>;
+
 /// The session's connections to the world.
 pub(super) struct Io<'a> {
     pub(super) state: &'a AppState,
@@ -31,8 +35,8 @@ pub(super) struct Io<'a> {
     pub(super) ticket: &'a SessionTicket,
     pub(super) peer: PeerHandle,
     pub(super) audio_in: std::sync::mpsc::Sender<AudioChunk>,
-    pub(super) partial: Option<Reply<String>>,
-    pub(super) final_asr: Option<Reply<String>>,
+    pub(super) partial: Option<Transcription>,
+    pub(super) final_asr: Option<Transcription>,
     pub(super) llm: Option<(u32, mpsc::Receiver<LlmEvent>, CancellationToken)>,
     pub(super) syntheses: FuturesUnordered<Synthesis>,
     pub(super) face: Option<FaceSession>,
@@ -67,18 +71,22 @@ impl Io<'_> {
 
     fn engine(&mut self, request: EngineRequest) {
         match request {
+            // A refused final transcript reaches the core as an error, which ends the turn
+            // without an answer.
             EngineRequest::Transcribe {
                 audio,
                 is_final: true,
             } => {
-                self.final_asr = Some(self.engines.asr.submit(audio, true));
+                let priority = Priority::user_waiting(Instant::now());
+                self.final_asr = Some(self.transcribe(audio, priority));
             }
-            // One partial at a time: a newer one replaces one still queued.
+            // One partial at a time: a newer one replaces (cancels) one still queued.
             EngineRequest::Transcribe {
                 audio,
                 is_final: false,
             } => {
-                self.partial = Some(self.engines.asr.submit(audio, false));
+                let priority = Priority::ahead_of_playback(Instant::now());
+                self.partial = Some(self.transcribe(audio, priority));
             }
             EngineRequest::StartLlm { epoch, history } => {
                 self.cancel_llm();
@@ -97,15 +105,36 @@ impl Io<'_> {
                 text,
                 first,
             } => {
-                let reply = self.engines.tts.submit(text, first);
+                // The first clause is what the user is waiting for; later ones play after it.
+                let now = Instant::now();
+                let priority = if first {
+                    Priority::user_waiting(now)
+                } else {
+                    Priority::ahead_of_playback(now)
+                };
+                // A refused clause comes back as an error in its place, so the order holds.
+                let reply = self.engines.tts.submit(text, priority);
                 self.syntheses.push(Box::pin(async move {
-                    let result = reply.await.unwrap_or_else(|_| Err("worker stopped".into()));
+                    let result = match reply {
+                        Ok(reply) => reply.await.map_err(|e| e.to_string()),
+                        Err(refused) => Err(refused.to_string()),
+                    };
                     (epoch, clause, result)
                 }));
             }
-            // Dropping the replies makes the worker skip them.
+            // Dropping the replies takes them out of the pool.
             EngineRequest::CancelSynthesis => self.syntheses = FuturesUnordered::new(),
         }
+    }
+
+    fn transcribe(&self, audio: Vec<f32>, priority: Priority) -> Transcription {
+        let reply = self.engines.asr.submit(audio, priority);
+        Box::pin(async move {
+            match reply {
+                Ok(reply) => reply.await.map_err(|e| e.to_string()),
+                Err(refused) => Err(refused.to_string()),
+            }
+        })
     }
 
     fn cancel_llm(&mut self) {
@@ -176,12 +205,12 @@ fn to_message(turn: &ChatTurn) -> ChatMessage {
     }
 }
 
-/// A worker's reply, when one is awaited; a dropped worker counts as an error.
-pub(super) async fn reply<T>(slot: &mut Option<Reply<T>>) -> Result<T, String> {
-    let Some(reply) = slot.as_mut() else {
+/// A transcript, when one is awaited.
+pub(super) async fn reply(slot: &mut Option<Transcription>) -> Result<String, String> {
+    let Some(transcription) = slot.as_mut() else {
         return std::future::pending().await;
     };
-    let result = reply.await.unwrap_or_else(|_| Err("worker stopped".into()));
+    let result = transcription.await;
     *slot = None;
     result
 }

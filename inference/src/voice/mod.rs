@@ -8,7 +8,7 @@
 //!   (`crate::render_link::feed`).
 //! - `session.rs`: the async loop that moves data between the core and the world.
 //! - `listener.rs`: the user's audio → VAD and utterance capture, on its own thread.
-//! - `workers.rs`: the shared model workers.
+//! The shared model engines are served by `crate::engine_pool`.
 
 pub mod core;
 mod io;
@@ -17,22 +17,20 @@ mod observe;
 pub mod session;
 pub mod sinks;
 pub mod stages;
-pub mod workers;
 
 use std::sync::Arc;
 
-use crate::media::resample_all;
 use goassist_engines::asr::{Asr, MoonshineAsr};
-use goassist_engines::tts::{PiperTts, Tts};
+use goassist_engines::tts::PiperTts;
 use goassist_engines::vad::{CaptureConfig, SegmenterConfig, VadEngine, VadModel};
 
-use self::core::SynthesizedClause;
 use crate::config::{Config, VadEngineKind};
+use crate::engine_pool::{AsrEngine, AsrPool, Pool, TtsEngine, TtsPool, speech};
 use crate::face::FaceService;
 use crate::llm::LlmService;
+use crate::metrics::EngineMetrics;
 use crate::render_link::RenderLink;
 use crate::webrtc::WebRtcEndpoint;
-use workers::Worker;
 
 /// Everything sessions share: loaded once, used by all.
 pub struct VoiceEngines {
@@ -42,10 +40,10 @@ pub struct VoiceEngines {
     pub segmenter: SegmenterConfig,
     /// Utterance capture (partials pacing, padding).
     pub capture: CaptureConfig,
-    /// Moonshine on its worker thread.
-    pub asr: Worker<Vec<f32>, String>,
-    /// Piper on its worker thread; returns 48 kHz audio.
-    pub tts: Worker<String, SynthesizedClause>,
+    /// Speech recognition (Moonshine) on its pool: `asr.submit(audio_16k, priority)`.
+    pub asr: AsrPool,
+    /// Speech synthesis (Piper) on its pool, 48 kHz out: `tts.submit(text, priority)`.
+    pub tts: TtsPool,
     /// The shared LLM.
     pub llm: Arc<LlmService>,
     /// WebRTC media.
@@ -70,31 +68,42 @@ pub fn load_vad(config: &Config) -> Result<VadModel, String> {
     Ok(model)
 }
 
-/// Loads Moonshine and warms it with a second of silence.
-pub fn load_asr(config: &Config, threads: usize) -> Result<Worker<Vec<f32>, String>, String> {
+/// Loads Moonshine, warms it with a second of silence and starts its pool (sized for
+/// `MAX_CONCURRENT_SESSIONS`, metrics under `engine="asr"`).
+pub fn load_asr(
+    config: &Config,
+    threads: usize,
+    metrics: &EngineMetrics,
+) -> Result<AsrPool, String> {
     let mut asr = MoonshineAsr::load_dir(&config.models_dir, &config.asr_model_path, threads)
         .map_err(|e| e.to_string())?;
     asr.transcribe(&vec![0.0; 16_000])
         .map_err(|e| format!("ASR warm-up failed: {e}"))?;
-    Ok(Worker::spawn("asr", asr, |asr, audio: Vec<f32>| {
-        asr.transcribe(&audio).map_err(|e| e.to_string())
-    }))
+    let size = speech::asr_size(config.max_concurrent_sessions);
+    Pool::spawn(
+        "asr",
+        AsrEngine(Box::new(asr)),
+        size,
+        metrics.for_engine("asr"),
+    )
+    .map_err(|e| format!("cannot start the ASR thread: {e}"))
 }
 
-/// Loads Piper (it warms itself up); synthesized audio is resampled to the 48 kHz clock.
+/// Loads Piper (it warms itself up) and starts its pool (sized for `MAX_CONCURRENT_SESSIONS`,
+/// metrics under `engine="tts"`); clauses come back resampled to the 48 kHz clock.
 pub fn load_tts(
     config: &Config,
     threads: usize,
-) -> Result<Worker<String, SynthesizedClause>, String> {
+    metrics: &EngineMetrics,
+) -> Result<TtsPool, String> {
     let tts = PiperTts::load_with_models_dir(&config.models_dir, &config.tts_model_path, threads)
         .map_err(|e| e.to_string())?;
-    Ok(Worker::spawn("tts", tts, |tts, text: String| {
-        let audio = tts.synthesize(&text).map_err(|e| e.to_string())?;
-        let samples_48k =
-            resample_all(&audio.samples, audio.sample_rate, 48_000).map_err(|e| e.to_string())?;
-        Ok(SynthesizedClause {
-            samples_48k,
-            phonemes: audio.phonemes,
-        })
-    }))
+    let size = speech::tts_size(config.max_concurrent_sessions);
+    Pool::spawn(
+        "tts",
+        TtsEngine(Box::new(tts)),
+        size,
+        metrics.for_engine("tts"),
+    )
+    .map_err(|e| format!("cannot start the TTS thread: {e}"))
 }

@@ -49,6 +49,8 @@ pub struct Seen {
     pub ended_with_end_of_audio: bool,
     /// The `authorization` header of the last call.
     pub authorization: Option<String>,
+    /// TCP connections accepted.
+    pub connections: usize,
 }
 
 #[derive(Clone)]
@@ -227,11 +229,18 @@ impl A2fStandin {
             behaviour,
             seen: seen.clone(),
         };
+        let counted = seen.clone();
         runtime.spawn(async move {
+            use tokio_stream::StreamExt;
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let incoming =
+                tokio_stream::wrappers::TcpListenerStream::new(listener).map(move |connection| {
+                    counted.lock().unwrap().connections += 1;
+                    connection
+                });
             tonic::transport::Server::builder()
                 .add_service(service)
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                .serve_with_incoming(incoming)
                 .await
                 .unwrap();
         });
