@@ -163,6 +163,8 @@ pub struct Config {
     pub llm_vram_cap_gb: u32,
     /// `LLM_MAX_BATCH_SIZE`
     pub llm_max_batch_size: usize,
+    /// `LLM_MAX_QUEUE`: LLM requests that may wait for a slot; more are refused at once.
+    pub llm_max_queue: usize,
     /// `LLM_MAX_NEW_TOKENS`: cap on one answer's length.
     pub llm_max_new_tokens: usize,
     /// `LLM_SYSTEM_PROMPT`
@@ -355,6 +357,7 @@ pub fn validate(vars: &BTreeMap<String, String>) -> Validated {
         );
     }
     let llm_max_batch_size = v.range("LLM_MAX_BATCH_SIZE", 1, 256, 8usize);
+    let llm_max_queue = v.range("LLM_MAX_QUEUE", 0, 256, 5usize);
     let llm_max_new_tokens = v.range("LLM_MAX_NEW_TOKENS", 16, 2048, 160usize);
     let llm_system_prompt = v
         .get("LLM_SYSTEM_PROMPT")
@@ -584,6 +587,7 @@ pub fn validate(vars: &BTreeMap<String, String>) -> Validated {
             llm_prefix_caching,
             llm_vram_cap_gb,
             llm_max_batch_size,
+            llm_max_queue,
             llm_max_new_tokens,
             llm_system_prompt,
             asr_model_path,
@@ -686,6 +690,7 @@ impl Config {
             ("LLM_PREFIX_CACHING", self.llm_prefix_caching.to_string()),
             ("LLM_VRAM_CAP_GB", self.llm_vram_cap_gb.to_string()),
             ("LLM_MAX_BATCH_SIZE", self.llm_max_batch_size.to_string()),
+            ("LLM_MAX_QUEUE", self.llm_max_queue.to_string()),
             ("LLM_MAX_NEW_TOKENS", self.llm_max_new_tokens.to_string()),
             ("LLM_SYSTEM_PROMPT", format!("{:?}", self.llm_system_prompt)),
             ("ASR_MODEL_PATH", self.asr_model_path.display().to_string()),

@@ -6,7 +6,7 @@
 
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
-    IntGauge, Opts, Registry, TextEncoder,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Buckets for the pacing of sent audio packets, in seconds (around 10–40 ms packets).
@@ -40,6 +40,16 @@ pub struct Metrics {
     pub sessions_rejected_total: IntCounterVec,
     /// LLM requests waiting for or in the shared engine.
     pub llm_queue_depth: IntGauge,
+    /// Requests waiting for a slot, per engine (`llm`, ...).
+    pub engine_queue_depth: IntGaugeVec,
+    /// Slots holding a request, per engine.
+    pub engine_slots_active: IntGaugeVec,
+    /// Duration of one engine step (LLM: a prefill chunk or a batched decode step).
+    pub engine_step_seconds: HistogramVec,
+    /// LLM prompt tokens not computed again (session cache, speculative prefill, prefix cache).
+    pub llm_prefill_reused_tokens_total: IntCounter,
+    /// LLM tokens computed and then thrown away (a partial transcript contradicted later).
+    pub llm_wasted_tokens_total: IntCounter,
     /// GPU memory in use (on GPU hosts).
     pub vram_bytes: IntGauge,
     /// Fraction of the user's audio packets lost, from RTCP (last report of any session).
@@ -119,6 +129,25 @@ impl Metrics {
         registry
             .register(Box::new(stage_seconds.clone()))
             .expect("unique metric name");
+        let int_gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid gauge");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric name");
+            g
+        };
+        let engine_step_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "goassist_engine_step_seconds",
+                "Duration of one engine step, per engine",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["engine"],
+        )
+        .expect("valid histogram");
+        registry
+            .register(Box::new(engine_step_seconds.clone()))
+            .expect("unique metric name");
         let component_ready = GaugeVec::new(
             Opts::new("goassist_component_ready", "1 when the component is ready"),
             &["component"],
@@ -156,6 +185,25 @@ impl Metrics {
             llm_queue_depth: int_gauge(
                 "goassist_llm_queue_depth",
                 "LLM requests queued or running in the shared engine",
+            ),
+            engine_queue_depth: int_gauge_vec(
+                "goassist_engine_queue_depth",
+                "Requests waiting for an engine slot",
+                &["engine"],
+            ),
+            engine_slots_active: int_gauge_vec(
+                "goassist_engine_slots_active",
+                "Engine slots holding a request",
+                &["engine"],
+            ),
+            engine_step_seconds,
+            llm_prefill_reused_tokens_total: counter(
+                "goassist_llm_prefill_reused_tokens_total",
+                "LLM prompt tokens reused instead of computed",
+            ),
+            llm_wasted_tokens_total: counter(
+                "goassist_llm_wasted_tokens_total",
+                "LLM tokens computed and then thrown away",
             ),
             vram_bytes: int_gauge("goassist_vram_bytes", "GPU memory in use (GPU hosts only)"),
             webrtc_packet_loss_ratio: gauge(
@@ -214,6 +262,18 @@ impl Metrics {
                 &["kind"],
             ),
             registry,
+        }
+    }
+
+    /// The LLM service's handles on these metrics.
+    pub fn llm(&self) -> crate::llm::LlmMetrics {
+        crate::llm::LlmMetrics {
+            requests: self.llm_queue_depth.clone(),
+            waiting: self.engine_queue_depth.with_label_values(&["llm"]),
+            slots_active: self.engine_slots_active.with_label_values(&["llm"]),
+            step_seconds: self.engine_step_seconds.with_label_values(&["llm"]),
+            prefill_reused_tokens: self.llm_prefill_reused_tokens_total.clone(),
+            wasted_tokens: self.llm_wasted_tokens_total.clone(),
         }
     }
 

@@ -381,9 +381,10 @@ impl<'t> Session<'t> {
                 self.llm = None;
                 self.conversation.handle(now, Input::LlmDone { epoch });
             }
-            Some(LlmEvent::Error(reason)) => {
-                tracing::warn!(%reason, "LLM request failed");
+            Some(LlmEvent::Error(error)) => {
+                tracing::warn!(%error, "LLM request failed");
                 self.llm = None;
+                let reason = error.to_string();
                 self.conversation
                     .handle(now, Input::LlmFailed { epoch, reason });
             }
