@@ -142,6 +142,8 @@ pub struct Config {
     pub llm_vram_cap_gb: u32,
     /// `LLM_MAX_BATCH_SIZE`
     pub llm_max_batch_size: usize,
+    /// `LLM_MAX_QUEUE`: LLM requests that may wait for a slot; more are refused at once.
+    pub llm_max_queue: usize,
     /// `LLM_MAX_NEW_TOKENS`: cap on one answer's length.
     pub llm_max_new_tokens: usize,
     /// `LLM_SYSTEM_PROMPT`
@@ -263,7 +265,9 @@ pub fn table() -> Table {
             Var::new("LLM_VRAM_CAP_GB", kinds::int::<u32>(8, 80)).default("20").lenient()
                 .doc("GPU memory the LLM may use; warns when above the GPU's memory"),
             Var::new("LLM_MAX_BATCH_SIZE", kinds::int::<usize>(1, 256)).default("8").lenient()
-                .doc("conversations cached locally / requests in flight to the remote server"),
+                .doc("requests answered at once; the local engine decodes them together in one batched step"),
+            Var::new("LLM_MAX_QUEUE", kinds::int::<usize>(0, 256)).default("5").lenient()
+                .doc("requests that may wait for a free LLM slot; one more gets an immediate 'busy' error"),
             Var::new("LLM_MAX_NEW_TOKENS", kinds::int::<usize>(16, 2048)).default("160").lenient()
                 .doc("cap on one answer's length"),
             Var::new("LLM_SYSTEM_PROMPT", kinds::text()).default(DEFAULT_SYSTEM_PROMPT)
@@ -392,6 +396,7 @@ impl Config {
             llm_prefix_caching: v.get("LLM_PREFIX_CACHING"),
             llm_vram_cap_gb: v.get("LLM_VRAM_CAP_GB"),
             llm_max_batch_size: v.get("LLM_MAX_BATCH_SIZE"),
+            llm_max_queue: v.get("LLM_MAX_QUEUE"),
             llm_max_new_tokens: v.get("LLM_MAX_NEW_TOKENS"),
             llm_system_prompt: v.get("LLM_SYSTEM_PROMPT"),
             asr_model_path: v.get("ASR_MODEL_PATH"),

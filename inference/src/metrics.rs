@@ -48,6 +48,10 @@ pub struct Metrics {
     pub llm_queue_depth: IntGauge,
     /// The engine pools' gauges and step times (`goassist_engine_*{engine}`).
     pub engines: EngineMetrics,
+    /// LLM prompt tokens not computed again (session cache, speculative prefill, prefix cache).
+    pub llm_prefill_reused_tokens_total: IntCounter,
+    /// LLM tokens computed and then thrown away (a partial transcript contradicted later).
+    pub llm_wasted_tokens_total: IntCounter,
     /// GPU memory in use (on GPU hosts).
     pub vram_bytes: IntGauge,
     /// Fraction of the user's audio packets lost, from RTCP (last report of any session).
@@ -170,6 +174,14 @@ impl Metrics {
                 engines.register(&registry).expect("unique metric names");
                 engines
             },
+            llm_prefill_reused_tokens_total: counter(
+                "goassist_llm_prefill_reused_tokens_total",
+                "LLM prompt tokens reused instead of computed",
+            ),
+            llm_wasted_tokens_total: counter(
+                "goassist_llm_wasted_tokens_total",
+                "LLM tokens computed and then thrown away",
+            ),
             vram_bytes: int_gauge("goassist_vram_bytes", "GPU memory in use (GPU hosts only)"),
             webrtc_packet_loss_ratio: gauge(
                 "goassist_webrtc_packet_loss_ratio",
@@ -227,6 +239,19 @@ impl Metrics {
                 &["kind"],
             ),
             registry,
+        }
+    }
+
+    /// The LLM service's handles on these metrics.
+    pub fn llm(&self) -> crate::llm::LlmMetrics {
+        let llm = self.engines.for_engine("llm");
+        crate::llm::LlmMetrics {
+            requests: self.llm_queue_depth.clone(),
+            waiting: llm.queue_depth,
+            slots_active: llm.slots_active,
+            step_seconds: llm.step_seconds,
+            prefill_reused_tokens: self.llm_prefill_reused_tokens_total.clone(),
+            wasted_tokens: self.llm_wasted_tokens_total.clone(),
         }
     }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, LlmBackendConfig};
 use crate::face::{FaceService, FaceSettings, FaceStatus};
 use crate::http::AppState;
-use crate::llm::{LlmBackend, LlmHealth, LlmService, LlmSettings, RemoteSettings, Secret};
+use crate::llm::{BackendKind, LlmHealth, LlmService, LlmSettings, RemoteSettings, Secret};
 use crate::readiness::ComponentState;
 use crate::render_link::RenderLink;
 use crate::voice::{self, VoiceEngines};
@@ -34,7 +34,7 @@ pub fn start(state: AppState) {
 async fn load(state: AppState) {
     let started = Instant::now();
     let config = Arc::clone(&state.config);
-    let llm = LlmService::start(llm_settings(&config));
+    let llm = LlmService::start_with_metrics(llm_settings(&config), state.metrics.llm());
     tokio::spawn(follow_llm(state.clone(), Arc::clone(&llm)));
 
     let load_component = |name: &'static str, state: &AppState| {
@@ -170,7 +170,8 @@ async fn follow_face(state: AppState, face: Arc<FaceService>) {
     }
 }
 
-/// Mirrors the LLM's health into readiness and metrics for the life of the process.
+/// Mirrors the LLM's health into readiness and its restarts into metrics for the life of the
+/// process (the service keeps its queue gauges itself).
 async fn follow_llm(state: AppState, llm: Arc<LlmService>) {
     let mut health = llm.subscribe_health();
     let mut restarts_seen = 0u64;
@@ -186,7 +187,6 @@ async fn follow_llm(state: AppState, llm: Arc<LlmService>) {
             changed = health.changed() => if changed.is_err() { return },
             _ = tick.tick() => {}
         }
-        state.metrics.llm_queue_depth.set(llm.queue_depth() as i64);
         let restarts = llm.restarts();
         if restarts > restarts_seen {
             state
@@ -204,6 +204,7 @@ fn llm_settings(config: &Config) -> LlmSettings {
         max_context_tokens: config.llm_max_context_tokens,
         prefix_caching: config.llm_prefix_caching,
         max_batch_size: config.llm_max_batch_size,
+        max_queue: config.llm_max_queue,
         system_prompt: config.llm_system_prompt.clone(),
         max_new_tokens: config.llm_max_new_tokens,
         ..LlmSettings::default()
@@ -211,7 +212,7 @@ fn llm_settings(config: &Config) -> LlmSettings {
     match &config.llm {
         LlmBackendConfig::Local { model_path } => {
             settings.model_path = model_path.clone();
-            settings.backend = LlmBackend::Local;
+            settings.backend = BackendKind::Local;
         }
         LlmBackendConfig::Remote {
             base_url,
@@ -219,7 +220,7 @@ fn llm_settings(config: &Config) -> LlmSettings {
             model,
             timeout_s,
         } => {
-            settings.backend = LlmBackend::Remote(RemoteSettings {
+            settings.backend = BackendKind::Remote(RemoteSettings {
                 base_url: base_url.clone(),
                 api_key: api_key.as_ref().map(|k| Secret::new(k.expose())),
                 model: model.clone(),

@@ -1,10 +1,13 @@
-//! The local LLM service: one engine thread behind a queue, streaming, cancellation, and
-//! recovery from a crashed or unloadable engine (SmolLM2, the small model).
+//! The local LLM service (SmolLM2, the small model): one engine thread stepping every request
+//! together, streaming, cancellation, admission with a bounded queue and gauges that stay
+//! right, per-session caches with speculative prefill, and recovery from a crashed or
+//! unloadable engine.
 
 use std::time::{Duration, Instant};
 
 use goassist_inference::llm::{
-    Backoff, ChatMessage, ChatRequest, LlmEvent, LlmHealth, LlmService, LlmSettings, LlmStats,
+    Backoff, ChatMessage, ChatRequest, LlmError, LlmEvent, LlmHealth, LlmMetrics, LlmService,
+    LlmSettings, LlmStats,
 };
 use tokio::sync::mpsc::Receiver;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +44,15 @@ async fn wait_for(service: &LlmService, want: impl Fn(&LlmHealth) -> bool, what:
         .expect("health channel open");
 }
 
+/// Waits (bounded) until `check` holds; the gauges settle when the engine thread gets there.
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn ask(question: &str) -> ChatRequest {
     ChatRequest {
         messages: vec![ChatMessage::user(question)],
@@ -48,7 +60,7 @@ fn ask(question: &str) -> ChatRequest {
 }
 
 /// Collects a whole answer: its text and final stats.
-async fn collect(mut events: Receiver<LlmEvent>) -> (String, Result<LlmStats, String>) {
+async fn collect(mut events: Receiver<LlmEvent>) -> (String, Result<LlmStats, LlmError>) {
     let mut text = String::new();
     while let Some(event) = events.recv().await {
         match event {
@@ -57,37 +69,122 @@ async fn collect(mut events: Receiver<LlmEvent>) -> (String, Result<LlmStats, St
             LlmEvent::Error(e) => return (text, Err(e)),
         }
     }
-    (text, Err("channel closed without Done".into()))
+    (
+        text,
+        Err(LlmError::Failed("channel closed without Done".into())),
+    )
 }
 
+const QUESTIONS: [&str; 4] = [
+    "Say hello.",
+    "Name a fruit.",
+    "Name a colour.",
+    "What is the capital of France?",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streams_answers_through_one_queue() {
-    let service = LlmService::start(settings());
+async fn concurrent_requests_are_answered_together_as_each_alone() {
+    // Nothing reused from earlier answers, so each prompt is computed the same way in both
+    // services and only the batching differs.
+    let settings = || LlmSettings {
+        prefix_caching: false,
+        ..settings()
+    };
+    // Each alone first (one slot: strictly one after the other).
+    let alone = LlmService::start(LlmSettings {
+        max_batch_size: 1,
+        max_queue: 8,
+        ..settings()
+    });
+    wait_for(&alone, LlmHealth::is_ready, "Ready").await;
+    let mut expected = Vec::new();
+    for q in QUESTIONS {
+        let (text, stats) = collect(alone.generate(ask(q), CancellationToken::new())).await;
+        stats.expect("answer");
+        expected.push(text);
+    }
+
+    let metrics = LlmMetrics::unregistered();
+    let service = LlmService::start_with_metrics(settings(), metrics.clone());
     assert_eq!(service.health(), LlmHealth::Loading);
     wait_for(&service, LlmHealth::is_ready, "Ready").await;
-
-    let questions = ["Say hello.", "Name a fruit.", "Name a colour."];
-    let receivers: Vec<_> = questions
+    let receivers: Vec<_> = QUESTIONS
         .iter()
         .map(|q| service.generate(ask(q), CancellationToken::new()))
         .collect();
-    // One runs, the others wait in the queue.
-    let depth = service.queue_depth();
-    assert!(depth >= 1, "queue depth {depth}");
+    assert_eq!(service.in_flight(), QUESTIONS.len());
+    let answers = futures_util::future::join_all(receivers.into_iter().map(collect)).await;
+    for ((text, stats), expected) in answers.into_iter().zip(expected) {
+        let stats = stats.expect("answer");
+        assert_eq!(text, expected, "batched answers are the answers alone");
+        assert!(stats.generated_tokens > 0 && stats.prompt_tokens > 0);
+        assert!(stats.time_to_first_token <= stats.total);
+    }
+    eventually("gauges back to zero", || {
+        service.in_flight() == 0 && metrics.requests.get() == 0 && metrics.waiting.get() == 0
+    })
+    .await;
+    assert_eq!(service.queue_depth(), 0);
+    assert!(metrics.step_seconds.get_sample_count() > 0);
+    assert_eq!(service.restarts(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_slot_requests_wait_their_turn_and_over_the_cap_are_refused_at_once() {
+    let metrics = LlmMetrics::unregistered();
+    let service = LlmService::start_with_metrics(
+        LlmSettings {
+            max_batch_size: 1,
+            max_queue: 2,
+            ..settings()
+        },
+        metrics.clone(),
+    );
+    wait_for(&service, LlmHealth::is_ready, "Ready").await;
+    // One slot + two waiting: the fourth is over the cap.
+    let mut receivers: Vec<_> = QUESTIONS
+        .iter()
+        .map(|q| service.generate(ask(q), CancellationToken::new()))
+        .collect();
+    let refused = receivers.pop().unwrap();
+    let (text, outcome) = collect(refused).await;
+    assert_eq!(text, "");
+    match outcome {
+        Err(LlmError::Busy { .. }) => {}
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    assert_eq!(metrics.requests.get(), 3);
 
     let mut waits = Vec::new();
     for rx in receivers {
         let (text, stats) = collect(rx).await;
-        let stats = stats.expect("answer");
         assert!(!text.trim().is_empty());
-        assert!(stats.generated_tokens > 0 && stats.prompt_tokens > 0);
-        assert!(stats.time_to_first_token <= stats.total);
-        waits.push(stats.queue_wait);
+        waits.push(stats.expect("answer").queue_wait);
     }
-    // The last request waited for the two before it.
+    // The last waited for the two before it.
     assert!(waits[2] > waits[0], "{waits:?}");
-    assert_eq!(service.queue_depth(), 0);
-    assert_eq!(service.restarts(), 0);
+    eventually("gauges back to zero", || {
+        metrics.requests.get() == 0 && metrics.waiting.get() == 0 && service.queue_depth() == 0
+    })
+    .await;
+
+    // Requests whose receiver is dropped (or cancelled) while waiting leave the gauges too.
+    let busy = service.generate(
+        ask("Count from one to fifty in words."),
+        CancellationToken::new(),
+    );
+    let cancel = CancellationToken::new();
+    let dropped = service.generate(ask("Say yes."), CancellationToken::new());
+    let cancelled = service.generate(ask("Say no."), cancel.clone());
+    drop(dropped);
+    cancel.cancel();
+    drop(cancelled);
+    let (_, stats) = collect(busy).await;
+    stats.expect("the running answer is unaffected");
+    eventually("gauges back to zero after drops", || {
+        metrics.requests.get() == 0 && metrics.waiting.get() == 0 && service.in_flight() == 0
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,6 +194,7 @@ async fn cancellation_stops_the_answer_and_the_engine_moves_on() {
         ..settings()
     });
     wait_for(&service, LlmHealth::is_ready, "Ready").await;
+    let other = service.generate(ask("Name a colour."), CancellationToken::new());
     let cancel = CancellationToken::new();
     let mut events = service.generate(
         ask("Count from one to one hundred in words."),
@@ -113,19 +211,114 @@ async fn cancellation_stops_the_answer_and_the_engine_moves_on() {
         assert!(!matches!(event, LlmEvent::Done(_)), "no Done after cancel");
         after += 1;
     }
-    // At most the tokens already buffered or in flight arrive after the cancel.
+    // At most the tokens of the step in progress arrive after the cancel.
     assert!(after <= 2, "{after} events after cancel");
     println!("channel closed {:?} after cancel", cancelled_at.elapsed());
+    let (_, stats) = collect(other).await;
+    stats.expect("the batch neighbour finishes");
     let (text, stats) = collect(service.generate(ask("Say yes."), CancellationToken::new())).await;
     assert!(stats.is_ok() && !text.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_thinks_ahead_and_answers_from_what_it_computed() {
+    let metrics = LlmMetrics::unregistered();
+    let service = LlmService::start_with_metrics(settings(), metrics.clone());
+    wait_for(&service, LlmHealth::is_ready, "Ready").await;
+    let session = service.open_session();
+    let history = |user: &str| {
+        vec![
+            ChatMessage::user("Hi!"),
+            ChatMessage::assistant("Hello! How can I help?"),
+            ChatMessage::user(user),
+        ]
+    };
+
+    // While the user speaks: the partial is computed and scored.
+    let cut = session
+        .prefill(history("What is the capital"))
+        .await
+        .expect("computed");
+    let done = session
+        .prefill(history("What is the capital of France?"))
+        .await
+        .expect("computed");
+    assert!((0.0..=1.0).contains(&cut) && (0.0..=1.0).contains(&done));
+    assert!(done > cut, "{done} vs {cut}");
+
+    // End of turn: only the last few tokens are left to compute.
+    let reused_before = metrics.prefill_reused_tokens.get();
+    let (text, stats) = collect(session.generate(
+        ChatRequest {
+            messages: history("What is the capital of France?"),
+        },
+        CancellationToken::new(),
+    ))
+    .await;
+    let stats = stats.expect("answer");
+    assert!(!text.is_empty());
+    assert!(
+        stats.prompt_tokens - stats.reused_prompt_tokens <= 6,
+        "{stats:?}"
+    );
+    assert_eq!(
+        metrics.prefill_reused_tokens.get() - reused_before,
+        stats.reused_prompt_tokens as u64
+    );
+
+    // The next turn resumes from the previous answer; a partial the final transcript
+    // contradicts is thrown away (and counted).
+    let mut next = history("What is the capital of France?");
+    next.push(ChatMessage::assistant(text));
+    let mut partial = next.clone();
+    partial.push(ChatMessage::user("And of Spain"));
+    session.prefill(partial).await.expect("computed");
+    let wasted_before = metrics.wasted_tokens.get();
+    next.push(ChatMessage::user("And of Germany?"));
+    let (text, stats) =
+        collect(session.generate(ChatRequest { messages: next }, CancellationToken::new())).await;
+    let stats = stats.expect("answer");
+    assert!(metrics.wasted_tokens.get() > wasted_before);
+    assert!(stats.reused_prompt_tokens > 40, "{stats:?}");
+    assert!(!text.contains("Madrid"), "{text}");
+
+    // A newer prefill supersedes an older one still running: the older resolves to None.
+    let long = "Tell me, if you would be so kind, about the history of the bridges of Paris: \
+                which of them is the oldest, why the oldest one is called the new bridge, how \
+                many of them were built of stone before the revolution, which ones were \
+                destroyed by floods, and which one you would walk across first on a sunny \
+                morning in spring";
+    let older = session.prefill(history(long));
+    let newer = session.prefill(history("Thanks"));
+    assert_eq!(older.await, None);
+    assert!(newer.await.is_some());
+    drop(session);
+    eventually("gauges back to zero", || metrics.requests.get() == 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_engine_is_reported_and_restarted() {
-    let service = LlmService::start(settings());
+    let service = LlmService::start(LlmSettings {
+        max_new_tokens: 200,
+        ..settings()
+    });
     wait_for(&service, LlmHealth::is_ready, "Ready").await;
     let mut health = service.subscribe_health();
+    let mut running = service.generate(
+        ask("Count from one to one hundred in words."),
+        CancellationToken::new(),
+    );
+    let first = tokio::time::timeout(Duration::from_secs(60), running.recv())
+        .await
+        .unwrap();
+    assert!(matches!(first, Some(LlmEvent::Token(_))), "{first:?}");
     service.crash_engine_for_test();
+    // The answer in progress ends with an explicit error, not silence.
+    let (_, outcome) = collect(running).await;
+    match outcome {
+        Err(LlmError::Unavailable { reason }) => assert!(reason.contains("panicked"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
     tokio::time::timeout(
         Duration::from_secs(10),
         health.wait_for(|h| matches!(h, LlmHealth::Unavailable { .. })),
@@ -133,15 +326,11 @@ async fn a_crashed_engine_is_reported_and_restarted() {
     .await
     .expect("Unavailable after the crash")
     .unwrap();
-    match service.health() {
-        LlmHealth::Unavailable { reason } => assert!(reason.contains("panicked"), "{reason}"),
-        LlmHealth::Ready => {} // already reloaded
-        other => panic!("{other:?}"),
-    }
     wait_for(&service, LlmHealth::is_ready, "Ready after restart").await;
     assert_eq!(service.restarts(), 1);
     let (text, stats) = collect(service.generate(ask("Say hi."), CancellationToken::new())).await;
     assert!(stats.is_ok() && !text.is_empty(), "{stats:?}");
+    assert_eq!(service.in_flight(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,9 +349,17 @@ async fn an_unloadable_model_is_unavailable_and_retried() {
         panic!("{:?}", service.health())
     };
     assert!(reason.contains("no-such-model.gguf"), "{reason}");
-    // Requests get an explicit error instead of hanging.
+    // Requests get an explicit error instead of hanging; a session's prefill gets nothing.
     let (_, outcome) = collect(service.generate(ask("Hello?"), CancellationToken::new())).await;
-    assert!(outcome.unwrap_err().contains("unavailable"));
+    assert!(
+        matches!(outcome, Err(LlmError::Unavailable { .. })),
+        "{outcome:?}"
+    );
+    let session = service.open_session();
+    assert_eq!(
+        session.prefill(vec![ChatMessage::user("Hello")]).await,
+        None
+    );
     // It keeps trying with backoff.
     let deadline = Instant::now() + Duration::from_secs(10);
     while service.restarts() < 2 {

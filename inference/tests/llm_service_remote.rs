@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use goassist_inference::llm::{
-    Backoff, ChatMessage, ChatRequest, LlmBackend, LlmEvent, LlmHealth, LlmService, LlmSettings,
+    BackendKind, Backoff, ChatMessage, ChatRequest, LlmEvent, LlmHealth, LlmService, LlmSettings,
     RemoteSettings, Secret,
 };
 use tokio::net::TcpListener;
@@ -130,7 +130,7 @@ impl Server {
 
 fn settings(addr: SocketAddr) -> LlmSettings {
     LlmSettings {
-        backend: LlmBackend::Remote(RemoteSettings {
+        backend: BackendKind::Remote(RemoteSettings {
             base_url: format!("http://{addr}/"),
             api_key: Some(Secret::new(KEY)),
             model: "stand-in".into(),
@@ -235,6 +235,7 @@ async fn server_down_is_unavailable_and_recovery_reconnects() {
     let mut events = service.generate(ask("Anyone there?"), CancellationToken::new());
     match events.recv().await {
         Some(LlmEvent::Error(e)) => {
+            let e = e.to_string();
             assert!(e.contains("unavailable") || e.contains("LLM server"), "{e}")
         }
         other => panic!("{other:?}"),
@@ -266,7 +267,7 @@ async fn a_wrong_api_key_never_becomes_ready_and_the_key_is_not_shown() {
     let addr = listener.local_addr().unwrap();
     let server = serve(listener, Arc::new(StandIn::default())).await;
     let mut settings = settings(addr);
-    if let LlmBackend::Remote(remote) = &mut settings.backend {
+    if let BackendKind::Remote(remote) = &mut settings.backend {
         remote.api_key = Some(Secret::new("wrong-secret-value"));
     }
     let service = LlmService::start(settings);

@@ -1,35 +1,50 @@
-//! The LLM service the sessions share: one owner of the model, a visible queue, health that
-//! `/readyz` reads, and automatic recovery.
+//! The LLM service the sessions share: one owner of the model, admission with a bounded
+//! waiting queue, health that `/readyz` reads, and automatic recovery.
 //!
-//! Two backends behind one API. **Local**: the GGUF engine (`goassist_engines::llm`) lives on
-//! a dedicated thread that takes requests from a queue one at a time (CPU inference cannot
-//! usefully run two at once); a panic or load failure marks the service unavailable and the
-//! thread reloads the model with backoff. **Remote**: a streaming OpenAI-compatible client
+//! Two backends behind one trait ([`backend::LlmBackend`]). **Local** (`local.rs`): the GGUF
+//! engine lives on a dedicated thread that steps every active sequence together, one batched
+//! decode step at a time, with newcomers' prompts run a chunk at a time in between; a panic
+//! or load failure marks the service unavailable and the thread reloads the model with
+//! backoff. **Remote** (`remote.rs`): a streaming OpenAI-compatible client
 //! (`/v1/chat/completions`, SSE) with at most `max_batch_size` requests in flight (the server
 //! batches them) and a health probe that reconnects with backoff.
 //!
-//! A request's events arrive on a channel: `Token`s, then `Done` or `Error`. Cancelling the
-//! token (barge-in) or dropping the receiver stops generation at the next token; the channel
-//! then closes, possibly without `Done`.
+//! The API a session uses:
+//! - [`LlmService::generate`]`(request, cancel)` answers one request. Events arrive on the
+//!   returned channel: `Token`s, then `Done` or `Error`. Cancelling the token (barge-in) or
+//!   dropping the receiver stops generation at the next step; the channel then closes,
+//!   possibly without `Done`. Over the waiting-queue cap (LLM_MAX_QUEUE) the first event is
+//!   at once `Error(LlmError::Busy)`.
+//! - [`LlmService::open_session`] gives a conversation a handle ([`LlmSession`]) whose computed
+//!   prompt is kept between turns, so each turn only computes what is new; its `prefill` works
+//!   on the user's turn while they are still speaking (and says how likely the turn is over),
+//!   and its `generate` answers reusing all of that.
 
+mod backend;
 mod local;
+mod metrics;
 mod remote;
 mod settings;
 pub mod sse;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use backend::{AnswerJob, LlmBackend, OpenTurnJob, SessionKey};
 pub use goassist_engines::llm::{ChatMessage, Role};
+pub use metrics::LlmMetrics;
 pub use settings::{
-    Backoff, DEFAULT_SYSTEM_PROMPT, LlmBackend, LlmSettings, RemoteSettings, Secret,
+    BackendKind, Backoff, DEFAULT_SYSTEM_PROMPT, LlmSettings, RemoteSettings, Secret,
 };
 
-/// Events buffered per request before the producer waits for the consumer.
+/// Events buffered per request at least (a local answer's channel holds all of it).
 const EVENT_BUFFER: usize = 256;
 
 /// A conversation to answer; the last message is normally the user's.
@@ -64,8 +79,29 @@ pub enum LlmEvent {
     Token(String),
     /// The answer is complete.
     Done(LlmStats),
-    /// No (further) answer: the reason.
-    Error(String),
+    /// No (further) answer: why.
+    Error(LlmError),
+}
+
+/// Why a request gets no (further) answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LlmError {
+    /// Every slot is busy and LLM_MAX_QUEUE requests already wait: refused at once, nothing
+    /// was started. Worth a short "one moment" and a retry.
+    #[error("LLM busy: {waiting} requests already waiting")]
+    Busy {
+        /// Requests waiting when this one was refused.
+        waiting: usize,
+    },
+    /// The backend is down (crashed, failed to load, server unreachable); recovery is under way.
+    #[error("LLM unavailable: {reason}")]
+    Unavailable {
+        /// What happened.
+        reason: String,
+    },
+    /// This request failed (the server refused it, the stream broke...).
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// Whether the service can answer.
@@ -89,14 +125,32 @@ impl LlmHealth {
     }
 }
 
-/// State both backends report into.
+/// State the backends report into and the service reads.
 struct Shared {
     health: watch::Sender<LlmHealth>,
     restarts: AtomicU64,
-    queue_depth: AtomicUsize,
+    /// Requests admitted and not finished.
+    in_flight: AtomicUsize,
+    /// Of those, the ones without a slot (or connection) yet.
+    waiting: AtomicUsize,
+    metrics: LlmMetrics,
 }
 
 impl Shared {
+    fn new(metrics: LlmMetrics) -> Self {
+        let (health, _) = watch::channel(LlmHealth::Loading);
+        metrics.requests.set(0);
+        metrics.waiting.set(0);
+        metrics.slots_active.set(0);
+        Self {
+            health,
+            restarts: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            metrics,
+        }
+    }
+
     fn set_health(&self, health: LlmHealth) {
         self.health.send_if_modified(|current| {
             if *current == health {
@@ -113,19 +167,48 @@ impl Shared {
             }
         });
     }
-}
 
-enum Backend {
-    Local(local::LocalBackend),
-    Remote(remote::RemoteBackend),
+    /// Counts one more request in flight unless `limit` already are.
+    fn try_start_in_flight(&self, limit: usize) -> bool {
+        let admitted = self
+            .in_flight
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_ok();
+        if admitted {
+            self.metrics.requests.inc();
+        }
+        admitted
+    }
+
+    fn finish_in_flight(&self) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.metrics.requests.dec();
+    }
+
+    fn add_waiting(&self, delta: i64) {
+        if delta >= 0 {
+            self.waiting.fetch_add(delta as usize, Ordering::SeqCst);
+        } else {
+            self.waiting
+                .fetch_sub(delta.unsigned_abs() as usize, Ordering::SeqCst);
+        }
+        self.metrics.waiting.add(delta);
+    }
+
+    fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
 }
 
 /// The shared LLM. Create once with [`LlmService::start`], share the `Arc`.
 pub struct LlmService {
-    backend: Backend,
+    backend: Box<dyn LlmBackend>,
     shared: Arc<Shared>,
     settings: LlmSettings,
     requests: AtomicU64,
+    sessions: AtomicU64,
     shutdown: CancellationToken,
 }
 
@@ -139,22 +222,21 @@ impl std::fmt::Debug for LlmService {
 }
 
 impl LlmService {
+    /// Starts the backend with metrics registered nowhere; see
+    /// [`LlmService::start_with_metrics`].
+    pub fn start(settings: LlmSettings) -> Arc<Self> {
+        Self::start_with_metrics(settings, LlmMetrics::unregistered())
+    }
+
     /// Starts the backend: the local engine thread begins loading the model, or the remote
     /// health probe starts. Must be called inside a tokio runtime (the remote backend spawns
     /// tasks). Returns at once; watch [`LlmService::health`].
-    pub fn start(settings: LlmSettings) -> Arc<Self> {
-        let (health, _) = watch::channel(LlmHealth::Loading);
-        let shared = Arc::new(Shared {
-            health,
-            restarts: AtomicU64::new(0),
-            queue_depth: AtomicUsize::new(0),
-        });
+    pub fn start_with_metrics(settings: LlmSettings, metrics: LlmMetrics) -> Arc<Self> {
+        let shared = Arc::new(Shared::new(metrics));
         let shutdown = CancellationToken::new();
-        let backend = match &settings.backend {
-            LlmBackend::Local => {
-                Backend::Local(local::LocalBackend::start(&settings, shared.clone()))
-            }
-            LlmBackend::Remote(remote) => Backend::Remote(remote::RemoteBackend::start(
+        let backend: Box<dyn LlmBackend> = match &settings.backend {
+            BackendKind::Local => Box::new(local::LocalBackend::start(&settings, shared.clone())),
+            BackendKind::Remote(remote) => Box::new(remote::RemoteBackend::start(
                 &settings,
                 remote.clone(),
                 shared.clone(),
@@ -166,6 +248,7 @@ impl LlmService {
             shared,
             settings,
             requests: AtomicU64::new(0),
+            sessions: AtomicU64::new(0),
             shutdown,
         })
     }
@@ -180,9 +263,14 @@ impl LlmService {
         self.shared.health.subscribe()
     }
 
-    /// Requests waiting for the engine (local) or for a free slot on the server (remote).
+    /// Requests waiting for a slot on the engine (local) or on the server (remote).
     pub fn queue_depth(&self) -> usize {
-        self.shared.queue_depth.load(Ordering::Relaxed)
+        self.shared.waiting()
+    }
+
+    /// Requests admitted and not finished (waiting or being answered).
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::SeqCst)
     }
 
     /// Times the engine was reloaded after a failure, or the remote server reconnected.
@@ -195,31 +283,55 @@ impl LlmService {
         &self.settings
     }
 
-    /// Queues a request. Events arrive on the returned channel; `cancel` stops it.
+    /// Answers a request (no conversation state kept for it beyond the shared prefix cache).
+    /// Events arrive on the returned channel; `cancel` stops it.
     pub fn generate(
         &self,
         request: ChatRequest,
         cancel: CancellationToken,
     ) -> mpsc::Receiver<LlmEvent> {
-        let (events, receiver) = mpsc::channel(EVENT_BUFFER);
+        self.submit(request, None, cancel)
+    }
+
+    /// A handle for one conversation (one voice session): its computed prompt stays cached
+    /// between turns while the handle lives.
+    pub fn open_session(self: &Arc<Self>) -> LlmSession {
+        LlmSession {
+            service: self.clone(),
+            key: SessionKey(self.sessions.fetch_add(1, Ordering::Relaxed)),
+        }
+    }
+
+    fn submit(
+        &self,
+        request: ChatRequest,
+        session: Option<SessionKey>,
+        cancel: CancellationToken,
+    ) -> mpsc::Receiver<LlmEvent> {
+        let (events, receiver) = mpsc::channel(EVENT_BUFFER.max(self.settings.max_new_tokens + 2));
         if let LlmHealth::Unavailable { reason } = self.health() {
-            let _ = events.try_send(LlmEvent::Error(format!("LLM unavailable: {reason}")));
+            let _ = events.try_send(LlmEvent::Error(LlmError::Unavailable { reason }));
             return receiver;
         }
         let seed = self
             .settings
             .seed
             .wrapping_add(self.requests.fetch_add(1, Ordering::Relaxed));
-        let job = Job {
+        let limit = self.settings.max_batch_size.max(1) + self.settings.max_queue;
+        match AnswerJob::admit(
+            &self.shared,
+            limit,
             request,
+            session,
             cancel,
-            events,
-            submitted: std::time::Instant::now(),
+            events.clone(),
             seed,
-        };
-        match &self.backend {
-            Backend::Local(local) => local.submit(job),
-            Backend::Remote(remote) => remote.submit(job),
+        ) {
+            Ok(job) => self.backend.generate(job),
+            Err(refused) => {
+                tracing::warn!(error = %refused, "LLM request refused");
+                let _ = events.try_send(LlmEvent::Error(refused));
+            }
         }
         receiver
     }
@@ -227,9 +339,7 @@ impl LlmService {
     /// Makes the local engine thread panic, to exercise crash recovery. Not for production.
     #[doc(hidden)]
     pub fn crash_engine_for_test(&self) {
-        if let Backend::Local(local) = &self.backend {
-            local.crash();
-        }
+        self.backend.crash_for_test();
     }
 }
 
@@ -239,19 +349,73 @@ impl Drop for LlmService {
     }
 }
 
-/// One queued request.
-struct Job {
-    request: ChatRequest,
-    cancel: CancellationToken,
-    events: mpsc::Sender<LlmEvent>,
-    submitted: std::time::Instant,
-    seed: u64,
+/// One conversation's handle on the LLM ([`LlmService::open_session`]). What the model has
+/// computed for the conversation stays cached between turns (the system prompt's cache is
+/// shared by all): an answer only computes what differs from the last thing the session ran,
+/// cutting the cache back to the common prefix first, so no word the user did not say is ever
+/// answered. Dropping the handle frees the cache.
+///
+/// Each session does one thing at a time: a newer `prefill` or `generate` supersedes what the
+/// session was doing (a superseded prefill replies `None`; cancel a running answer before
+/// starting the next, as on barge-in).
+pub struct LlmSession {
+    service: Arc<LlmService>,
+    key: SessionKey,
 }
 
-impl Job {
-    /// Nobody wants the answer any more.
-    fn abandoned(&self) -> bool {
-        self.cancel.is_cancelled() || self.events.is_closed()
+impl std::fmt::Debug for LlmSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmSession")
+            .field("key", &self.key.0)
+            .finish()
+    }
+}
+
+impl LlmSession {
+    /// Speculative, low priority: computes the conversation with the user's turn so far
+    /// (`messages` ends with the partial transcript as a user message) while they are still
+    /// speaking, and resolves to the model's probability that the turn ends there (the chat
+    /// template's end-of-message token, `<|im_end|>`, coming next): the text signal of the turn
+    /// detector. Resolves to `None` when nothing was computed: the backend cannot (remote),
+    /// no slot was free, a newer `prefill` or `generate` of this session superseded it, or
+    /// the service is not ready.
+    pub fn prefill(&self, messages: Vec<ChatMessage>) -> PrefillReply {
+        let (job, reply) = OpenTurnJob::new(self.key, messages);
+        if self.service.health().is_ready() {
+            self.service.backend.prefill(job);
+        } else {
+            job.reply(None);
+        }
+        PrefillReply(reply)
+    }
+
+    /// Answers `request` like [`LlmService::generate`], resuming from what this session has
+    /// computed (its previous turns, its latest `prefill`): only the tokens after the common
+    /// prefix are computed.
+    pub fn generate(
+        &self,
+        request: ChatRequest,
+        cancel: CancellationToken,
+    ) -> mpsc::Receiver<LlmEvent> {
+        self.service.submit(request, Some(self.key), cancel)
+    }
+}
+
+impl Drop for LlmSession {
+    fn drop(&mut self) {
+        self.service.backend.end_session(self.key);
+    }
+}
+
+/// The outcome of [`LlmSession::prefill`]: resolves to the end-of-turn probability, or `None`.
+#[derive(Debug)]
+pub struct PrefillReply(oneshot::Receiver<Option<f32>>);
+
+impl Future for PrefillReply {
+    type Output = Option<f32>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|r| r.ok().flatten())
     }
 }
 

@@ -14,8 +14,11 @@ use serde::Serialize;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use super::backend::{AnswerJob, LlmBackend};
 use super::sse::{Chunk, SseDecoder, parse_chunk};
-use super::{ChatMessage, Job, LlmEvent, LlmHealth, LlmSettings, LlmStats, RemoteSettings, Shared};
+use super::{
+    ChatMessage, LlmError, LlmEvent, LlmHealth, LlmSettings, LlmStats, RemoteSettings, Shared,
+};
 
 /// Rough characters per token, to trim history without the server's tokenizer.
 const CHARS_PER_TOKEN: usize = 4;
@@ -88,18 +91,19 @@ impl RemoteBackend {
         tokio::spawn(probe_loop(inner.clone(), shutdown));
         Self { inner }
     }
+}
 
-    pub(super) fn submit(&self, job: Job) {
+impl LlmBackend for RemoteBackend {
+    fn generate(&self, mut job: AnswerJob) {
         let inner = self.inner.clone();
-        inner.shared.queue_depth.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             let permit = tokio::select! {
                 permit = inner.in_flight.acquire() => permit.ok(),
                 _ = job.cancel.cancelled() => None,
-                _ = job.events.closed() => None,
+                _ = job.closed() => None,
             };
-            inner.shared.queue_depth.fetch_sub(1, Ordering::Relaxed);
             let Some(_permit) = permit else { return };
+            job.picked_up();
             let picked_up = Instant::now();
             let outcome = tokio::select! {
                 outcome = inner.stream_answer(&job, picked_up) => outcome,
@@ -107,17 +111,22 @@ impl RemoteBackend {
             };
             match outcome {
                 Ok(Some(stats)) => {
-                    let _ = job.events.send(LlmEvent::Done(stats)).await;
+                    job.finish_async(LlmEvent::Done(stats)).await;
                 }
                 Ok(None) => {}
                 Err(failure) => {
-                    if failure.server_down {
+                    let error = if failure.server_down {
                         inner.shared.set_health(LlmHealth::Unavailable {
                             reason: failure.message.clone(),
                         });
                         inner.probe_now.notify_one();
-                    }
-                    let _ = job.events.send(LlmEvent::Error(failure.message)).await;
+                        LlmError::Unavailable {
+                            reason: failure.message,
+                        }
+                    } else {
+                        LlmError::Failed(failure.message)
+                    };
+                    job.finish_async(LlmEvent::Error(error)).await;
                 }
             }
         });
@@ -139,7 +148,7 @@ impl Inner {
     /// Streams one answer into the job's channel. `Ok(None)`: the receiver went away.
     async fn stream_answer(
         &self,
-        job: &Job,
+        job: &AnswerJob,
         picked_up: Instant,
     ) -> Result<Option<LlmStats>, Failure> {
         let messages = trim_to_budget(
@@ -240,12 +249,7 @@ impl Inner {
                             stats.time_to_first_token = job.submitted.elapsed();
                         }
                         counted_pieces += 1;
-                        if job
-                            .events
-                            .send(LlmEvent::Token(content.text))
-                            .await
-                            .is_err()
-                        {
+                        if !job.send_async(LlmEvent::Token(content.text)).await {
                             return Ok(None);
                         }
                     }
@@ -275,7 +279,7 @@ fn finish(
     mut stats: LlmStats,
     usage: Option<(usize, usize)>,
     pieces: usize,
-    job: &Job,
+    job: &AnswerJob,
 ) -> LlmStats {
     stats.total = job.submitted.elapsed();
     match usage {

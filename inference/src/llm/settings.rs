@@ -20,7 +20,7 @@ pub struct RemoteSettings {
 
 /// Where answers come from.
 #[derive(Debug, Clone)]
-pub enum LlmBackend {
+pub enum BackendKind {
     /// The embedded GGUF model, on an engine thread of this process.
     Local,
     /// A remote OpenAI-compatible server.
@@ -59,16 +59,20 @@ pub struct LlmSettings {
     /// GGUF model for the local backend (LLM_MODEL_PATH).
     pub model_path: PathBuf,
     /// Local or remote.
-    pub backend: LlmBackend,
+    pub backend: BackendKind,
     /// Prompt + answer budget in tokens (LLM_MAX_CONTEXT_TOKENS); oldest turns are dropped.
     pub max_context_tokens: usize,
     /// Reuse KV caches of shared prefixes (LLM_PREFIX_CACHING; local backend; a remote server
     /// does its own).
     pub prefix_caching: bool,
-    /// LLM_MAX_BATCH_SIZE. Remote: requests in flight at once (the rest wait in the queue).
-    /// Local: the engine runs one request at a time (no batched kernels on CPU); this many
-    /// conversations keep their KV cache for the next turn.
+    /// LLM_MAX_BATCH_SIZE: requests answered at once. Local: the engine's slots, all decoded
+    /// together in one forward pass per step (the rest wait in the queue); also how many
+    /// finished conversations the shared prefix cache keeps. Remote: requests in flight at
+    /// once (the server batches them).
     pub max_batch_size: usize,
+    /// LLM_MAX_QUEUE: requests that may wait for a slot; one more is refused at once with
+    /// [`LlmError::Busy`](super::LlmError::Busy).
+    pub max_queue: usize,
     /// Used when a request brings no system message.
     pub system_prompt: String,
     /// Longest answer in tokens.
@@ -87,10 +91,11 @@ impl Default for LlmSettings {
     fn default() -> Self {
         Self {
             model_path: PathBuf::from("models/llm/qwen2.5-0.5b-instruct-q8.gguf"),
-            backend: LlmBackend::Local,
+            backend: BackendKind::Local,
             max_context_tokens: 8192,
             prefix_caching: true,
             max_batch_size: 8,
+            max_queue: 5,
             system_prompt: DEFAULT_SYSTEM_PROMPT.to_string(),
             max_new_tokens: 160,
             temperature: 0.0,
@@ -108,7 +113,7 @@ mod tests {
     #[test]
     fn api_keys_never_print() {
         let settings = LlmSettings {
-            backend: LlmBackend::Remote(RemoteSettings {
+            backend: BackendKind::Remote(RemoteSettings {
                 base_url: "http://x".into(),
                 api_key: Some(Secret::new("sk-very-secret")),
                 model: "m".into(),

@@ -502,10 +502,13 @@ impl SessionCore {
                 self.llm_epoch = None;
                 Turn::LlmDone { epoch }
             }
-            Some(LlmEvent::Error(reason)) => {
-                tracing::warn!(%reason, "LLM request failed");
+            Some(LlmEvent::Error(error)) => {
+                tracing::warn!(%error, "LLM request failed");
                 self.llm_epoch = None;
-                Turn::LlmFailed { epoch, reason }
+                Turn::LlmFailed {
+                    epoch,
+                    reason: error.to_string(),
+                }
             }
             None => {
                 self.llm_epoch = None;

@@ -128,15 +128,67 @@ impl ChatMl {
         Ok(tokens)
     }
 
-    /// Renders a conversation into at most `budget` tokens. The system message (the request's
-    /// own leading one, else `default_system`) is always kept; the oldest turns are dropped
-    /// first, and the kept history always starts with a user message.
+    /// Renders a conversation into at most `budget` tokens, ending with the assistant header.
+    /// The system message (the request's own leading one, else `default_system`) is always
+    /// kept; the oldest turns are dropped first, and the kept history always starts with a user
+    /// message.
     pub(crate) fn prompt(
         &self,
         tokenizer: &Tokenizer,
         default_system: &str,
         messages: &[ChatMessage],
         budget: usize,
+    ) -> Result<Prompt, EngineError> {
+        self.render(
+            tokenizer,
+            default_system,
+            messages,
+            budget,
+            Ending::AssistantHeader,
+        )
+    }
+
+    /// Renders a conversation whose last message is the user's turn still in progress: that
+    /// message is left open (no `<|im_end|>`, no assistant header), so the model's next token
+    /// says whether the turn ends there. Its tokens are a prefix of [`ChatMl::prompt`]'s for the
+    /// same words (up to how the last word is split), so the computed cache is reused when the
+    /// turn ends. Trimmed to `budget` like `prompt`.
+    pub(crate) fn open_turn_prompt(
+        &self,
+        tokenizer: &Tokenizer,
+        default_system: &str,
+        messages: &[ChatMessage],
+        budget: usize,
+    ) -> Result<Prompt, EngineError> {
+        match messages.last() {
+            Some(last) if last.role == Role::User => {}
+            _ => {
+                return Err(EngineError::InvalidInput(
+                    "an open turn must end with the user's message".into(),
+                ));
+            }
+        }
+        self.render(
+            tokenizer,
+            default_system,
+            messages,
+            budget,
+            Ending::OpenLastMessage,
+        )
+    }
+
+    /// The end-of-message token (`<|im_end|>`): the model's "the turn ends here".
+    pub(crate) fn end_of_message(&self) -> TokenId {
+        self.im_end
+    }
+
+    fn render(
+        &self,
+        tokenizer: &Tokenizer,
+        default_system: &str,
+        messages: &[ChatMessage],
+        budget: usize,
+        ending: Ending,
     ) -> Result<Prompt, EngineError> {
         let (system, turns) = match messages.split_first() {
             Some((first, rest)) if first.role == Role::System => (Some(first.clone()), rest),
@@ -149,11 +201,19 @@ impl ChatMl {
             Some(m) => self.message(tokenizer, m)?,
             None => Vec::new(),
         };
-        let header = self.assistant_header(tokenizer)?;
-        let turn_tokens = turns
+        let header = match ending {
+            Ending::AssistantHeader => self.assistant_header(tokenizer)?,
+            Ending::OpenLastMessage => Vec::new(),
+        };
+        let mut turn_tokens = turns
             .iter()
             .map(|m| self.message(tokenizer, m))
             .collect::<Result<Vec<_>, _>>()?;
+        if ending == Ending::OpenLastMessage
+            && let (Some(open), Some(last)) = (turn_tokens.last_mut(), turns.last())
+        {
+            *open = self.open_message(tokenizer, last)?;
+        }
 
         let fixed = system_tokens.len() + header.len();
         let mut total: usize = fixed + turn_tokens.iter().map(Vec::len).sum::<usize>();
@@ -183,4 +243,28 @@ impl ChatMl {
             dropped_messages: first,
         })
     }
+
+    /// `<|im_start|>role\ncontent`: a message still being said.
+    fn open_message(
+        &self,
+        tokenizer: &Tokenizer,
+        message: &ChatMessage,
+    ) -> Result<Vec<TokenId>, EngineError> {
+        let mut tokens = vec![self.im_start];
+        tokens.extend(tokenizer.encode(&format!(
+            "{}\n{}",
+            message.role.as_str(),
+            message.content
+        ))?);
+        Ok(tokens)
+    }
+}
+
+/// How a rendered conversation ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// `<|im_start|>assistant\n`: the model answers next.
+    AssistantHeader,
+    /// The last message stays open: the model continues (or ends) the user's turn.
+    OpenLastMessage,
 }

@@ -107,6 +107,14 @@ impl KvCache {
     }
 }
 
+/// Which attention projection.
+#[derive(Clone, Copy)]
+enum Part {
+    Q,
+    K,
+    V,
+}
+
 struct Layer {
     attn_norm: Tensor,
     q: QMatMul,
@@ -280,6 +288,93 @@ impl Decoder {
         logits.ok_or_else(|| EngineError::InvalidInput("no tokens to run".into()))
     }
 
+    /// Runs one decode step for several sequences at once: `tokens[i]` follows the positions in
+    /// `caches[i]`. The projections and the MLP (the quantized matmuls, which dominate) run once
+    /// on the stacked `[N, 1, hidden]` activations; attention runs per sequence over its own
+    /// cache (the lengths differ). Returns the logits `[N, vocab]` (f32), row `i` for sequence
+    /// `i`. Each row is computed exactly as a batch of one would compute it (the kernels work
+    /// row by row), so batching never changes a sequence's tokens. On error no cache changes.
+    pub fn forward_batch(
+        &self,
+        tokens: &[u32],
+        caches: &mut [&mut KvCache],
+    ) -> Result<Tensor, EngineError> {
+        if tokens.is_empty() || tokens.len() != caches.len() {
+            return Err(EngineError::InvalidInput(format!(
+                "{} tokens for {} sequences",
+                tokens.len(),
+                caches.len()
+            )));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.config.vocab) {
+            return Err(EngineError::InvalidInput(format!(
+                "token id {bad} out of range"
+            )));
+        }
+        if let Some(full) = caches
+            .iter()
+            .find(|c| c.len + 1 > self.config.max_positions)
+        {
+            return Err(EngineError::InvalidInput(format!(
+                "{} positions exceed the model's {}",
+                full.len + 1,
+                self.config.max_positions
+            )));
+        }
+        let mut work: Vec<KvCache> = caches.iter().map(|c| (**c).clone()).collect();
+        let logits = self.forward_rows(tokens, &mut work).map_err(candle_error)?;
+        for (cache, updated) in caches.iter_mut().zip(work) {
+            **cache = updated;
+        }
+        Ok(logits)
+    }
+
+    /// One token per sequence: the batched decode step behind [`Decoder::forward_batch`].
+    fn forward_rows(&self, tokens: &[u32], caches: &mut [KvCache]) -> candle_core::Result<Tensor> {
+        let cfg = &self.config;
+        let n = tokens.len();
+        let ids = Tensor::new(tokens, &Device::Cpu)?;
+        // [N, 1, hidden]: N sequences of one position each.
+        let mut x = self
+            .embeddings
+            .index_select(&ids, 0)?
+            .to_dtype(DType::F32)?
+            .unsqueeze(1)?;
+        // Each sequence's rotary angles at its own position: [N, 1, head_dim / 2].
+        let positions: Vec<u32> = caches.iter().map(|c| c.len as u32).collect();
+        let positions = Tensor::new(positions.as_slice(), &Device::Cpu)?;
+        let cos = self.cos.index_select(&positions, 0)?.unsqueeze(1)?;
+        let sin = self.sin.index_select(&positions, 0)?.unsqueeze(1)?;
+        let mut new_layers: Vec<Vec<(Tensor, Tensor)>> = vec![Vec::new(); n];
+
+        for (i, layer) in self.layers.iter().enumerate() {
+            let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, cfg.rms_eps)?;
+            let q = self.rotate(&self.project(layer, &h, Part::Q, n, 1)?, &cos, &sin)?;
+            let k = self.rotate(&self.project(layer, &h, Part::K, n, 1)?, &cos, &sin)?;
+            let v = self.project(layer, &h, Part::V, n, 1)?;
+            let mut ys = Vec::with_capacity(n);
+            for (s, cache) in caches.iter().enumerate() {
+                let (y, kv) = self.attend(
+                    &q.narrow(0, s, 1)?,
+                    k.narrow(0, s, 1)?,
+                    v.narrow(0, s, 1)?,
+                    cache.layers.get(i),
+                    None,
+                )?;
+                ys.push(y);
+                new_layers[s].push(kv);
+            }
+            let y = Tensor::cat(&ys, 0)?;
+            x = self.mlp(layer, (layer.o.forward(&y)? + &x)?)?;
+        }
+        for (cache, layers) in caches.iter_mut().zip(new_layers) {
+            cache.layers = layers;
+            cache.len += 1;
+        }
+        let last = candle_nn::ops::rms_norm(&x.squeeze(1)?, &self.norm, cfg.rms_eps)?;
+        self.output.forward(&last)?.to_dtype(DType::F32)
+    }
+
     fn forward_chunk(&self, tokens: &[u32], cache: &mut KvCache) -> candle_core::Result<Tensor> {
         let cfg = &self.config;
         let (seq, pos) = (tokens.len(), cache.len);
@@ -296,48 +391,12 @@ impl Decoder {
 
         for (i, layer) in self.layers.iter().enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, cfg.rms_eps)?;
-            let project = |w: &QMatMul, b: &Option<Tensor>, heads: usize| {
-                let mut t = w.forward(&h)?;
-                if let Some(b) = b {
-                    t = t.broadcast_add(b)?;
-                }
-                t.reshape((1, seq, heads, cfg.head_dim))?
-                    .transpose(1, 2)?
-                    .contiguous()
-            };
-            let q = self.rotate(&project(&layer.q, &layer.q_bias, cfg.heads)?, &cos, &sin)?;
-            let k = self.rotate(&project(&layer.k, &layer.k_bias, cfg.kv_heads)?, &cos, &sin)?;
-            let v = project(&layer.v, &layer.v_bias, cfg.kv_heads)?;
-            let (k, v) = match cache.layers.get(i) {
-                Some((past_k, past_v)) => (
-                    Tensor::cat(&[past_k, &k], 2)?,
-                    Tensor::cat(&[past_v, &v], 2)?,
-                ),
-                None => (k, v),
-            };
-            new_layers.push((k.clone(), v.clone()));
-
-            let group = cfg.heads / cfg.kv_heads;
-            let k = repeat_kv(&k, group)?;
-            let v = repeat_kv(&v, group)?;
-            let scale = 1.0 / (cfg.head_dim as f64).sqrt();
-            let mut att = (q.matmul(&k.t()?)? * scale)?;
-            if let Some(mask) = &mask {
-                let neg_inf =
-                    Tensor::new(f32::NEG_INFINITY, &Device::Cpu)?.broadcast_as(att.shape())?;
-                att = mask.broadcast_as(att.shape())?.where_cond(&neg_inf, &att)?;
-            }
-            let att = candle_nn::ops::softmax_last_dim(&att)?;
-            let y = att
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((1, seq, cfg.heads * cfg.head_dim))?;
-            x = (layer.o.forward(&y)? + &x)?;
-
-            let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, cfg.rms_eps)?;
-            let gated =
-                (candle_nn::ops::silu(&layer.gate.forward(&h)?)? * layer.up.forward(&h)?)?;
-            x = (layer.down.forward(&gated)? + &x)?;
+            let q = self.rotate(&self.project(layer, &h, Part::Q, 1, seq)?, &cos, &sin)?;
+            let k = self.rotate(&self.project(layer, &h, Part::K, 1, seq)?, &cos, &sin)?;
+            let v = self.project(layer, &h, Part::V, 1, seq)?;
+            let (y, kv) = self.attend(&q, k, v, cache.layers.get(i), mask.as_ref())?;
+            new_layers.push(kv);
+            x = self.mlp(layer, (layer.o.forward(&y)? + &x)?)?;
         }
         cache.layers = new_layers;
         cache.len = pos + seq;
@@ -345,6 +404,76 @@ impl Decoder {
         let last = x.i((.., seq - 1, ..))?;
         let last = candle_nn::ops::rms_norm(&last, &self.norm, cfg.rms_eps)?;
         self.output.forward(&last)?.squeeze(0)?.to_dtype(DType::F32)
+    }
+
+    /// The query, key or value projection of `h` (`[batch, seq, hidden]`), split into heads:
+    /// `[batch, heads, seq, head_dim]`.
+    fn project(
+        &self,
+        layer: &Layer,
+        h: &Tensor,
+        part: Part,
+        batch: usize,
+        seq: usize,
+    ) -> candle_core::Result<Tensor> {
+        let cfg = &self.config;
+        let (w, b, heads) = match part {
+            Part::Q => (&layer.q, &layer.q_bias, cfg.heads),
+            Part::K => (&layer.k, &layer.k_bias, cfg.kv_heads),
+            Part::V => (&layer.v, &layer.v_bias, cfg.kv_heads),
+        };
+        let mut t = w.forward(h)?;
+        if let Some(b) = b {
+            t = t.broadcast_add(b)?;
+        }
+        t.reshape((batch, seq, heads, cfg.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()
+    }
+
+    /// Attention of one sequence: queries `[1, heads, seq, head_dim]` over its cached keys and
+    /// values (`past`) followed by the new `k`, `v`. Returns the output `[1, seq, hidden]` and
+    /// the layer's extended cache.
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: Tensor,
+        v: Tensor,
+        past: Option<&(Tensor, Tensor)>,
+        mask: Option<&Tensor>,
+    ) -> candle_core::Result<(Tensor, (Tensor, Tensor))> {
+        let cfg = &self.config;
+        let seq = q.dim(2)?;
+        let (k, v) = match past {
+            Some((past_k, past_v)) => (
+                Tensor::cat(&[past_k, &k], 2)?,
+                Tensor::cat(&[past_v, &v], 2)?,
+            ),
+            None => (k, v),
+        };
+        let group = cfg.heads / cfg.kv_heads;
+        let keys = repeat_kv(&k, group)?;
+        let values = repeat_kv(&v, group)?;
+        let scale = 1.0 / (cfg.head_dim as f64).sqrt();
+        let mut att = (q.matmul(&keys.t()?)? * scale)?;
+        if let Some(mask) = mask {
+            let neg_inf =
+                Tensor::new(f32::NEG_INFINITY, &Device::Cpu)?.broadcast_as(att.shape())?;
+            att = mask.broadcast_as(att.shape())?.where_cond(&neg_inf, &att)?;
+        }
+        let att = candle_nn::ops::softmax_last_dim(&att)?;
+        let y =
+            att.matmul(&values)?
+                .transpose(1, 2)?
+                .reshape((1, seq, cfg.heads * cfg.head_dim))?;
+        Ok((y, (k, v)))
+    }
+
+    /// The feed-forward block with its residual, on `x` after attention.
+    fn mlp(&self, layer: &Layer, x: Tensor) -> candle_core::Result<Tensor> {
+        let h = candle_nn::ops::rms_norm(&x, &layer.ffn_norm, self.config.rms_eps)?;
+        let gated = (candle_nn::ops::silu(&layer.gate.forward(&h)?)? * layer.up.forward(&h)?)?;
+        layer.down.forward(&gated)? + &x
     }
 
     fn rotate(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {

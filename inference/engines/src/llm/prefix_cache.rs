@@ -39,9 +39,20 @@ impl PrefixCache {
 
     /// The cache for the longest prefix of `prompt` seen before, leaving at least one prompt
     /// token to run (its logits start the answer). `None` when nothing is shared.
+    #[cfg(test)]
     pub(crate) fn lookup(
         &mut self,
         prompt: &[TokenId],
+    ) -> Result<Option<(usize, KvCache)>, EngineError> {
+        self.lookup_longer_than(prompt, 0)
+    }
+
+    /// Like [`PrefixCache::lookup`], but only a prefix longer than `known` tokens counts (the
+    /// caller already holds that much; copying a shorter cache would be wasted work).
+    pub(crate) fn lookup_longer_than(
+        &mut self,
+        prompt: &[TokenId],
+        known: usize,
     ) -> Result<Option<(usize, KvCache)>, EngineError> {
         let limit = prompt.len().saturating_sub(1);
         let best = self
@@ -53,7 +64,7 @@ impl PrefixCache {
             })
             .max_by_key(|(shared, _)| *shared);
         match best {
-            Some((shared, entry)) if shared > 0 => {
+            Some((shared, entry)) if shared > known => {
                 self.clock += 1;
                 entry.last_used = self.clock;
                 Ok(Some((shared, entry.kv.truncated(shared)?)))
@@ -119,7 +130,7 @@ impl PrefixCache {
     }
 }
 
-fn common_prefix(a: &[TokenId], b: &[TokenId]) -> usize {
+pub(crate) fn common_prefix(a: &[TokenId], b: &[TokenId]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
