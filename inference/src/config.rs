@@ -11,6 +11,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
+use goassist_engines::asr::AsrLanguage;
+
 /// A value that must never be printed: `Debug` and `Display` show `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -71,6 +73,18 @@ pub enum VadEngineKind {
     /// A WebRTC-style detector with no ONNX dependency.
     Webrtc,
 }
+
+/// Speech recognizer (`ASR_ENGINE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsrEngineKind {
+    /// Moonshine base-en through ONNX Runtime: English only, cheapest on short speech.
+    Moonshine,
+    /// Whisper through whisper.cpp (the `whisper` cargo feature): 99 languages.
+    Whisper,
+}
+
+/// Whether this binary was built with whisper.cpp (the `whisper` cargo feature, on by default).
+pub const WHISPER_BUILT_IN: bool = cfg!(feature = "whisper");
 
 /// Speech synthesizer (`TTS_ENGINE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,8 +181,13 @@ pub struct Config {
     pub llm_max_new_tokens: usize,
     /// `LLM_SYSTEM_PROMPT`
     pub llm_system_prompt: String,
-    /// `ASR_MODEL_PATH` (the Moonshine model directory)
+    /// `ASR_ENGINE`
+    pub asr_engine: AsrEngineKind,
+    /// `ASR_MODEL_PATH`: the Moonshine model directory, or the Whisper GGML file.
     pub asr_model_path: PathBuf,
+    /// `ASR_LANGUAGE`: the language Whisper transcribes, or `auto` to detect it per utterance
+    /// (always English with Moonshine).
+    pub asr_language: AsrLanguage,
     /// `VAD_ENGINE`
     pub vad_engine: VadEngineKind,
     /// `VAD_END_OF_TURN_SILENCE_MS`: silence that ends the user's turn.
@@ -361,12 +380,58 @@ pub fn validate(vars: &BTreeMap<String, String>) -> Validated {
         .unwrap_or(DEFAULT_SYSTEM_PROMPT)
         .to_string();
 
+    // --- speech recognition: ASR_ENGINE, ASR_MODEL_PATH, ASR_LANGUAGE ---
+    let asr_engine = match v.get("ASR_ENGINE") {
+        None | Some("moonshine") => Some(AsrEngineKind::Moonshine),
+        Some("whisper") if WHISPER_BUILT_IN => Some(AsrEngineKind::Whisper),
+        Some("whisper") => {
+            v.error("ASR_ENGINE", "ASR_ENGINE=whisper needs a goassist-inference built with the `whisper` cargo feature (on by default); this binary was built without it".into());
+            None
+        }
+        Some(other) => {
+            v.error(
+                "ASR_ENGINE",
+                format!(
+                    "ASR_ENGINE='{other}' is not a known ASR engine (valid: moonshine, whisper)"
+                ),
+            );
+            None
+        }
+    };
+    let whisper = asr_engine == Some(AsrEngineKind::Whisper);
     let asr_model_path = v.existing_path(
         "ASR_MODEL_PATH",
         "ASR model not found",
         &models_dir,
-        PathKind::Any,
+        // Whisper takes one GGML file; Moonshine a directory of model files.
+        if whisper {
+            PathKind::File
+        } else {
+            PathKind::Any
+        },
     );
+    let asr_language = if whisper {
+        v.optional(
+            "ASR_LANGUAGE",
+            "auto or a Whisper language code such as en, de, es, fr, ru, zh",
+            AsrLanguage::Auto,
+            "auto",
+            AsrLanguage::parse,
+        )
+    } else {
+        match v
+            .get("ASR_LANGUAGE")
+            .map(|raw| (raw, AsrLanguage::parse(raw)))
+        {
+            None | Some((_, Some(AsrLanguage::ENGLISH))) => AsrLanguage::ENGLISH,
+            // Moonshine would hear any other language as (wrong) English: refuse to start.
+            Some((raw, _)) => {
+                let raw = raw.to_string();
+                v.error("ASR_LANGUAGE", format!("ASR_LANGUAGE='{raw}' needs ASR_ENGINE=whisper: Moonshine base-en recognizes English only (valid with moonshine: en)"));
+                AsrLanguage::ENGLISH
+            }
+        }
+    };
     let vad_engine = v.optional(
         "VAD_ENGINE",
         "silero or webrtc",
@@ -557,7 +622,7 @@ pub fn validate(vars: &BTreeMap<String, String>) -> Validated {
         has_errors,
         max_concurrent_sessions,
         llm,
-        asr_model_path,
+        (asr_engine, asr_model_path),
         tts_engine,
         tts_model_path,
     ) {
@@ -565,7 +630,7 @@ pub fn validate(vars: &BTreeMap<String, String>) -> Validated {
             false,
             Some(max_concurrent_sessions),
             Some(llm),
-            Some(asr_model_path),
+            (Some(asr_engine), Some(asr_model_path)),
             Some(tts_engine),
             Some(tts_model_path),
         ) => Some(Config {
@@ -586,7 +651,9 @@ pub fn validate(vars: &BTreeMap<String, String>) -> Validated {
             llm_max_batch_size,
             llm_max_new_tokens,
             llm_system_prompt,
+            asr_engine,
             asr_model_path,
+            asr_language,
             vad_engine,
             vad_end_of_turn_silence_ms,
             barge_in_min_speech_ms,
@@ -688,7 +755,12 @@ impl Config {
             ("LLM_MAX_BATCH_SIZE", self.llm_max_batch_size.to_string()),
             ("LLM_MAX_NEW_TOKENS", self.llm_max_new_tokens.to_string()),
             ("LLM_SYSTEM_PROMPT", format!("{:?}", self.llm_system_prompt)),
+            (
+                "ASR_ENGINE",
+                format!("{:?}", self.asr_engine).to_lowercase(),
+            ),
             ("ASR_MODEL_PATH", self.asr_model_path.display().to_string()),
+            ("ASR_LANGUAGE", self.asr_language.to_string()),
             (
                 "VAD_ENGINE",
                 format!("{:?}", self.vad_engine).to_lowercase(),

@@ -14,7 +14,7 @@ use goassist_engines::audio::resample_all;
 use goassist_engines::tts::{PiperTts, Tts};
 use goassist_engines::vad::{CaptureConfig, SegmenterConfig, VadEngine, VadModel};
 
-use crate::config::{Config, VadEngineKind};
+use crate::config::{AsrEngineKind, Config, VadEngineKind};
 use crate::face::FaceService;
 use crate::llm::LlmService;
 use crate::render_link::RenderLink;
@@ -30,7 +30,7 @@ pub struct VoiceEngines {
     pub segmenter: SegmenterConfig,
     /// Utterance capture (partials pacing, padding).
     pub capture: CaptureConfig,
-    /// Moonshine on its worker thread.
+    /// The recognizer (ASR_ENGINE) on its worker thread.
     pub asr: Worker<Vec<f32>, String>,
     /// Piper on its worker thread; returns 48 kHz audio.
     pub tts: Worker<String, SynthesizedClause>,
@@ -58,15 +58,38 @@ pub fn load_vad(config: &Config) -> Result<VadModel, String> {
     Ok(model)
 }
 
-/// Loads Moonshine and warms it with a second of silence.
+/// Loads the configured recognizer and warms it with a second of silence.
 pub fn load_asr(config: &Config, threads: usize) -> Result<Worker<Vec<f32>, String>, String> {
-    let mut asr = MoonshineAsr::load_dir(&config.models_dir, &config.asr_model_path, threads)
-        .map_err(|e| e.to_string())?;
+    let mut asr = open_asr(config, threads)?;
     asr.transcribe(&vec![0.0; 16_000])
         .map_err(|e| format!("ASR warm-up failed: {e}"))?;
     Ok(Worker::spawn("asr", asr, |asr, audio: Vec<f32>| {
         asr.transcribe(&audio).map_err(|e| e.to_string())
     }))
+}
+
+/// Loads the recognizer ASR_ENGINE names (not warmed), computing with `threads` threads.
+pub fn open_asr(config: &Config, threads: usize) -> Result<Box<dyn Asr>, String> {
+    match config.asr_engine {
+        AsrEngineKind::Moonshine => {
+            MoonshineAsr::load_dir(&config.models_dir, &config.asr_model_path, threads)
+                .map(|asr| Box::new(asr) as Box<dyn Asr>)
+                .map_err(|e| e.to_string())
+        }
+        #[cfg(feature = "whisper")]
+        AsrEngineKind::Whisper => goassist_engines::asr::WhisperAsr::load(
+            &config.asr_model_path,
+            config.asr_language,
+            threads,
+        )
+        .map(|asr| Box::new(asr) as Box<dyn Asr>)
+        .map_err(|e| e.to_string()),
+        // Configuration refuses ASR_ENGINE=whisper in such a build; kept for completeness.
+        #[cfg(not(feature = "whisper"))]
+        AsrEngineKind::Whisper => {
+            Err("this build has no Whisper (built without the `whisper` feature)".into())
+        }
+    }
 }
 
 /// Loads Piper (it warms itself up); synthesized audio is resampled to the 48 kHz clock.
