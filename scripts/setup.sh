@@ -18,7 +18,7 @@ for arg in "$@"; do
   esac
 done
 
-# Build: cmake (libopus), libclang-dev (bindgen), libespeak-ng-dev (Piper phonemes).
+# Build: cmake (libopus, whisper.cpp), libclang-dev (bindgen), libespeak-ng-dev (Piper phonemes).
 # Tests: chromium + chromium-driver (browser end-to-end), pocketsphinx-testdata (real recorded
 # speech), sox (audio tools), g++ (the Unreal plugin's engine-free decoder), python3-venv.
 APT_PACKAGES=(cmake libclang-dev libespeak-ng-dev espeak-ng-data chromium chromium-driver
@@ -43,9 +43,10 @@ command -v node >/dev/null && command -v npm >/dev/null \
   || { echo "setup: node and npm (>= 18) are needed for the browser tests and the player page" >&2; exit 1; }
 command -v cargo >/dev/null || { echo "setup: cargo is missing: install Rust >= 1.95 (rustup)" >&2; exit 1; }
 
-# Python peers for the cross-checks (Live Link and OSC decoders nobody here wrote) and the
-# .ort -> .onnx converter for Moonshine, installed for the python3 the tests run.
-if ! python3 -c "import pylivelinkface, pythonosc, onnx, flatbuffers" 2>/dev/null; then
+# Python peers for the cross-checks (Live Link and OSC decoders nobody here wrote), the
+# .ort -> .onnx converter for Moonshine and the Whisper -> GGML converter (numpy), installed for
+# the python3 the tests run.
+if ! python3 -c "import pylivelinkface, pythonosc, onnx, flatbuffers, numpy" 2>/dev/null; then
   echo "setup: pip install -r scripts/python-requirements.txt"
   python3 -m pip install -q --disable-pip-version-check -r scripts/python-requirements.txt \
     || { echo "setup: pip install failed (is PyPI reachable?)" >&2; exit 1; }

@@ -13,7 +13,9 @@ step "setup (system packages, debug build)"
 scripts/setup.sh
 
 step "models"
-GOASSIST_BIN=$here/target/debug/goassist-inference scripts/download_models.sh --with-optional
+# --with-whisper: the multilingual Whisper base (converted to GGML, ~10 s) and the Russian test
+# speech (one 179 MB Debian package, deleted once unpacked) for the whisper feature's tests.
+GOASSIST_BIN=$here/target/debug/goassist-inference scripts/download_models.sh --with-optional --with-whisper
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

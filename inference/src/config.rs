@@ -14,6 +14,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use goassist_config::{Check, Kind, Table, Values, Var, kinds};
+use goassist_engines::asr::AsrLanguage;
 
 pub use goassist_config::{Problem, Secret, Severity};
 
@@ -50,6 +51,18 @@ pub enum VadEngineKind {
     /// A WebRTC-style detector with no ONNX dependency.
     Webrtc,
 }
+
+/// Speech recognizer (`ASR_ENGINE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsrEngineKind {
+    /// Moonshine base-en through ONNX Runtime: English only, cheapest on short speech.
+    Moonshine,
+    /// Whisper through whisper.cpp (the `whisper` cargo feature): 99 languages.
+    Whisper,
+}
+
+/// Whether this binary was built with whisper.cpp (the `whisper` cargo feature, on by default).
+pub const WHISPER_BUILT_IN: bool = cfg!(feature = "whisper");
 
 /// Speech synthesizer (`TTS_ENGINE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,8 +161,13 @@ pub struct Config {
     pub llm_max_new_tokens: usize,
     /// `LLM_SYSTEM_PROMPT`
     pub llm_system_prompt: String,
-    /// `ASR_MODEL_PATH` (the Moonshine model directory)
+    /// `ASR_ENGINE`
+    pub asr_engine: AsrEngineKind,
+    /// `ASR_MODEL_PATH`: the Moonshine model directory, or the Whisper GGML file.
     pub asr_model_path: PathBuf,
+    /// `ASR_LANGUAGE`: the language Whisper transcribes, or `auto` to detect it per utterance
+    /// (always English with Moonshine).
+    pub asr_language: AsrLanguage,
     /// `VAD_ENGINE`
     pub vad_engine: VadEngineKind,
     /// `VAD_END_OF_TURN_SILENCE_MS`: silence that ends the user's turn.
@@ -274,9 +292,13 @@ pub fn table() -> Table {
                 .doc("the assistant's instructions"),
         ])
         .group("speech", [
-            Var::new("ASR_MODEL_PATH", model_path(PathKind::Any)).required()
+            Var::new("ASR_ENGINE", asr_engine()).default("moonshine")
+                .doc("speech recognizer: moonshine = Moonshine base-en (English only, cheapest on short speech); whisper = Whisper through whisper.cpp (99 languages); see docs/asr.md"),
+            Var::new("ASR_MODEL_PATH", asr_model_path()).required()
                 .error_text("ASR model not found")
-                .doc("the Moonshine model directory"),
+                .doc("the Moonshine base-en directory (moonshine) or a whisper.cpp GGML file (whisper)"),
+            Var::new("ASR_LANGUAGE", asr_language())
+                .doc("auto = detect the language of every utterance (whisper only; one more encoder pass); a code fixes it; unset = auto with whisper, en with moonshine"),
             Var::new("VAD_ENGINE", kinds::one_of(&[
                 ("silero", VadEngineKind::Silero), ("webrtc", VadEngineKind::Webrtc),
             ])).default("silero").lenient()
@@ -399,7 +421,14 @@ impl Config {
             llm_max_queue: v.get("LLM_MAX_QUEUE"),
             llm_max_new_tokens: v.get("LLM_MAX_NEW_TOKENS"),
             llm_system_prompt: v.get("LLM_SYSTEM_PROMPT"),
+            asr_engine: v.get("ASR_ENGINE"),
             asr_model_path: v.get("ASR_MODEL_PATH"),
+            asr_language: v.opt("ASR_LANGUAGE").unwrap_or(
+                match v.get::<AsrEngineKind>("ASR_ENGINE") {
+                    AsrEngineKind::Whisper => AsrLanguage::Auto,
+                    AsrEngineKind::Moonshine => AsrLanguage::ENGLISH,
+                },
+            ),
             vad_engine: v.get("VAD_ENGINE"),
             vad_end_of_turn_silence_ms: v.get("VAD_END_OF_TURN_SILENCE_MS"),
             barge_in_min_speech_ms: v.get("BARGE_IN_MIN_SPEECH_MS"),
@@ -480,6 +509,48 @@ impl PathKind {
             PathKind::Any => "a file or directory",
         }
     }
+}
+
+/// `ASR_ENGINE`: `whisper` only in a build with whisper.cpp.
+fn asr_engine() -> Kind {
+    Kind::new("moonshine, whisper", |text, _| {
+        match text.to_ascii_lowercase().as_str() {
+            "moonshine" => Ok(AsrEngineKind::Moonshine),
+            "whisper" if WHISPER_BUILT_IN => Ok(AsrEngineKind::Whisper),
+            "whisper" => Err("this binary was built without the `whisper` cargo feature (on by default)".into()),
+            _ => Err(String::new()),
+        }
+    })
+}
+
+/// `ASR_MODEL_PATH`: Whisper takes one GGML file, Moonshine a directory of model files.
+fn asr_model_path() -> Kind {
+    Kind::new(
+        "the Moonshine directory or the Whisper GGML file (relative: inside MODELS_DIR)",
+        |text, values| {
+            let kind = match values.opt::<AsrEngineKind>("ASR_ENGINE") {
+                Some(AsrEngineKind::Whisper) => PathKind::File,
+                _ => PathKind::Any,
+            };
+            existing_model(text, values, kind)
+        },
+    )
+}
+
+/// `ASR_LANGUAGE`: Moonshine would hear any language as (wrong) English, so with it only `en`
+/// is accepted; a language Whisper does not know is refused rather than silently detected.
+fn asr_language() -> Kind {
+    Kind::new(
+        "auto, or a Whisper language code: en, de, es, fr, it, pt, ru, zh, ja, ... (99)",
+        |text, values| {
+            let language = AsrLanguage::parse(text);
+            match values.opt::<AsrEngineKind>("ASR_ENGINE") {
+                Some(AsrEngineKind::Whisper) => language.ok_or_else(String::new),
+                _ if language == Some(AsrLanguage::ENGLISH) => Ok(AsrLanguage::ENGLISH),
+                _ => Err("a language other than en needs ASR_ENGINE=whisper: Moonshine base-en recognizes English only".into()),
+            }
+        },
+    )
 }
 
 /// A model path that must exist. A relative path is taken as given when it exists from the

@@ -3,8 +3,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use goassist_engines::asr::AsrLanguage;
 use goassist_inference::config::{
-    self, AnimationEngineKind, AnimationFallback, LlmBackendConfig, Severity, VadEngineKind,
+    self, AnimationEngineKind, AnimationFallback, AsrEngineKind, LlmBackendConfig, Severity,
+    VadEngineKind,
 };
 
 /// A temporary model tree with the three required model paths.
@@ -498,5 +500,99 @@ fn a_user_onnx_face_model_needs_the_file_and_its_sidecar() {
     assert_eq!(
         v.config.unwrap().lam_onnx_model,
         Some(m.dir.join("face/mine.onnx"))
+    );
+}
+
+#[test]
+fn asr_engine_model_and_language_are_checked_together() {
+    let m = Models::new("asr-engine");
+    let ggml = m.dir.join("ggml-base.bin");
+    std::fs::write(&ggml, b"ggml").unwrap();
+    let ggml = ggml.display().to_string();
+
+    // Default: Moonshine, English, a model directory.
+    let v = config::validate(&m.vars());
+    assert!(v.effective.contains(&("ASR_ENGINE", "moonshine".into())));
+    let c = v.config.unwrap();
+    assert_eq!(c.asr_engine, AsrEngineKind::Moonshine);
+    assert_eq!(c.asr_language, AsrLanguage::ENGLISH);
+    let v = with(m.vars(), &[("ASR_LANGUAGE", Some("EN"))]);
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+
+    // Moonshine would hear any other language as English: refused, naming what would work.
+    for language in ["de", "auto", "klingon"] {
+        let v = with(m.vars(), &[("ASR_LANGUAGE", Some(language))]);
+        assert!(v.config.is_none(), "ASR_LANGUAGE={language} with moonshine");
+        let errors = messages(&v, Severity::Error);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains(&format!("ASR_LANGUAGE='{language}'"))
+                && errors[0].contains("ASR_ENGINE=whisper"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    // An unknown engine is an error, not a silent default.
+    let v = with(m.vars(), &[("ASR_ENGINE", Some("wisper"))]);
+    assert!(v.config.is_none());
+    let errors = messages(&v, Severity::Error);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("ASR_ENGINE='wisper'") && e.contains("moonshine, whisper")),
+        "{errors:?}"
+    );
+
+    if !config::WHISPER_BUILT_IN {
+        let v = with(m.vars(), &[("ASR_ENGINE", Some("whisper"))]);
+        let errors = messages(&v, Severity::Error);
+        assert!(
+            errors.iter().any(|e| e.contains("`whisper` cargo feature")),
+            "{errors:?}"
+        );
+        return;
+    }
+
+    // Whisper: a GGML file, `auto` by default, any Whisper language.
+    let whisper = |changes: &[(&str, Option<&str>)]| {
+        let mut all = vec![
+            ("ASR_ENGINE", Some("whisper")),
+            ("ASR_MODEL_PATH", Some(ggml.as_str())),
+        ];
+        all.extend_from_slice(changes);
+        with(m.vars(), &all)
+    };
+    let c = whisper(&[]).config.unwrap();
+    assert_eq!(c.asr_engine, AsrEngineKind::Whisper);
+    assert_eq!(c.asr_language, AsrLanguage::Auto);
+    let v = whisper(&[("ASR_LANGUAGE", Some("ru"))]);
+    assert!(v.effective.contains(&("ASR_ENGINE", "whisper".into())));
+    assert!(v.effective.contains(&("ASR_LANGUAGE", "ru".into())));
+    assert_eq!(v.config.unwrap().asr_language, AsrLanguage::Code("ru"));
+
+    // An unknown code is refused (a typo must not silently turn into detection).
+    let v = whisper(&[("ASR_LANGUAGE", Some("german"))]);
+    assert!(v.config.is_none());
+    let errors = messages(&v, Severity::Error);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("ASR_LANGUAGE='german'") && errors[0].contains("auto, or a Whisper"),
+        "{}",
+        errors[0]
+    );
+
+    // Whisper's model is one file: the Moonshine directory is refused.
+    let v = whisper(&[(
+        "ASR_MODEL_PATH",
+        Some(m.dir.join("asr").display().to_string().as_str()),
+    )]);
+    assert!(v.config.is_none());
+    let errors = messages(&v, Severity::Error);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("ASR_MODEL_PATH") && e.contains("not a file")),
+        "{errors:?}"
     );
 }

@@ -24,7 +24,7 @@ use goassist_engines::asr::{Asr, MoonshineAsr};
 use goassist_engines::tts::PiperTts;
 use goassist_engines::vad::{CaptureConfig, SegmenterConfig, VadEngine, VadModel};
 
-use crate::config::{Config, VadEngineKind};
+use crate::config::{AsrEngineKind, Config, VadEngineKind};
 use crate::engine_pool::{AsrEngine, AsrPool, Pool, TtsEngine, TtsPool, speech};
 use crate::face::FaceService;
 use crate::llm::LlmService;
@@ -40,7 +40,7 @@ pub struct VoiceEngines {
     pub segmenter: SegmenterConfig,
     /// Utterance capture (partials pacing, padding).
     pub capture: CaptureConfig,
-    /// Speech recognition (Moonshine) on its pool: `asr.submit(audio_16k, priority)`.
+    /// Speech recognition (ASR_ENGINE) on its pool: `asr.submit(audio_16k, priority)`.
     pub asr: AsrPool,
     /// Speech synthesis (Piper) on its pool, 48 kHz out: `tts.submit(text, priority)`.
     pub tts: TtsPool,
@@ -68,25 +68,48 @@ pub fn load_vad(config: &Config) -> Result<VadModel, String> {
     Ok(model)
 }
 
-/// Loads Moonshine, warms it with a second of silence and starts its pool (sized for
-/// `MAX_CONCURRENT_SESSIONS`, metrics under `engine="asr"`).
+/// Loads the configured recognizer, warms it with a second of silence and starts its pool
+/// (sized for `MAX_CONCURRENT_SESSIONS`, metrics under `engine="asr"`).
 pub fn load_asr(
     config: &Config,
     threads: usize,
     metrics: &EngineMetrics,
 ) -> Result<AsrPool, String> {
-    let mut asr = MoonshineAsr::load_dir(&config.models_dir, &config.asr_model_path, threads)
-        .map_err(|e| e.to_string())?;
+    let mut asr = open_asr(config, threads)?;
     asr.transcribe(&vec![0.0; 16_000])
         .map_err(|e| format!("ASR warm-up failed: {e}"))?;
     let size = speech::asr_size(config.max_concurrent_sessions);
     Pool::spawn(
         "asr",
-        AsrEngine(Box::new(asr)),
+        AsrEngine(asr),
         size,
         metrics.for_engine("asr"),
     )
     .map_err(|e| format!("cannot start the ASR thread: {e}"))
+}
+
+/// Loads the recognizer ASR_ENGINE names (not warmed), computing with `threads` threads.
+pub fn open_asr(config: &Config, threads: usize) -> Result<Box<dyn Asr>, String> {
+    match config.asr_engine {
+        AsrEngineKind::Moonshine => {
+            MoonshineAsr::load_dir(&config.models_dir, &config.asr_model_path, threads)
+                .map(|asr| Box::new(asr) as Box<dyn Asr>)
+                .map_err(|e| e.to_string())
+        }
+        #[cfg(feature = "whisper")]
+        AsrEngineKind::Whisper => goassist_engines::asr::WhisperAsr::load(
+            &config.asr_model_path,
+            config.asr_language,
+            threads,
+        )
+        .map(|asr| Box::new(asr) as Box<dyn Asr>)
+        .map_err(|e| e.to_string()),
+        // Configuration refuses ASR_ENGINE=whisper in such a build; kept for completeness.
+        #[cfg(not(feature = "whisper"))]
+        AsrEngineKind::Whisper => {
+            Err("this build has no Whisper (built without the `whisper` feature)".into())
+        }
+    }
 }
 
 /// Loads Piper (it warms itself up) and starts its pool (sized for `MAX_CONCURRENT_SESSIONS`,

@@ -1,5 +1,16 @@
 //! Speech recognition: 16 kHz mono audio in, text out.
 //!
+//! # Engines
+//!
+//! - [`MoonshineAsr`] (the default): Moonshine base-en through ONNX Runtime. English only;
+//!   cheap on short audio (its cost follows the audio length).
+//! - `WhisperAsr` (cargo feature `whisper`): multilingual Whisper through whisper.cpp, for
+//!   speech in any of its 99 languages, fixed or detected per utterance ([`AsrLanguage`]).
+//!   Each call encodes a 30 s window, so short partials cost as much as long finals.
+//!
+//! Both implement [`Asr`] with the same contract, so the server streams with either the same
+//! way (below).
+//!
 //! # Streaming partial transcripts
 //!
 //! Moonshine is not a streaming model, but it is cheap on short audio (its encoder takes the
@@ -22,13 +33,19 @@
 //! Audio shorter than [`MIN_AUDIO_SAMPLES`] gives `""` without running the model; audio longer
 //! than [`MAX_AUDIO_SAMPLES`] is an error (segment long turns first).
 
+mod language;
 mod moonshine;
 mod tokenizer;
 mod wer;
+#[cfg(feature = "whisper")]
+mod whisper;
 
+pub use language::{AsrLanguage, WHISPER_LANGUAGES};
 pub use moonshine::{MAX_AUDIO_SAMPLES, MIN_AUDIO_SAMPLES, MOONSHINE_SAMPLE_RATE, MoonshineAsr};
 pub use tokenizer::Tokenizer;
 pub use wer::{normalized_words, word_edit_distance, word_error_rate};
+#[cfg(feature = "whisper")]
+pub use whisper::{WHISPER_CPP_VERSION, WHISPER_SAMPLE_RATE, WhisperAsr, WhisperTranscript};
 
 use crate::EngineError;
 
@@ -39,6 +56,13 @@ pub trait Asr: Send {
     /// Audio with non-finite samples, or too long for the model, is an
     /// [`EngineError::InvalidInput`].
     fn transcribe(&mut self, audio_16k: &[f32]) -> Result<String, EngineError>;
+
+    /// The language (a [`WHISPER_LANGUAGES`] code) the last [`Asr::transcribe`] that ran the
+    /// model transcribed in: always `en` for Moonshine; for Whisper the configured one, or with
+    /// [`AsrLanguage::Auto`] the detected one. `None` when not known (yet).
+    fn last_language(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 #[cfg(test)]

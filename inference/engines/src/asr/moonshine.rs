@@ -256,6 +256,11 @@ impl Asr for MoonshineAsr {
         let tokens = self.transcribe_tokens(audio_16k)?;
         Ok(self.tokenizer.decode(&tokens))
     }
+
+    fn last_language(&self) -> Option<&'static str> {
+        // base-en knows one language.
+        Some("en")
+    }
 }
 
 /// `{stem}.onnx` if present (converted by `scripts/ort_to_onnx.py`), else the shipped

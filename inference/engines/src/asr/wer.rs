@@ -3,8 +3,9 @@
 //! Both texts are normalized first so that only the words count: lower case, apostrophes
 //! dropped inside words (`don't` = `dont`), every other non-alphanumeric character a word
 //! break, and the common title abbreviations are spelled out (`Mr.` = `mister`, as reference
-//! transcripts write them). Numbers are not spelled out: a reference should write them the way
-//! the model does.
+//! transcripts write them). Russian `ё` counts as `е`: Russian print mostly writes the one for
+//! the other, so recognizers and references disagree on it without either being wrong. Numbers
+//! are not spelled out: a reference should write them the way the model does.
 
 /// Abbreviations that recognizers write and transcribers spell out.
 const ABBREVIATIONS: [(&str, &str); 3] = [("mr", "mister"), ("mrs", "missus"), ("dr", "doctor")];
@@ -13,7 +14,9 @@ const ABBREVIATIONS: [(&str, &str); 3] = [("mr", "mister"), ("mrs", "missus"), (
 pub fn normalized_words(text: &str) -> Vec<String> {
     let mut cleaned = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_alphanumeric() {
+        if c == 'ё' || c == 'Ё' {
+            cleaned.push('е');
+        } else if c.is_alphanumeric() {
             cleaned.extend(c.to_lowercase());
         } else if c == '\'' || c == '\u{2019}' {
             // Apostrophes join: "don't" and "dont" are the same word.
@@ -102,6 +105,12 @@ mod tests {
         assert_eq!(word_error_rate("...", ""), 0.0);
         assert_eq!(word_error_rate("", "hello"), 1.0);
         assert_eq!(word_error_rate("hello there", ""), 1.0);
+    }
+
+    #[test]
+    fn russian_yo_is_e() {
+        assert_eq!(word_error_rate("Ещё всё", "еще ВСЕ"), 0.0);
+        assert_eq!(word_error_rate("щёки", "щеки"), 0.0);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Real recorded speech for the VAD and ASR tests: the LibriVox utterances of
-//! pocketsphinx-testdata (with their transcription) and jfk.wav, as listed in MODELS.md.
+//! pocketsphinx-testdata (with their transcription) and jfk.wav (docs/models.md), and for
+//! Whisper the Russian recordings of Debian's festvox-ru (`download_models.sh --with-whisper`).
 
 #![allow(dead_code)] // each test binary uses a different part
 
@@ -110,6 +111,40 @@ pub fn all() -> Vec<Utterance> {
     let mut all = librivox();
     all.push(jfk());
     all
+}
+
+/// The Russian recordings (`speech/russian/`, fetched by `download_models.sh --with-whisper`)
+/// with the text the speaker read. The file keeps festvox-ru's `( id "text" )` lines; their `+`
+/// marks (stress, for the synthesizer) are not words and are removed here.
+pub fn russian() -> Vec<Utterance> {
+    let dir = models_dir().join("speech/russian");
+    let transcription = std::fs::read_to_string(dir.join("transcription")).unwrap_or_else(|e| {
+        panic!(
+            "{}/transcription: {e}: run scripts/download_models.sh --with-whisper",
+            dir.display()
+        )
+    });
+    let utterances: Vec<Utterance> = transcription
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let (id, quoted) = line
+                .trim()
+                .trim_start_matches('(')
+                .trim_end_matches(')')
+                .trim()
+                .split_once(' ')
+                .expect("( id \"text\" )");
+            let transcript = quoted.trim().trim_matches('"').replace('+', "");
+            Utterance {
+                samples: read_wav(&dir.join(format!("{id}.wav"))),
+                name: id.to_string(),
+                transcript,
+            }
+        })
+        .collect();
+    assert!(!utterances.is_empty(), "no Russian utterances listed");
+    utterances
 }
 
 /// Deterministic low-level noise (about -60 dBFS), a stand-in for a quiet room: digital zeros
