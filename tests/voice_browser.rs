@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use goassist_e2e::{Server, best_lag, models_dir, read_wav, rms, tail, workspace_root, write_wav};
+use goassist_e2e::{
+    Server, browser_test_dir, lip_sync, models_dir, read_wav, rms, tail, write_wav,
+};
 use goassist_engines::asr::{Asr, MoonshineAsr, word_error_rate};
 use serde_json::Value;
 
@@ -22,21 +24,6 @@ const JFK: &str = "And so my fellow Americans, ask not what your country can do 
 /// to be long, about a minute of speech) has started by then even on a busy 2-core machine
 /// (time to first audio there: 2–10 s) and is still playing.
 const BARGE_IN_AFTER_S: f32 = 20.0;
-
-fn browser_dir() -> PathBuf {
-    let dir = workspace_root().join("tests/browser");
-    assert!(
-        dir.join("node_modules/playwright-core").exists(),
-        "playwright-core is missing in {}: run scripts/setup_browser_tests.sh",
-        dir.display()
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "{chromium} not found: run scripts/setup.sh (apt chromium)"
-    );
-    dir
-}
 
 /// The microphone: silence, the JFK question, a pause while the assistant answers, then a
 /// LibriVox sentence that interrupts it, then silence.
@@ -63,7 +50,7 @@ fn events_of<'a>(seen: &'a [Value], kind: &str) -> Vec<&'a Value> {
 
 #[test]
 fn chromium_talks_to_the_assistant_and_interrupts_it() {
-    let browser = browser_dir();
+    let browser = browser_test_dir();
     let mic = microphone_wav();
     let mut server = Server::start(&[
         // A long answer whatever the model makes of the quote, so the barge-in lands mid-answer.
@@ -219,7 +206,7 @@ fn chromium_talks_to_the_assistant_and_interrupts_it() {
         .iter()
         .filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()? as f32)))
         .collect();
-    let (correlation, lag) = lip_sync(&audio, audio_start_ms, &jaw);
+    let (correlation, lag) = lip_sync(&audio, audio_start_ms, &jaw, None);
     println!(
         "rendered jawOpen vs received loudness: correlation {correlation:.2} at a lag of {lag} frames"
     );
@@ -276,34 +263,4 @@ fn without_numbers(text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// One face frame at 30 fps, in ms.
-const FRAME_MS: f64 = 1000.0 / 30.0;
-
-/// Pearson correlation of the audio loudness (RMS per frame) with the rendered jawOpen (mean
-/// per frame) over the stretch where the assistant spoke, at the best lag in −6..=6 frames
-/// (positive: the jaw moves after the audio). Returns (correlation, lag).
-fn lip_sync(audio_16k: &[f32], audio_start_ms: f64, jaw: &[(f64, f32)]) -> (f32, i32) {
-    let frame_samples = (16_000.0 * FRAME_MS / 1000.0) as usize;
-    let loudness: Vec<f32> = audio_16k.chunks(frame_samples).map(rms).collect();
-    let mut jaw_sum = vec![(0.0f32, 0u32); loudness.len()];
-    for &(t, v) in jaw {
-        let k = ((t - audio_start_ms) / FRAME_MS).floor();
-        if k >= 0.0 && (k as usize) < jaw_sum.len() {
-            jaw_sum[k as usize].0 += v;
-            jaw_sum[k as usize].1 += 1;
-        }
-    }
-    let jaw_mean: Vec<Option<f32>> = jaw_sum
-        .iter()
-        .map(|&(s, n)| (n > 0).then(|| s / n as f32))
-        .collect();
-    let voiced: Vec<usize> = (0..loudness.len())
-        .filter(|&k| loudness[k] > 0.01)
-        .collect();
-    let (Some(&first), Some(&last)) = (voiced.first(), voiced.last()) else {
-        return (0.0, 0);
-    };
-    best_lag(&loudness, &jaw_mean, first..last + 1, 6)
 }

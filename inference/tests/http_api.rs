@@ -363,6 +363,7 @@ async fn the_voice_page_and_every_module_it_imports_are_served() {
     for (path, kind) in [
         ("/app.js", "text/javascript"),
         ("/app.css", "text/css"),
+        ("/network_help.js", "text/javascript"),
         ("/face/face.js", "text/javascript"),
         ("/face/demo.html", "text/html"),
     ] {

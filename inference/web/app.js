@@ -1,6 +1,13 @@
 // GoAssist voice page: connects over WHIP, plays the assistant, shows the transcript.
 // Everything a test needs to observe is on window.goassist (events, received audio level).
+import {
+  candidateAddresses, connectionProblem, microphoneError, microphoneProblem, pageEnvironment, showHelp,
+} from "/network_help.js";
+
 const $ = (id) => document.getElementById(id);
+/** A voice connection not up this long after the answer gets the network help (the server
+ * drops an unconnected peer after 15 s too). */
+const CONNECT_TIMEOUT_S = 15;
 
 export const goassist = {
   events: [],          // every server event, in order
@@ -109,9 +116,18 @@ export async function connect() {
   const { iceServers } = await (await fetch("/v1/ice-servers")).json();
   const pc = new RTCPeerConnection({ iceServers });
   goassist.pc = pc;
-  const mic = await navigator.mediaDevices.getUserMedia({
-    audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
-  });
+  let mic;
+  try {
+    mic = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    });
+  } catch (e) {
+    pc.close();
+    showHelp($("network-help"), microphoneError(e));
+    setState("no_microphone");
+    $("connect").disabled = false;
+    return;
+  }
   const transceiver = pc.addTransceiver(mic.getAudioTracks()[0], { direction: "sendrecv" });
   goassist.receiver = transceiver.receiver;
   goassist.eventsChannel = pc.createDataChannel("events");
@@ -129,8 +145,16 @@ export async function connect() {
     $("assistant-audio").srcObject = stream;
     recordRemote(e.track).catch((err) => console.warn("recording failed", err));
   };
+  let answerSdp = "";
+  const iceHelp = (state) => showHelp($("network-help"), connectionProblem({
+    which: "voice", state, seconds: CONNECT_TIMEOUT_S, candidates: candidateAddresses(answerSdp),
+  }));
   pc.onconnectionstatechange = () => {
     if (["failed", "closed", "disconnected"].includes(pc.connectionState)) setState(pc.connectionState);
+    if (pc.connectionState === "failed") iceHelp("failed");
+    if (pc.connectionState === "connected" && $("network-help").dataset.problem === "voice-ice-failed") {
+      showHelp($("network-help"), null);
+    }
   };
   await pc.setLocalDescription(await pc.createOffer());
   await waitForIce(pc);
@@ -148,7 +172,11 @@ export async function connect() {
   }
   goassist.sessionUrl = response.headers.get("Location");
   goassist.face?.listen(goassist.faceChannel, goassist.receiver);
-  await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
+  answerSdp = await response.text();
+  await pc.setRemoteDescription({ type: "answer", sdp: answerSdp });
+  setTimeout(() => {
+    if (goassist.pc === pc && !["connected", "failed", "closed"].includes(pc.connectionState)) iceHelp("timeout");
+  }, CONNECT_TIMEOUT_S * 1000);
   $("hangup").disabled = false;
   $("typed-text").disabled = false;
 }
@@ -160,6 +188,13 @@ export async function hangup() {
   $("hangup").disabled = true;
   $("connect").disabled = false;
   $("typed-text").disabled = true;
+}
+
+// Without a secure context there is no microphone: say why and what the operator changes.
+const microphoneHelp = microphoneProblem(pageEnvironment());
+if (microphoneHelp) {
+  showHelp($("network-help"), microphoneHelp);
+  $("connect").disabled = true;
 }
 
 $("connect").onclick = () => connect().catch((e) => { addLine("error", String(e)); setState("error"); $("connect").disabled = false; });

@@ -264,3 +264,265 @@ pub fn first_voiced_after(
         .find(|a| a.at > after && rms(&a.samples_48k) > 0.01)
         .map(|a| a.at)
 }
+
+/// The browser tests' driver folder (`tests/browser`), checked: playwright-core installed and
+/// Chromium present, else a panic naming the set-up script.
+pub fn browser_test_dir() -> PathBuf {
+    let dir = workspace_root().join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is missing in {}: run scripts/setup_browser_tests.sh",
+        dir.display()
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} not found: run scripts/setup.sh (apt chromium)"
+    );
+    dir
+}
+
+/// One face frame at 30 fps, in ms.
+pub const FACE_FRAME_MS: f64 = 1000.0 / 30.0;
+
+/// Lip sync as a page renders it: the Pearson correlation of the played audio's loudness (RMS
+/// per 30 fps frame; `audio_16k` started playing at `audio_start_ms`) with the face's jawOpen
+/// samples `(ms, value)` (mean per frame), over the voiced frames within `window_ms` (all of
+/// them when `None`), at the best lag in −6..=6 frames (positive: the jaw moves after the
+/// audio). Returns (correlation, lag in frames).
+pub fn lip_sync(
+    audio_16k: &[f32],
+    audio_start_ms: f64,
+    jaw: &[(f64, f32)],
+    window_ms: Option<(f64, f64)>,
+) -> (f32, i32) {
+    let frame_samples = (16_000.0 * FACE_FRAME_MS / 1000.0) as usize;
+    let loudness: Vec<f32> = audio_16k.chunks(frame_samples).map(rms).collect();
+    let mut jaw_sum = vec![(0.0f32, 0u32); loudness.len()];
+    for &(t, v) in jaw {
+        let k = ((t - audio_start_ms) / FACE_FRAME_MS).floor();
+        if k >= 0.0 && (k as usize) < jaw_sum.len() {
+            jaw_sum[k as usize].0 += v;
+            jaw_sum[k as usize].1 += 1;
+        }
+    }
+    let jaw_mean: Vec<Option<f32>> = jaw_sum
+        .iter()
+        .map(|&(s, n)| (n > 0).then(|| s / n as f32))
+        .collect();
+    let (from_ms, to_ms) = window_ms.unwrap_or((f64::MIN, f64::MAX));
+    let in_window = |k: usize| {
+        let t = audio_start_ms + k as f64 * FACE_FRAME_MS;
+        t >= from_ms && t < to_ms
+    };
+    let voiced: Vec<usize> = (0..loudness.len())
+        .filter(|&k| loudness[k] > 0.01 && in_window(k))
+        .collect();
+    let (Some(&first), Some(&last)) = (voiced.first(), voiced.last()) else {
+        return (0.0, 0);
+    };
+    best_lag(&loudness, &jaw_mean, first..last + 1, 6)
+}
+
+/// `(observations, observations over 2 × 20 ms)` of the server's speech-packet pacing
+/// histogram (`goassist_audio_send_interval_seconds`): how evenly it sent the answers' audio.
+pub fn speech_packet_intervals(port: u16) -> (u64, u64) {
+    let (_, text) = http_get(port, "/metrics").expect("metrics");
+    speech_packet_intervals_in(&text).expect("goassist_audio_send_interval_seconds in /metrics")
+}
+
+/// [`speech_packet_intervals`] from a Prometheus text already fetched; `None` when the
+/// histogram is missing.
+pub fn speech_packet_intervals_in(metrics: &str) -> Option<(u64, u64)> {
+    let value = |line_start: &str| -> Option<u64> {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(line_start))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|v| v as u64)
+    };
+    let total = value("goassist_audio_send_interval_seconds_count")?;
+    let within = value("goassist_audio_send_interval_seconds_bucket{le=\"0.04\"}")?;
+    Some((total, total - within))
+}
+
+/// A running `goassist-pixelstream-proxy` serving the built pages (`scripts/setup_pixelstream_frontend.sh`)
+/// on loopback, killed on drop; its logs go to a file.
+pub struct PixelStreamProxy {
+    child: Child,
+    /// Page + player WebSocket port.
+    pub player_port: u16,
+    /// Streamer WebSocket port (where Unreal, or the stand-in, connects).
+    pub streamer_port: u16,
+    /// `/healthz`, `/readyz`, `/metrics`.
+    pub admin_port: u16,
+    /// Where its logs went.
+    pub log_path: PathBuf,
+}
+
+impl PixelStreamProxy {
+    /// Starts the proxy with `extra` environment and waits until it is ready (10 s).
+    pub fn start(extra: &[(&str, String)]) -> PixelStreamProxy {
+        let dist = workspace_root().join("pixelstream-proxy/frontend/dist");
+        assert!(
+            dist.join("talk/index.html").exists(),
+            "{} is not built: run scripts/setup_pixelstream_frontend.sh",
+            dist.display()
+        );
+        let (player_port, streamer_port, admin_port) = (free_port(), free_port(), free_port());
+        let log_path = std::env::temp_dir().join(format!("goassist-e2e-proxy-{player_port}.log"));
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let mut cmd = Command::new(workspace_binary("goassist-pixelstream-proxy"));
+        cmd.env("PS_PLAYER_BIND", "127.0.0.1")
+            .env("PS_PLAYER_PORT", player_port.to_string())
+            .env("PS_STREAMER_PORT", streamer_port.to_string())
+            .env("PS_ADMIN_PORT", admin_port.to_string())
+            .env("PS_FRONTEND_DIR", &dist);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start goassist-pixelstream-proxy");
+        let mut proxy = PixelStreamProxy {
+            child,
+            player_port,
+            streamer_port,
+            admin_port,
+            log_path,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !http_get(admin_port, "/readyz").is_some_and(|(code, _)| code == 200) {
+            if let Some(status) = proxy.child.try_wait().expect("proxy status") {
+                panic!("proxy exited with {status}; log:\n{}", proxy.logs());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "proxy not ready; log:\n{}",
+                proxy.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        proxy
+    }
+
+    /// Base URL of the pages.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.player_port)
+    }
+
+    /// Everything it logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for PixelStreamProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How late `delayed` follows `reference` (two signals sampled as `(ms, value)`, e.g. the mouth
+/// seen in a video and the face locked to the audio): both are held from sample to sample on a
+/// 10 ms grid over `window_ms`; returns the Pearson correlation at the best lag in
+/// −`max_lag_ms`..=`max_lag_ms` and that lag in ms (positive: `delayed` comes later).
+pub fn delay_ms(
+    reference: &[(f64, f32)],
+    delayed: &[(f64, f32)],
+    window_ms: (f64, f64),
+    max_lag_ms: f64,
+) -> (f32, f64) {
+    const STEP_MS: f64 = 10.0;
+    let lag_steps = (max_lag_ms / STEP_MS).round() as i32;
+    // The grid reaches past the window by the largest lag so every lag has the same span.
+    let start = window_ms.0 - max_lag_ms;
+    let steps = ((window_ms.1 - start + max_lag_ms) / STEP_MS)
+        .ceil()
+        .max(0.0) as usize;
+    let held = |samples: &[(f64, f32)]| -> Vec<Option<f32>> {
+        let mut out = Vec::with_capacity(steps);
+        let mut next = 0;
+        let mut last = None;
+        for k in 0..steps {
+            let t = start + k as f64 * STEP_MS;
+            while next < samples.len() && samples[next].0 <= t {
+                last = Some(samples[next].1);
+                next += 1;
+            }
+            out.push(last);
+        }
+        out
+    };
+    let reference = held(reference);
+    let delayed = held(delayed);
+    let first = lag_steps as usize;
+    let last = first + ((window_ms.1 - window_ms.0) / STEP_MS).floor().max(0.0) as usize;
+    let reference: Vec<f32> = reference.iter().map(|v| v.unwrap_or(f32::NAN)).collect();
+    let mut best = (f32::MIN, 0);
+    for lag in -lag_steps..=lag_steps {
+        let pairs: Vec<(f32, f32)> = (first..last)
+            .filter_map(|k| {
+                let j = usize::try_from(k as i64 + i64::from(lag)).ok()?;
+                let r = *reference.get(k)?;
+                Some((r, (*delayed.get(j)?)?)).filter(|(r, _)| !r.is_nan())
+            })
+            .collect();
+        let r = pearson(&pairs);
+        if r > best.0 {
+            best = (r, lag);
+        }
+    }
+    (best.0, f64::from(best.1) * STEP_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A jaw-like signal: a few syllables a second.
+    fn syllables(t_ms: f64) -> f32 {
+        let s = t_ms / 1000.0;
+        ((s * 2.0 * std::f64::consts::PI * 3.1).sin()
+            * (s * 2.0 * std::f64::consts::PI * 0.7).sin())
+        .max(0.0) as f32
+    }
+
+    #[test]
+    fn delay_ms_finds_a_video_lag_from_sparse_frames() {
+        // Reference sampled every 10 ms; the "video" shows it 120 ms late at 30 fps.
+        let reference: Vec<(f64, f32)> = (0..1000)
+            .map(|k| (k as f64 * 10.0, syllables(k as f64 * 10.0)))
+            .collect();
+        let video: Vec<(f64, f32)> = (0..300)
+            .map(|k| {
+                let shown = k as f64 * 1000.0 / 30.0;
+                (shown, syllables(shown - 120.0))
+            })
+            .collect();
+        let (corr, lag) = delay_ms(&reference, &video, (1000.0, 9000.0), 500.0);
+        assert!(corr > 0.9, "correlation {corr}");
+        assert!((lag - 120.0).abs() <= 30.0, "lag {lag} ms");
+        // Early video (negative lag) is found as such.
+        let early: Vec<(f64, f32)> = video
+            .iter()
+            .map(|&(t, _)| (t, syllables(t + 80.0)))
+            .collect();
+        let (_, lag) = delay_ms(&reference, &early, (1000.0, 9000.0), 500.0);
+        assert!((lag + 80.0).abs() <= 30.0, "lag {lag} ms");
+    }
+
+    #[test]
+    fn delay_ms_of_unrelated_signals_is_weak() {
+        let reference: Vec<(f64, f32)> = (0..1000)
+            .map(|k| (k as f64 * 10.0, syllables(k as f64 * 10.0)))
+            .collect();
+        let flat: Vec<(f64, f32)> = (0..300).map(|k| (k as f64 * 33.3, 0.5)).collect();
+        let (corr, _) = delay_ms(&reference, &flat, (1000.0, 9000.0), 500.0);
+        assert!(corr.abs() < 0.1, "a flat video correlates {corr}");
+    }
+}

@@ -5,6 +5,7 @@
 //! a JSON body `{"error": {"code", "message"}}` with the right status.
 
 mod admin;
+mod cors;
 mod ops;
 mod web;
 mod whip;

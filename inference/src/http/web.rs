@@ -38,6 +38,16 @@ pub(super) fn routes(models_dir: &Path) -> Router<AppState> {
                 )
             }),
         )
+        // What the page says when the network is in the way (the Profile C page bundles it too).
+        .route(
+            "/network_help.js",
+            get(|| async {
+                page(
+                    "text/javascript; charset=utf-8",
+                    include_str!("../../web/network_help.js"),
+                )
+            }),
+        )
         .route(
             "/app.css",
             get(|| async { page("text/css; charset=utf-8", include_str!("../../web/app.css")) }),
@@ -63,9 +73,14 @@ pub(super) fn routes(models_dir: &Path) -> Router<AppState> {
         )
         // ServeDir resolves paths inside the folder only (no `..`), answers HEAD and ranges,
         // and types .js/.wasm/.glb so the browser accepts them as modules, wasm and glTF.
+        // Cross-origin readable: the Profile C page (another origin) loads the 3D head from here.
         .nest_service(
             "/face/vendor",
-            tower_http::services::ServeDir::new(models_dir.join(VENDOR_DIR)),
+            tower::ServiceBuilder::new()
+                .layer(super::cors::layer())
+                .service(tower_http::services::ServeDir::new(
+                    models_dir.join(VENDOR_DIR),
+                )),
         )
 }
 

@@ -1,7 +1,8 @@
 //! WHIP-shaped session signalling (RFC 9725): `POST /v1/sessions` with an SDP offer creates a
 //! session and answers `201 Created` with the SDP answer and its `Location`; `DELETE` on that
 //! location ends it. All ICE candidates are in the answer, so trickle `PATCH` is refused (405),
-//! as the RFC allows.
+//! as the RFC allows. The routes answer cross-origin requests and `OPTIONS` preflights
+//! ([`super::cors`]): the Profile C page calls them from the render pod's origin.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
-use super::{AppError, AppState};
+use super::{AppError, AppState, cors};
 use crate::sessions::{AdmitError, EndReason, format_id, parse_id};
 use crate::webrtc::WebRtcError;
 
@@ -28,6 +29,8 @@ pub(super) fn routes() -> Router<AppState> {
             axum::routing::delete(delete_session).patch(trickle),
         )
         .route("/v1/ice-servers", get(ice_servers))
+        .layer(cors::layer())
+        .layer(axum::middleware::from_fn(cors::describe_options))
 }
 
 async fn create_session(

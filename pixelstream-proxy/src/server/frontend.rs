@@ -1,6 +1,7 @@
-//! The player page: the esbuild bundle of Epic's frontend, loaded into memory at start-up
-//! (a few files, served with the right content type; nothing is read from disk per request,
-//! so a request path can never escape the directory).
+//! The pages: the esbuild bundles of Epic's stock player (`/`) and of the Profile C talk page
+//! (`/talk/`), loaded into memory at start-up (a few files, served with the right content
+//! type; nothing is read from disk per request, so a request path can never escape the
+//! directory).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,7 +11,7 @@ use axum::body::Bytes;
 /// Where the bundle comes from, for error messages.
 pub const SETUP_SCRIPT: &str = "scripts/setup_pixelstream_frontend.sh";
 
-/// In-memory static files keyed by URL path (`/index.html`, `/player.js`).
+/// In-memory static files keyed by URL path (`/index.html`, `/player.js`, `/talk/talk.js`).
 #[derive(Debug, Clone, Default)]
 pub struct Frontend {
     files: HashMap<String, (&'static str, Bytes)>,
@@ -43,14 +44,14 @@ impl Frontend {
             .insert(url_path.to_owned(), (content_type(url_path), body.into()));
     }
 
-    /// The file at `url_path` (`/` means `/index.html`) and its content type.
+    /// The file at `url_path` and its content type. A folder's path (`/`, `/talk/`, `/talk`)
+    /// means its `index.html`.
     pub fn get(&self, url_path: &str) -> Option<(&'static str, Bytes)> {
-        let path = if url_path == "/" {
-            "/index.html"
-        } else {
-            url_path
-        };
-        self.files.get(path).map(|(t, b)| (*t, b.clone()))
+        let file = |path: &str| self.files.get(path).map(|(t, b)| (*t, b.clone()));
+        if url_path.ends_with('/') {
+            return file(&format!("{url_path}index.html"));
+        }
+        file(url_path).or_else(|| file(&format!("{url_path}/index.html")))
     }
 
     fn load_dir(&mut self, dir: &Path, prefix: &str, depth: u32) -> anyhow::Result<()> {
@@ -86,5 +87,50 @@ fn content_type(path: &str) -> &'static str {
         Some("ico") => "image/x-icon",
         Some("woff2") => "font/woff2",
         _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pages() -> Frontend {
+        let mut f = Frontend::empty();
+        f.insert("/index.html", "player");
+        f.insert("/player.js", "p()");
+        f.insert("/talk/index.html", "talk");
+        f.insert("/talk/talk.js", "t()");
+        f
+    }
+
+    fn body(f: &Frontend, path: &str) -> Option<(&'static str, String)> {
+        f.get(path)
+            .map(|(t, b)| (t, String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    #[test]
+    fn a_folder_path_serves_its_index() {
+        let f = pages();
+        let html = "text/html; charset=utf-8";
+        assert_eq!(body(&f, "/"), Some((html, "player".into())));
+        assert_eq!(body(&f, "/talk/"), Some((html, "talk".into())));
+        assert_eq!(body(&f, "/talk"), Some((html, "talk".into())));
+        assert_eq!(
+            body(&f, "/talk/talk.js"),
+            Some(("text/javascript; charset=utf-8", "t()".into()))
+        );
+    }
+
+    #[test]
+    fn anything_else_is_not_found() {
+        let f = pages();
+        for path in [
+            "/talk/missing.js",
+            "/missing/",
+            "/index.html/",
+            "/../index.html",
+        ] {
+            assert_eq!(body(&f, path), None, "{path}");
+        }
     }
 }
