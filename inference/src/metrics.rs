@@ -1,4 +1,5 @@
-//! The Prometheus metrics of the inference server, with the names of ARCHITECTURE.md.
+//! The Prometheus metrics of the inference server: the names the runbook, dashboards and alerts
+//! read (docs/runbook.md).
 //!
 //! Every metric is registered at start-up, also those that later stages feed, so dashboards and
 //! alerts can be written against a stable set of names. Latency histograms use buckets chosen for

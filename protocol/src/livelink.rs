@@ -277,7 +277,7 @@ mod tests {
         }
     }
 
-    /// Golden vector: exact bytes, offsets as PROTOCOLS.md §2 gives them.
+    /// Golden vector: exact bytes, offsets as docs/protocols.md §2 gives them.
     #[test]
     fn golden_vector() {
         let bytes = sample().encode().unwrap();

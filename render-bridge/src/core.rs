@@ -3,7 +3,7 @@
 //! eased frames bring it to neutral.
 //!
 //! It takes `now` as an argument and never touches a socket or a clock, so tests drive it in
-//! virtual time (STYLE.md §1). The I/O loop ([`crate::ingest`]) calls [`BridgeCore::ingest`]
+//! virtual time. The I/O loop ([`crate::ingest`]) calls [`BridgeCore::ingest`]
 //! for every datagram and emits what comes back at once (no added tick latency), and calls
 //! [`BridgeCore::poll`] every [`BridgeCore::poll_interval`] for the slow-freeze frames.
 //!

@@ -6,7 +6,7 @@
 // neutral when frames stop, and draws a built-in 2D face (canvas, licence-clean) or, when the
 // optional facecap.glb and three.js are installed, a 3D head.
 
-/** Apple camelCase names of the 61 curves, in Unreal's order (PROTOCOLS.md §1). */
+/** Apple camelCase names of the 61 curves, in Unreal's order (docs/protocols.md §1). */
 export const CURVE_NAMES = [
   "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft",
   "eyeSquintLeft", "eyeWideLeft", "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight",

@@ -1,6 +1,6 @@
 //! A user-supplied ONNX audio → ARKit model, as an [`Animator`] (the optional part of `lam`).
 //!
-//! No package we can install ships such a model (MODELS.md), so GoAssist defines a small
+//! No package we can install ships such a model (docs/models.md), so GoAssist defines a small
 //! contract any exported model can meet, described by a JSON sidecar next to the model
 //! (`model.onnx` → `model.onnx.json`):
 //!
