@@ -56,6 +56,15 @@ fn held_frames(r: &Recording) -> Vec<FaceFrame> {
     held
 }
 
+/// Samples of assistant audio received after `since`.
+fn audio_since(r: &Recording, since: Instant) -> usize {
+    r.audio
+        .iter()
+        .filter(|a| a.at > since)
+        .map(|a| a.samples_48k.len())
+        .sum()
+}
+
 /// jawOpen shown at `pos`: the newest frame at or before it.
 fn jaw_at(held: &[FaceFrame], pos: u64) -> Option<f32> {
     let i = held.partition_point(|f| f.sample_pos <= pos);
@@ -80,7 +89,8 @@ async fn the_face_stays_on_the_voice_after_a_cough_pauses_it() {
         .await
         .expect("WebRTC session");
 
-    // Ask, then cough 2 s into the answer (clauses and their frames are queued ahead by then).
+    // Ask, then cough once 2 s of the answer have arrived (clauses and their frames are queued
+    // ahead by then).
     client.send_audio_48k(vec![0.0; 48_000]);
     let (_, end) = client.send_audio(&question, rate).unwrap();
     client.send_audio_48k(vec![0.0; 48_000 * 3]);
@@ -94,11 +104,25 @@ async fn the_face_stays_on_the_voice_after_a_cough_pauses_it() {
         "no spoken answer within 90 s; server log:\n{}",
         tail(&server.logs(), 40)
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let answer_started = first_voiced_after(&client.snapshot(), asked).unwrap();
+    assert!(
+        client
+            .wait_for(Duration::from_secs(30), |r| audio_since(r, answer_started)
+                >= 2 * 48_000)
+            .await,
+        "the answer stopped before 2 s"
+    );
     let coughed = Instant::now();
     client.send_audio(&cough, rate).unwrap();
     client.send_audio_48k(vec![0.0; 48_000 * 6]);
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The pause, its dismissal and 3 s of the resumed answer.
+    assert!(
+        client
+            .wait_for(Duration::from_secs(30), |r| audio_since(r, coughed) >= 3 * 48_000)
+            .await,
+        "less than 3 s of answer after the cough; server log:\n{}",
+        tail(&server.logs(), 40)
+    );
     let r = client.snapshot();
     let logs = server.logs();
 

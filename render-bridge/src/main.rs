@@ -5,7 +5,7 @@
 //! goassist-render-bridge --check-config   validate the environment, print the effective values
 //! goassist-render-bridge replay --to ADDR [--file REC.jsonl | --synthetic] [--avatars N]
 //!                        [--seconds S] [--fps F] [--epoch E] [--audio]
-//! goassist-render-bridge record --listen ADDR --seconds S [--out REC.jsonl]
+//! goassist-render-bridge record --listen ADDR --seconds S [--frames N] [--out REC.jsonl]
 //! ```
 //!
 //! Exit codes: 0, 1 (runtime failure), 64 (usage), 78 (configuration).
@@ -78,6 +78,9 @@ enum Command {
         /// How long to record (0–86400).
         #[arg(long, default_value_t = 10.0, value_parser = seconds)]
         seconds: f64,
+        /// Stop earlier, once this many frames are recorded.
+        #[arg(long)]
+        frames: Option<u64>,
         /// Output file (default: stdout).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -120,8 +123,9 @@ fn main() -> ExitCode {
         Some(Command::Record {
             listen,
             seconds,
+            frames,
             out,
-        }) => run_record(listen, seconds, out),
+        }) => run_record(listen, seconds, frames, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -242,15 +246,23 @@ fn run_replay(
     Ok(())
 }
 
-fn run_record(listen: SocketAddr, seconds: f64, out: Option<PathBuf>) -> Result<(), Failure> {
+fn run_record(
+    listen: SocketAddr,
+    seconds: f64,
+    frames: Option<u64>,
+    out: Option<PathBuf>,
+) -> Result<(), Failure> {
     let duration = Duration::from_secs_f64(seconds);
+    let socket = std::net::UdpSocket::bind(listen).map_err(replay::ReplayError::from)?;
+    // Said once the socket is bound, so a sender (or a test) can start without guessing.
+    eprintln!("recording on {}", socket.local_addr().unwrap_or(listen));
     let written = match out {
         Some(path) => {
             let file = std::fs::File::create(&path)
                 .map_err(|e| Failure::Usage(format!("--out {}: {e}", path.display())))?;
-            replay::record(listen, duration, std::io::BufWriter::new(file))
+            replay::record(&socket, duration, frames, std::io::BufWriter::new(file))
         }
-        None => replay::record(listen, duration, std::io::stdout().lock()),
+        None => replay::record(&socket, duration, frames, std::io::stdout().lock()),
     }?;
     eprintln!("recorded {written} frames");
     Ok(())

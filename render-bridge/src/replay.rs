@@ -195,19 +195,20 @@ pub fn synthetic_stream(
     })
 }
 
-/// Listens on `listen` for `duration` and writes every valid datagram as a recording line.
-/// Returns how many frames were written; malformed datagrams are skipped.
+/// Reads datagrams from `socket` for `duration`, or until `max_frames` were written, and writes
+/// every valid one as a recording line. Returns how many frames were written; malformed
+/// datagrams are skipped.
 pub fn record(
-    listen: SocketAddr,
+    socket: &UdpSocket,
     duration: Duration,
+    max_frames: Option<u64>,
     mut out: impl Write,
 ) -> Result<u64, ReplayError> {
-    let socket = UdpSocket::bind(listen)?;
     socket.set_read_timeout(Some(Duration::from_millis(50)))?;
     let deadline = Instant::now() + duration;
     let mut buf = vec![0u8; MAX_DATAGRAM_LEN + 1];
     let mut written = 0;
-    while Instant::now() < deadline {
+    while Instant::now() < deadline && max_frames.is_none_or(|max| written < max) {
         let n = match socket.recv(&mut buf) {
             Ok(n) => n,
             Err(e)
@@ -225,6 +226,7 @@ pub fn record(
             written += 1;
         }
     }
+    out.flush()?;
     Ok(written)
 }
 

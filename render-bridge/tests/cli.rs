@@ -101,12 +101,18 @@ fn record_then_replay_round_trips() {
     let dir = std::env::temp_dir().join(format!("goassist-record-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("rec.jsonl");
-    let recorder = bridge()
-        .args(["record", "--listen", &port.to_string(), "--seconds", "1.5"])
-        .args(["--out", file.to_str().unwrap()])
+    // Up to 60 s, but done as soon as the 12 frames are in: the test waits for events, not
+    // for time to pass.
+    let mut recorder = bridge()
+        .args(["record", "--listen", &port.to_string(), "--seconds", "60"])
+        .args(["--frames", "12", "--out", file.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let mut stderr = std::io::BufReader::new(recorder.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    assert!(line.starts_with("recording on"), "{line}");
     let sent = bridge()
         .args([
             "replay",
@@ -119,7 +125,7 @@ fn record_then_replay_round_trips() {
         .output()
         .unwrap();
     assert!(sent.status.success());
-    assert!(recorder.wait_with_output().unwrap().status.success());
+    assert!(recorder.wait().unwrap().success());
     let text = std::fs::read_to_string(&file).unwrap();
     let frames = goassist_render_bridge::replay::parse_recording(text.as_bytes()).unwrap();
     assert_eq!(frames.len(), 12, "0.2 s at 60 fps");
