@@ -150,6 +150,12 @@ pub struct Config {
     pub drain_timeout_s: u64,
     /// `ADMIN_TOKEN`: bearer token for /admin; admin endpoints answer 401 when unset.
     pub admin_token: Option<Secret>,
+    // --- operations: scoped admin tokens and alert thresholds (deploy/config.yaml "operations")
+    /// `ADMIN_TOKENS`: further named admin tokens with a scope (`name:scope:secret,...`).
+    pub admin_tokens: Vec<crate::admin_tokens::AdminToken>,
+    /// `ALERT_CRASH_LOOP_THRESHOLD`: restarts per hour above which the crash-loop alert fires
+    /// (exported as `goassist_alert_threshold{threshold="crash_loop"}`).
+    pub alert_crash_loop_threshold: u32,
     /// `MODELS_DIR`: relative model paths that do not exist from the working directory are
     /// resolved against it.
     pub models_dir: PathBuf,
@@ -319,6 +325,32 @@ pub fn validate(vars: &BTreeMap<String, String>) -> Validated {
     {
         v.warn("ADMIN_TOKEN", "ADMIN_TOKEN is shorter than 16 characters; use a long random token (e.g. `openssl rand -hex 32`)".into());
     }
+    // --- operations: scoped admin tokens and alert thresholds
+    let admin_tokens = match v.get("ADMIN_TOKENS") {
+        None => Vec::new(),
+        Some(value) => match crate::admin_tokens::parse_admin_tokens(value) {
+            Ok(tokens) => tokens,
+            Err(message) => {
+                v.error("ADMIN_TOKENS", message);
+                Vec::new()
+            }
+        },
+    };
+    for token in &admin_tokens {
+        if token.secret.expose().len() < crate::admin_tokens::MIN_SECRET_LEN {
+            v.warn("ADMIN_TOKENS", format!("ADMIN_TOKENS: the secret of {} is shorter than 16 characters; use a long random token (e.g. `openssl rand -hex 32`)", token.name));
+        }
+        if admin_token.as_ref() == Some(&token.secret) {
+            v.error(
+                "ADMIN_TOKENS",
+                format!(
+                    "ADMIN_TOKENS: {} has the same secret as ADMIN_TOKEN",
+                    token.name
+                ),
+            );
+        }
+    }
+    let alert_crash_loop_threshold = v.range("ALERT_CRASH_LOOP_THRESHOLD", 1, 100, 3u32);
     let models_dir = PathBuf::from(v.get("MODELS_DIR").unwrap_or("models"));
 
     // LLM: a remote server, or a local GGUF file.
@@ -578,6 +610,8 @@ pub fn validate(vars: &BTreeMap<String, String>) -> Validated {
             session_idle_timeout_s,
             drain_timeout_s,
             admin_token,
+            admin_tokens,
+            alert_crash_loop_threshold,
             models_dir,
             llm,
             llm_max_context_tokens,
@@ -660,6 +694,22 @@ impl Config {
             ),
             ("DRAIN_TIMEOUT_S", self.drain_timeout_s.to_string()),
             ("ADMIN_TOKEN", redacted(&self.admin_token)),
+            (
+                "ADMIN_TOKENS",
+                if self.admin_tokens.is_empty() {
+                    "(unset)".into()
+                } else {
+                    self.admin_tokens
+                        .iter()
+                        .map(|t| format!("{}:{}:<redacted>", t.name, t.scope.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                },
+            ),
+            (
+                "ALERT_CRASH_LOOP_THRESHOLD",
+                self.alert_crash_loop_threshold.to_string(),
+            ),
             ("MODELS_DIR", self.models_dir.display().to_string()),
         ];
         match &self.llm {

@@ -4,6 +4,7 @@
 //! and drain), `readiness`, `metrics`, `logging`, `server` (listeners and signals), `services`
 //! (engines behind the API). Model compute lives in the `goassist-engines` crate.
 
+pub mod admin_tokens;
 pub mod client;
 pub mod config;
 pub mod conversation;

@@ -293,8 +293,14 @@ impl<'t> Session<'t> {
                 jitter_seconds,
             } => {
                 if direction == StatsDirection::Ingress {
-                    self.state.metrics.webrtc_packet_loss_ratio.set(loss_ratio);
-                    self.state.metrics.webrtc_jitter_seconds.set(jitter_seconds);
+                    self.state
+                        .metrics
+                        .webrtc_packet_loss_ratio
+                        .observe(loss_ratio);
+                    self.state
+                        .metrics
+                        .webrtc_jitter_seconds
+                        .observe(jitter_seconds);
                 }
             }
             PeerEvent::Disconnected { .. } => {}
