@@ -45,9 +45,12 @@ section() { printf '\n-- %s (+%ss)\n' "$*" "$SECONDS"; }
 # Free loopback TCP ports, chosen by the kernel (other agents run servers on this machine).
 free_ports() { "$PY" -c '
 import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+kind = socket.SOCK_DGRAM if sys.argv[2] == "udp" else socket.SOCK_STREAM
+socks = [socket.socket(type=kind) for _ in range(int(sys.argv[1]))]
 for s in socks: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"; }
+ports = [str(s.getsockname()[1]) for s in socks]
+for s in socks: s.close()  # closed before the ports are printed, so they are free when read
+print(" ".join(ports))' "$1" "${2:-tcp}"; }
 # wait_http URL SECONDS NAME PID: until URL answers 200, the process exits, or time runs out.
 wait_http() {
   local deadline=$((SECONDS + $2))
@@ -60,9 +63,10 @@ wait_http() {
 }
 
 read -r api_a met_a api_b met_b bridge_http proxy_player proxy_streamer proxy_admin prom haproxy_port < <(free_ports 10)
-read -r bridge_ingest < <("$PY" -c 'import socket; s=socket.socket(type=socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-# UDP media ranges: unique to this run (derived from the process id), 40 ports each.
-udp_a=$((40000 + ($$ % 400) * 50)); udp_b=$((udp_a + 20000 > 65000 ? udp_a - 20000 : udp_a + 20000))
+read -r bridge_ingest < <(free_ports 1 udp)
+# UDP media ranges: 40 ports each, below the kernel's ephemeral range (32768+) where the free
+# ports above come from, and varied by the process id so parallel runs rarely meet.
+udp_a=$((12000 + ($$ % 100) * 100)); udp_b=$((udp_a + 50))
 
 section "start render-bridge, pixelstream-proxy, inference A (animation -> bridge) and B"
 BRIDGE_INGEST_ADDR=127.0.0.1:$bridge_ingest BRIDGE_HTTP_ADDR=127.0.0.1:$bridge_http BRIDGE_LIVELINK_ADDRS=127.0.0.1:9 \
@@ -77,6 +81,11 @@ inference_env=(MODELS_DIR="$models" API_HOST=127.0.0.1 MAX_CONCURRENT_SESSIONS=8
 env "${inference_env[@]}" API_PORT="$api_a" METRICS_PORT="$met_a" WEBRTC_UDP_PORT_MIN=$udp_a WEBRTC_UDP_PORT_MAX=$((udp_a + 39)) \
   ANIMATION_ENABLED=true ANIMATION_ENGINE=lam ANIMATION_FALLBACK=none RENDER_BRIDGE_ADDR="127.0.0.1:$bridge_ingest" \
   "$bin/goassist-inference" > "$work/inference-a.log" 2>&1 & pids+=($!); inf_a=$!
+# Session ids are derived from the server's start second: two servers started in the same
+# second hand out the same ids, and a misrouted DELETE would then end the other server's session
+# of that id. Start B in a later second so the control below can see misrouting.
+a_second=$(date +%s)
+while [ "$(date +%s)" -le "$a_second" ]; do sleep 0.1; done
 env "${inference_env[@]}" API_PORT="$api_b" METRICS_PORT="$met_b" WEBRTC_UDP_PORT_MIN=$udp_b WEBRTC_UDP_PORT_MAX=$((udp_b + 39)) \
   ANIMATION_ENABLED=false "$bin/goassist-inference" > "$work/inference-b.log" 2>&1 & pids+=($!); inf_b=$!
 

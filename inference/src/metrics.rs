@@ -162,7 +162,7 @@ impl Metrics {
             .register(Box::new(component_ready.clone()))
             .expect("unique metric name");
 
-        Metrics {
+        let metrics = Metrics {
             ttfa_seconds: latency(
                 "goassist_ttfa_seconds",
                 "End-of-turn decision to first assistant audio packet sent",
@@ -277,7 +277,31 @@ impl Metrics {
                 g
             },
             registry,
+        };
+        // Label values at zero from the start, so every dashboard query and alert finds its
+        // series before the first event (a counter family with no child is not exported).
+        let zeroed: [(&IntCounterVec, &[&str]); 5] = [
+            (
+                &metrics.sessions_rejected_total,
+                &["capacity", "draining", "not_ready", "bad_offer", "ports"],
+            ),
+            (
+                &metrics.sessions_ended_total,
+                &["client", "idle_timeout", "admin", "drain", "error"],
+            ),
+            (&metrics.restarts_total, &["llm"]),
+            (
+                &metrics.malformed_input_total,
+                &["sdp", "data_channel", "http"],
+            ),
+            (&metrics.render_bridge_frames_total, &["sent", "dropped"]),
+        ];
+        for (family, values) in zeroed {
+            for value in values {
+                family.with_label_values(&[value]);
+            }
         }
+        metrics
     }
 
     /// Exports the thresholds the alert rules compare against: ALERT_CRASH_LOOP_THRESHOLD
