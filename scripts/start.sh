@@ -8,7 +8,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
-scripts/setup.sh --release
+scripts/setup.sh --runtime --release
 GOASSIST_BIN=$here/target/release/goassist-inference scripts/download_models.sh
 
 # Defaults from the example, then the operator's .env, then the caller's environment wins.

@@ -9,8 +9,10 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 started=$(date +%s)
 step() { printf '\n==> %s (+%ss)\n' "$*" "$(( $(date +%s) - started ))"; }
 
-step "setup (system packages, debug build)"
+step "setup (system packages, .venv, debug build)"
 scripts/setup.sh
+# Every python3 the tests start is the workspace's virtual environment (scripts/setup.sh).
+export PATH="$here/.venv/bin:$PATH"
 
 step "models"
 # --with-whisper: the multilingual Whisper base (converted to GGML, ~10 s) and the Russian test
@@ -25,5 +27,16 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked -- --test-threads=2
+
+# deploy/: every file by its real tool (promtool, Compose v2, kubernetes-validate,
+# systemd-analyze, haproxy, shellcheck, yamllint, RunPod dry runs, the entrypoint's model check).
+# About 30 s.
+step "deploy: static checks (scripts/test_deploy.sh)"
+timeout 300 scripts/test_deploy.sh
+
+# deploy/ live: Prometheus scraping real servers after a real voice turn (every dashboard query,
+# every alert rule), and the sticky HAProxy router with real WebRTC sessions. 3-6 min.
+step "deploy: live checks (scripts/test_deploy_live.sh)"
+timeout 900 scripts/test_deploy_live.sh
 
 step "done in $(( $(date +%s) - started ))s"

@@ -16,6 +16,8 @@ use std::path::PathBuf;
 use goassist_config::{Check, Kind, Table, Values, Var, kinds};
 use goassist_engines::asr::AsrLanguage;
 
+use crate::admin_tokens::AdminToken;
+
 pub use goassist_config::{Problem, Secret, Severity};
 
 /// Log verbosity (`LOG_LEVEL`).
@@ -142,6 +144,12 @@ pub struct Config {
     pub drain_timeout_s: u64,
     /// `ADMIN_TOKEN`: bearer token for /admin; admin endpoints answer 401 when unset.
     pub admin_token: Option<Secret>,
+    // --- operations: scoped admin tokens and alert thresholds (deploy/config.yaml "operations")
+    /// `ADMIN_TOKENS`: further named admin tokens with a scope (`name:scope:secret,...`).
+    pub admin_tokens: Vec<AdminToken>,
+    /// `ALERT_CRASH_LOOP_THRESHOLD`: restarts per hour above which the crash-loop alert fires
+    /// (exported as `goassist_alert_threshold{threshold="crash_loop"}`).
+    pub alert_crash_loop_threshold: u32,
     /// `MODELS_DIR`: relative model paths that do not exist from the working directory are
     /// resolved against it.
     pub models_dir: PathBuf,
@@ -262,6 +270,10 @@ pub fn table() -> Table {
                 .doc("drain (SIGTERM or POST /admin/drain) cancels sessions still open after this"),
             Var::new("ADMIN_TOKEN", kinds::secret(0))
                 .doc("bearer token for /admin/*; unset = admin API closed (401); use >= 16 random characters"),
+            Var::new("ADMIN_TOKENS", admin_tokens())
+                .doc("further named admin tokens name:scope:secret (scope oncall or lead); ADMIN_TOKEN is the token named admin with scope lead"),
+            Var::new("ALERT_CRASH_LOOP_THRESHOLD", kinds::int::<u32>(1, 100)).default("3").lenient()
+                .doc("restarts per hour above which the crash-loop alert fires (goassist_alert_threshold{threshold=\"crash_loop\"})"),
             Var::new("MODELS_DIR", kinds::path()).default("models")
                 .doc("model tree; relative model paths that do not exist from the working directory resolve inside it"),
         ])
@@ -378,6 +390,7 @@ pub fn table() -> Table {
                 .doc("tests only: any value leaves the models unloaded (/readyz stays 503)"),
         ])
         .rule(admin_token_is_long)
+        .rule(admin_tokens_are_long_and_distinct)
         .rule(vram_cap_fits_the_gpu)
         .rule(overlap_is_shorter_than_a_packet)
         .rule(udp_port_range_holds_the_sessions)
@@ -412,6 +425,8 @@ impl Config {
             session_idle_timeout_s: v.get("SESSION_IDLE_TIMEOUT_S"),
             drain_timeout_s: v.get("DRAIN_TIMEOUT_S"),
             admin_token: v.opt("ADMIN_TOKEN"),
+            admin_tokens: v.opt("ADMIN_TOKENS").unwrap_or_default(),
+            alert_crash_loop_threshold: v.get("ALERT_CRASH_LOOP_THRESHOLD"),
             models_dir: v.get("MODELS_DIR"),
             llm,
             llm_max_context_tokens: v.get("LLM_MAX_CONTEXT_TOKENS"),
@@ -648,6 +663,33 @@ fn admin_token_is_long(check: &mut Check<'_>) {
             "ADMIN_TOKEN",
             "ADMIN_TOKEN is shorter than 16 characters; use a long random token (e.g. `openssl rand -hex 32`)",
         );
+    }
+}
+
+/// `ADMIN_TOKENS`: parsed by [`crate::admin_tokens`]; its errors name an entry, never a secret.
+fn admin_tokens() -> Kind {
+    Kind::new(
+        "comma-separated name:scope:secret entries, scope oncall or lead, names unique",
+        |text, _| crate::admin_tokens::parse_admin_tokens(text),
+    )
+    .redacted()
+}
+
+fn admin_tokens_are_long_and_distinct(check: &mut Check<'_>) {
+    let Some(tokens) = check.values().opt::<Vec<AdminToken>>("ADMIN_TOKENS") else {
+        return;
+    };
+    let admin_token = check.values().opt::<Secret>("ADMIN_TOKEN");
+    for token in &tokens {
+        if token.secret.expose().len() < crate::admin_tokens::MIN_SECRET_LEN {
+            check.warn("ADMIN_TOKENS", format!("ADMIN_TOKENS: the secret of {} is shorter than 16 characters; use a long random token (e.g. `openssl rand -hex 32`)", token.name));
+        }
+        if admin_token.as_ref() == Some(&token.secret) {
+            check.error(
+                "ADMIN_TOKENS",
+                format!("ADMIN_TOKENS: {} has the same secret as ADMIN_TOKEN", token.name),
+            );
+        }
     }
 }
 

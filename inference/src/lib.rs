@@ -5,6 +5,7 @@
 //! (engines behind the API), `engine_pool` (the owner threads and slot tables that serve ASR and
 //! TTS to every session). Model compute lives in the `goassist-engines` crate.
 
+pub mod admin_tokens;
 pub mod config;
 pub mod conversation;
 pub mod engine_pool;

@@ -2,12 +2,17 @@
 //! read (docs/runbook.md).
 //!
 //! Every metric is registered at start-up, also those that later stages feed, so dashboards and
-//! alerts can be written against a stable set of names. Latency histograms use buckets chosen for
-//! conversational latency (10 ms – 5 s).
+//! alerts can be written against a stable set of names. Latency histograms use buckets from
+//! 10 ms up to 60 s: a GPU answers in a few hundred ms, but a loaded CPU host reaches tens of
+//! seconds (the concurrency sweep in docs/benchmarks/voice.md measured 34 s), and a p95 that falls
+//! into `+Inf` cannot be read. Process metrics (`process_start_time_seconds`, memory, fds,
+//! threads, CPU) come from the prometheus crate's process collector; `goassist_build_info` names
+//! the version that is running.
 
+use prometheus::process_collector::ProcessCollector;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
-    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Buckets for the pacing of sent audio packets, in seconds (around 10–40 ms packets).
@@ -18,6 +23,7 @@ const SEND_INTERVAL_BUCKETS: [f64; 11] = [
 /// Buckets for turn-level latencies (TTFA, voice-to-voice, barge-in, stages), in seconds.
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0,
+    7.5, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0,
 ];
 
 /// Buckets for one engine step (a transcription, a clause's synthesis), in seconds: from the
@@ -25,6 +31,24 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 const ENGINE_STEP_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
+
+/// Buckets for one session's RTCP loss fraction: exact zero, then the steps where Opus starts
+/// to sound worse (1–5 %) and where a call is unusable (20 % and more).
+const LOSS_BUCKETS: &[f64] = &[0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0];
+
+/// Buckets for one session's RTCP interarrival jitter, in seconds.
+const JITTER_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5];
+
+/// The admin procedures of the runbook's recovery matrix (§11), pre-created as label values of
+/// `goassist_admin_actions_total` so an alert sees zeros before the first incident.
+pub const ADMIN_ACTIONS: &[&str] = &["drain", "resume", "animation", "end_session"];
+
+/// Outcomes of an admin procedure: done, refused (no valid token; the token's scope is too
+/// low), or failed (bad body, unknown session).
+pub const ADMIN_OUTCOMES: &[&str] = &["ok", "unauthorized", "forbidden", "failed"];
+
+/// The service name in `goassist_build_info` and the scrape job of the inference server.
+pub const SERVICE: &str = "goassist-inference";
 
 /// All metrics, registered in one registry.
 #[derive(Clone)]
@@ -55,10 +79,11 @@ pub struct Metrics {
     pub llm_wasted_tokens_total: IntCounter,
     /// GPU memory in use (on GPU hosts).
     pub vram_bytes: IntGauge,
-    /// Fraction of the user's audio packets lost, from RTCP (last report of any session).
-    pub webrtc_packet_loss_ratio: Gauge,
-    /// Interarrival jitter of the user's audio, from RTCP.
-    pub webrtc_jitter_seconds: Gauge,
+    /// Fraction of the user's audio packets lost, one observation per RTCP report of each
+    /// session: the distribution over sessions (a gauge would only hold the last reporter).
+    pub webrtc_packet_loss_ratio: Histogram,
+    /// Interarrival jitter of the user's audio, one observation per RTCP report of each session.
+    pub webrtc_jitter_seconds: Histogram,
     /// Assistant audio packets sent.
     pub audio_packets_sent_total: IntCounter,
     /// Time between consecutive packets of the assistant's speech: the pacing of the audio
@@ -79,6 +104,13 @@ pub struct Metrics {
     pub render_bridge_frames_total: IntCounterVec,
     /// Malformed input from peers, by kind (`sdp`, `data_channel`, `http`).
     pub malformed_input_total: IntCounterVec,
+    /// Admin procedures run, by `action` (see [`ADMIN_ACTIONS`]) and `outcome`
+    /// ([`ADMIN_OUTCOMES`]): the audit trail's counter, for "executed more than twice in 24 h".
+    pub admin_actions_total: IntCounterVec,
+    /// Alert thresholds the operator set in the server's configuration, exported so the
+    /// Prometheus rules read them instead of a copy (`crash_loop`: ALERT_CRASH_LOOP_THRESHOLD,
+    /// `vram_cap_bytes`: LLM_VRAM_CAP_GB in bytes).
+    pub alert_threshold: IntGaugeVec,
 }
 
 impl Metrics {
@@ -116,13 +148,15 @@ impl Metrics {
                 .expect("unique metric name");
             g
         };
-        let gauge = |name: &str, help: &str| {
-            let g = Gauge::new(name, help).expect("valid gauge");
+        let distribution = |name: &str, help: &str, buckets: &[f64]| {
+            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
+                .expect("valid histogram");
             registry
-                .register(Box::new(g.clone()))
+                .register(Box::new(h.clone()))
                 .expect("unique metric name");
-            g
+            h
         };
+        register_process_and_build_info(&registry, SERVICE);
         let stage_seconds = HistogramVec::new(
             HistogramOpts::new("goassist_stage_seconds", "Latency of each pipeline stage")
                 .buckets(LATENCY_BUCKETS.to_vec()),
@@ -141,7 +175,7 @@ impl Metrics {
             .register(Box::new(component_ready.clone()))
             .expect("unique metric name");
 
-        Metrics {
+        let metrics = Metrics {
             ttfa_seconds: latency(
                 "goassist_ttfa_seconds",
                 "End-of-turn decision to first assistant audio packet sent",
@@ -184,13 +218,15 @@ impl Metrics {
                 "LLM tokens computed and then thrown away",
             ),
             vram_bytes: int_gauge("goassist_vram_bytes", "GPU memory in use (GPU hosts only)"),
-            webrtc_packet_loss_ratio: gauge(
+            webrtc_packet_loss_ratio: distribution(
                 "goassist_webrtc_packet_loss_ratio",
-                "Fraction of user audio packets lost (RTCP)",
+                "Fraction of user audio packets lost, per RTCP report of each session",
+                LOSS_BUCKETS,
             ),
-            webrtc_jitter_seconds: gauge(
+            webrtc_jitter_seconds: distribution(
                 "goassist_webrtc_jitter_seconds",
-                "Interarrival jitter of user audio (RTCP)",
+                "Interarrival jitter of user audio, per RTCP report of each session",
+                JITTER_BUCKETS,
             ),
             audio_packets_sent_total: counter(
                 "goassist_audio_packets_sent_total",
@@ -239,8 +275,70 @@ impl Metrics {
                 "Malformed input from peers, by kind",
                 &["kind"],
             ),
+            admin_actions_total: {
+                let c = counter_vec(
+                    "goassist_admin_actions_total",
+                    "Admin procedures run, by action and outcome (audit trail)",
+                    &["action", "outcome"],
+                );
+                for action in ADMIN_ACTIONS {
+                    for outcome in ADMIN_OUTCOMES {
+                        c.with_label_values(&[action, outcome]);
+                    }
+                }
+                c
+            },
+            alert_threshold: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        "goassist_alert_threshold",
+                        "Alert thresholds set in the server's configuration",
+                    ),
+                    &["threshold"],
+                )
+                .expect("valid gauge");
+                registry
+                    .register(Box::new(g.clone()))
+                    .expect("unique metric name");
+                g
+            },
             registry,
+        };
+        // Label values at zero from the start, so every dashboard query and alert finds its
+        // series before the first event (a counter family with no child is not exported).
+        let zeroed: [(&IntCounterVec, &[&str]); 5] = [
+            (
+                &metrics.sessions_rejected_total,
+                &["capacity", "draining", "not_ready", "bad_offer", "ports"],
+            ),
+            (
+                &metrics.sessions_ended_total,
+                &["client", "idle_timeout", "admin", "drain", "error"],
+            ),
+            (&metrics.restarts_total, &["llm"]),
+            (
+                &metrics.malformed_input_total,
+                &["sdp", "data_channel", "http"],
+            ),
+            (&metrics.render_bridge_frames_total, &["sent", "dropped"]),
+        ];
+        for (family, values) in zeroed {
+            for value in values {
+                family.with_label_values(&[value]);
+            }
         }
+        metrics
+    }
+
+    /// Exports the thresholds the alert rules compare against: ALERT_CRASH_LOOP_THRESHOLD
+    /// (`crash_loop`, restarts per hour) and LLM_VRAM_CAP_GB (`vram_cap_bytes`).
+    pub fn set_alert_thresholds(&self, crash_loop_per_hour: u32, vram_cap_gb: u32) {
+        self.alert_threshold
+            .with_label_values(&["crash_loop"])
+            .set(i64::from(crash_loop_per_hour));
+        self.alert_threshold
+            .with_label_values(&["vram_cap_bytes"])
+            .set(i64::from(vram_cap_gb) << 30);
     }
 
     /// The LLM service's handles on these metrics.
@@ -269,6 +367,34 @@ impl Metrics {
         let _ = encoder.encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
     }
+}
+
+/// Registers the process collector (`process_*`: start time, CPU, memory, fds, threads) and
+/// `goassist_build_info{service, version, revision} 1` in `registry`. The revision is the
+/// `GOASSIST_GIT_REVISION` set when the binary was built (the Dockerfiles pass it), else
+/// `unknown`.
+pub fn register_process_and_build_info(registry: &Registry, service: &str) {
+    registry
+        .register(Box::new(ProcessCollector::for_self()))
+        .expect("one process collector per registry");
+    let build_info = IntGaugeVec::new(
+        Opts::new(
+            "goassist_build_info",
+            "Always 1; the labels name the running build",
+        ),
+        &["service", "version", "revision"],
+    )
+    .expect("valid gauge");
+    build_info
+        .with_label_values(&[
+            service,
+            env!("CARGO_PKG_VERSION"),
+            option_env!("GOASSIST_GIT_REVISION").unwrap_or("unknown"),
+        ])
+        .set(1);
+    registry
+        .register(Box::new(build_info))
+        .expect("unique metric name");
 }
 
 impl Default for Metrics {

@@ -151,7 +151,11 @@ async fn metrics_are_prometheus_text_with_the_documented_names() {
         let (name, value) = line
             .rsplit_once(' ')
             .unwrap_or_else(|| panic!("bad line {line}"));
-        assert!(name.starts_with("goassist_"), "{line}");
+        // Our metrics, and the process collector's (start time, memory, fds, threads, CPU).
+        assert!(
+            name.starts_with("goassist_") || name.starts_with("process_"),
+            "{line}"
+        );
         value
             .parse::<f64>()
             .unwrap_or_else(|_| panic!("bad value in {line}"));

@@ -373,7 +373,7 @@ async fn scrape_histogram(admin: SocketAddr) -> Vec<(f64, f64)> {
     stream.read_to_string(&mut body).await.unwrap();
     body.lines()
         .filter_map(|l| {
-            let rest = l.strip_prefix("pixelstream_relay_latency_seconds_bucket{le=\"")?;
+            let rest = l.strip_prefix("goassist_pixelstream_relay_latency_seconds_bucket{le=\"")?;
             let (le, count) = rest.split_once("\"} ")?;
             let le = if le == "+Inf" {
                 f64::INFINITY
@@ -441,7 +441,7 @@ fn write_report(results: &[Summary]) {
          through two WebSockets and the hub, {LATENCY_MESSAGES} `iceCandidate` messages per \
          direction paced at {LATENCY_RATE_PER_S} msg/s round-robin over the players \
          (up = player to streamer, down = streamer to player). **In-proxy** is the server's own \
-         `pixelstream_relay_latency_seconds` histogram (read off to queued for the destination; \
+         `goassist_pixelstream_relay_latency_seconds` histogram (read off to queued for the destination; \
          values are bucket upper bounds). **Throughput** relays {THROUGHPUT_MESSAGES} messages \
          flat out: fan-in (all players to the streamer) and fan-out (streamer to all players).\n"
     );

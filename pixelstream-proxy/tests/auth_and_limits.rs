@@ -77,35 +77,35 @@ async fn player_tokens_are_enforced_before_upgrade() {
     assert_eq!(
         metric(
             &text,
-            r#"pixelstream_rejections_total{reason="token_missing"}"#
+            r#"goassist_pixelstream_rejections_total{reason="token_missing"}"#
         ),
         1.0
     );
     assert_eq!(
         metric(
             &text,
-            r#"pixelstream_rejections_total{reason="token_expired"}"#
+            r#"goassist_pixelstream_rejections_total{reason="token_expired"}"#
         ),
         1.0
     );
     assert_eq!(
         metric(
             &text,
-            r#"pixelstream_rejections_total{reason="token_bad_signature"}"#
+            r#"goassist_pixelstream_rejections_total{reason="token_bad_signature"}"#
         ),
         2.0
     );
     assert_eq!(
         metric(
             &text,
-            r#"pixelstream_rejections_total{reason="token_malformed"}"#
+            r#"goassist_pixelstream_rejections_total{reason="token_malformed"}"#
         ),
         1.0
     );
     assert_eq!(
         metric(
             &text,
-            r#"pixelstream_rejections_total{reason="token_streamer_mismatch"}"#
+            r#"goassist_pixelstream_rejections_total{reason="token_streamer_mismatch"}"#
         ),
         1.0
     );
@@ -142,7 +142,7 @@ async fn streamer_secret_is_required_when_configured() {
     assert_eq!(
         metric(
             &text,
-            r#"pixelstream_rejections_total{reason="bad_streamer_secret"}"#
+            r#"goassist_pixelstream_rejections_total{reason="bad_streamer_secret"}"#
         ),
         2.0
     );
@@ -217,18 +217,21 @@ async fn rate_and_size_limits_close_abusers() {
     assert_eq!(
         metric(
             &text,
-            r#"pixelstream_rejections_total{reason="rate_limited"}"#
+            r#"goassist_pixelstream_rejections_total{reason="rate_limited"}"#
         ),
         4.0
     );
     assert_eq!(
-        metric(&text, r#"pixelstream_rejections_total{reason="too_large"}"#),
+        metric(
+            &text,
+            r#"goassist_pixelstream_rejections_total{reason="too_large"}"#
+        ),
         1.0
     );
     assert_eq!(
         metric(
             &text,
-            r#"pixelstream_rejections_total{reason="transport_error"}"#
+            r#"goassist_pixelstream_rejections_total{reason="transport_error"}"#
         ),
         1.0
     );
@@ -266,7 +269,7 @@ async fn a_stuck_player_never_stalls_the_streamer_or_other_players() {
         let (_, text) = proxy.admin_get("/metrics").await;
         if metric(
             &text,
-            r#"pixelstream_rejections_total{reason="slow_consumer"}"#,
+            r#"goassist_pixelstream_rejections_total{reason="slow_consumer"}"#,
         ) == 1.0
         {
             break;
@@ -276,7 +279,7 @@ async fn a_stuck_player_never_stalls_the_streamer_or_other_players() {
     assert_eq!(
         metric(
             &text,
-            r#"pixelstream_rejections_total{reason="slow_consumer"}"#
+            r#"goassist_pixelstream_rejections_total{reason="slow_consumer"}"#
         ),
         1.0,
         "after {delivered} rounds"

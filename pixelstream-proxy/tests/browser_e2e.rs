@@ -94,17 +94,22 @@ async fn chromium_plays_video_through_the_proxy() {
 
     // The WebRTC negotiation went through the proxy's relay.
     let (_, text) = proxy.admin_get("/metrics").await;
-    assert!(metric(&text, r#"pixelstream_messages_relayed_total{type="offer"}"#) >= 1.0);
     assert!(
         metric(
             &text,
-            r#"pixelstream_messages_relayed_total{type="answer"}"#
+            r#"goassist_pixelstream_messages_relayed_total{type="offer"}"#
         ) >= 1.0
     );
     assert!(
         metric(
             &text,
-            r#"pixelstream_messages_relayed_total{type="iceCandidate"}"#
+            r#"goassist_pixelstream_messages_relayed_total{type="answer"}"#
+        ) >= 1.0
+    );
+    assert!(
+        metric(
+            &text,
+            r#"goassist_pixelstream_messages_relayed_total{type="iceCandidate"}"#
         ) >= 1.0
     );
 }

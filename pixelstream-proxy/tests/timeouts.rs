@@ -23,10 +23,10 @@ async fn silent_peers_hit_the_ping_timeout() {
         let (_, text) = proxy.admin_get("/metrics").await;
         if metric(
             &text,
-            r#"pixelstream_rejections_total{reason="ping_timeout"}"#,
+            r#"goassist_pixelstream_rejections_total{reason="ping_timeout"}"#,
         ) == 1.0
         {
-            assert_eq!(metric(&text, "pixelstream_players"), 0.0);
+            assert_eq!(metric(&text, "goassist_pixelstream_players"), 0.0);
             gone = true;
             break;
         }
@@ -43,7 +43,7 @@ async fn players_that_never_subscribe_hit_the_idle_timeout() {
     assert_eq!(
         metric(
             &text,
-            r#"pixelstream_rejections_total{reason="idle_timeout"}"#
+            r#"goassist_pixelstream_rejections_total{reason="idle_timeout"}"#
         ),
         1.0
     );

@@ -48,38 +48,44 @@ async fn full_flow_over_real_sockets_with_metrics() {
     assert_eq!(p.expect("pong").await["time"], 43);
 
     let (_, text) = proxy.admin_get("/metrics").await;
-    assert_eq!(metric(&text, "pixelstream_streamers"), 1.0);
-    assert_eq!(metric(&text, "pixelstream_players"), 1.0);
-    assert_eq!(
-        metric(&text, r#"pixelstream_messages_relayed_total{type="offer"}"#),
-        1.0
-    );
+    assert_eq!(metric(&text, "goassist_pixelstream_streamers"), 1.0);
+    assert_eq!(metric(&text, "goassist_pixelstream_players"), 1.0);
     assert_eq!(
         metric(
             &text,
-            r#"pixelstream_messages_relayed_total{type="answer"}"#
+            r#"goassist_pixelstream_messages_relayed_total{type="offer"}"#
         ),
         1.0
     );
     assert_eq!(
         metric(
             &text,
-            r#"pixelstream_messages_relayed_total{type="iceCandidate"}"#
+            r#"goassist_pixelstream_messages_relayed_total{type="answer"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"goassist_pixelstream_messages_relayed_total{type="iceCandidate"}"#
         ),
         2.0
     );
     assert_eq!(
-        metric(&text, "pixelstream_relay_latency_seconds_count"),
+        metric(&text, "goassist_pixelstream_relay_latency_seconds_count"),
         4.0
     );
     assert_eq!(
-        metric(&text, r#"pixelstream_rejections_total{reason="not_json"}"#),
+        metric(
+            &text,
+            r#"goassist_pixelstream_rejections_total{reason="not_json"}"#
+        ),
         1.0
     );
     assert_eq!(
         metric(
             &text,
-            r#"pixelstream_rejections_total{reason="unknown_type"}"#
+            r#"goassist_pixelstream_rejections_total{reason="unknown_type"}"#
         ),
         1.0
     );

@@ -15,6 +15,21 @@ use goassist_protocol::arkit::{BLENDSHAPE_COUNT, UNREAL_NAMES};
 use goassist_render_bridge::{Bridge, replay};
 use serde_json::Value;
 
+/// The Python the tests use: `GOASSIST_PYTHON`, else the workspace's `.venv` (scripts/setup.sh
+/// installs the test packages there; PEP 668 keeps them out of the system Python), else
+/// `python3` on PATH.
+fn python() -> std::path::PathBuf {
+    if let Some(python) = std::env::var_os("GOASSIST_PYTHON") {
+        return python.into();
+    }
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python3");
+    if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    }
+}
+
 const SETUP: &str = "python3 with `pip install pylivelinkface==0.1 python-osc` (scripts/setup.sh)";
 
 /// Starts a receiver script; returns the child, its stdout lines and the port it bound.
@@ -22,7 +37,7 @@ fn start(script: &str, count: usize) -> (Child, std::io::Lines<BufReader<ChildSt
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/python")
         .join(script);
-    let mut child = Command::new("python3")
+    let mut child = Command::new(python())
         .arg(&path)
         .arg(count.to_string())
         .arg("3")

@@ -11,6 +11,21 @@ use std::process::Command;
 use goassist_engines::asr::MoonshineAsr;
 use speech_fixtures::models_dir;
 
+/// The Python the tests use: `GOASSIST_PYTHON`, else the workspace's `.venv` (scripts/setup.sh
+/// installs the test packages there; PEP 668 keeps them out of the system Python), else
+/// `python3` on PATH.
+fn python() -> std::path::PathBuf {
+    if let Some(python) = std::env::var_os("GOASSIST_PYTHON") {
+        return python.into();
+    }
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python3");
+    if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    }
+}
+
 const MODELS: [&str; 2] = ["encoder_model", "decoder_model_merged"];
 
 fn workspace_root() -> PathBuf {
@@ -43,7 +58,7 @@ fn model_tree(name: &str, files: &[(PathBuf, String)]) -> PathBuf {
 }
 
 fn python_with_packages() {
-    let probe = Command::new("python3")
+    let probe = Command::new(python())
         .args(["-c", "import onnx, flatbuffers"])
         .output()
         .unwrap_or_else(|e| panic!("python3 is missing ({e}): install it (scripts/setup.sh)"));
@@ -75,7 +90,7 @@ fn converted_models_decode_the_same_tokens_as_the_originals() {
     let out = std::env::temp_dir().join(format!("goassist-onnx-out-{}", std::process::id()));
     std::fs::create_dir_all(&out).unwrap();
     for model in MODELS {
-        let mut command = Command::new("python3");
+        let mut command = Command::new(python());
         command
             .arg(workspace_root().join("scripts/ort_to_onnx.py"))
             .arg(shipped.join(format!("{model}.ort")))

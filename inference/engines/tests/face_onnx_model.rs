@@ -10,6 +10,21 @@ use goassist_engines::face::onnx_model::OnnxAnimator;
 use goassist_engines::face::wav::{read_wav, to_48k};
 use goassist_protocol::CurveIndex as C;
 
+/// The Python the tests use: `GOASSIST_PYTHON`, else the workspace's `.venv` (scripts/setup.sh
+/// installs the test packages there; PEP 668 keeps them out of the system Python), else
+/// `python3` on PATH.
+fn python() -> std::path::PathBuf {
+    if let Some(python) = std::env::var_os("GOASSIST_PYTHON") {
+        return python.into();
+    }
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python3");
+    if venv.exists() {
+        venv
+    } else {
+        "python3".into()
+    }
+}
+
 const BUILD_MODEL: &str = r#"
 import sys, json, onnx
 from onnx import helper, TensorProto
@@ -44,7 +59,7 @@ json.dump({"sample_rate": 16000, "fps": 25, "outputs": ["browInnerUp", "jawOpen"
 
 fn build_model(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("rms_face.onnx");
-    let status = Command::new("python3")
+    let status = Command::new(python())
         .arg("-c")
         .arg(BUILD_MODEL)
         .arg(&path)

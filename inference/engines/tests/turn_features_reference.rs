@@ -69,7 +69,7 @@ fn reference_features(script: &Path, audio: &[f32], tag: &str) -> Vec<f32> {
         .unwrap_or_else(|e| panic!("cannot run {python} (scripts/setup.sh installs it): {e}"));
     assert!(
         run.status.success(),
-        "the reference feature code failed (numpy comes from scripts/python-requirements.txt):\n{}",
+        "the reference feature code failed (numpy comes from scripts/requirements-runtime.txt):\n{}",
         String::from_utf8_lossy(&run.stderr)
     );
     let features: Vec<f32> = std::fs::read(&output)

@@ -104,7 +104,7 @@ impl FaceMetrics {
             IntCounter::new(name, help)
                 .unwrap_or_else(|e| unreachable!("static metric definition {name} is valid: {e}"))
         };
-        FaceMetrics {
+        let metrics = FaceMetrics {
             frames: counter(
                 "goassist_animation_frames_total",
                 "Face frames produced for delivery",
@@ -132,7 +132,18 @@ impl FaceMetrics {
                 "goassist_animation_slow_freeze_total",
                 "Eases of the face to neutral after frames stopped",
             ),
+        };
+        // Every drop reason at zero from the start: dashboards and alerts see the series
+        // before the first drop.
+        for why in [
+            FrameDrop::Late,
+            FrameDrop::StaleEpoch,
+            FrameDrop::QueueFull,
+            FrameDrop::Disabled,
+        ] {
+            metrics.dropped.with_label_values(&[why.label()]);
         }
+        metrics
     }
 
     /// Registers every metric on `registry`.

@@ -1,14 +1,21 @@
-//! Admin endpoints behind a bearer token (ADMIN_TOKEN): drain, animation switch, sessions.
+//! Admin endpoints behind bearer tokens: drain, animation switch, sessions.
 //!
-//! One middleware checks the token for every route here, in constant time; a missing or wrong
-//! token gets the same 401 with no hint. Without ADMIN_TOKEN every admin call is refused.
+//! One middleware identifies the token for every route here, in constant time; a missing or
+//! wrong token gets the same 401 with no hint. Without ADMIN_TOKEN or ADMIN_TOKENS every admin
+//! call is refused. Tokens have a name and a scope ([`AdminScope`]): force-terminating a user's
+//! session needs `lead`, everything else `oncall` (runbook §11).
+//!
+//! Every procedure (a call that changes something) leaves an audit event, refused ones included:
+//! a JSON log line with target `goassist::audit` naming the token (never its value), the
+//! action, the outcome and a detail, and a count in `goassist_admin_actions_total{action,
+//! outcome}` for the alert on procedures repeated within 24 h. Reads (GET) are not audited.
 
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -16,6 +23,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{AppError, AppState};
+use crate::admin_tokens::AdminScope;
+use crate::config::Config;
 use crate::readiness::ComponentState;
 use crate::sessions::{EndReason, parse_id};
 
@@ -26,28 +35,136 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
         .route("/animation", post(set_animation).get(animation_status))
         .route("/sessions", get(list_sessions))
         .route("/sessions/{id}", delete(end_session))
-        .route_layer(middleware::from_fn_with_state(state, require_token))
+        .route_layer(middleware::from_fn_with_state(state, authorize_and_audit))
 }
 
-async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// The token that called: its name (for the audit trail) and scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Caller {
+    name: String,
+    scope: AdminScope,
+}
+
+/// A handler's note for the audit event (what exactly it did), carried on the response.
+#[derive(Debug, Clone)]
+struct AuditDetail(String);
+
+/// The procedure a request runs (the `action` label), or `None` for a read.
+fn procedure(method: &Method, path: &str) -> Option<&'static str> {
+    let path = path.strip_prefix("/admin").unwrap_or(path);
+    match (method, path) {
+        (&Method::POST, "/drain") => Some("drain"),
+        (&Method::POST, "/resume") => Some("resume"),
+        (&Method::POST, "/animation") => Some("animation"),
+        (&Method::DELETE, p) if p.starts_with("/sessions/") => Some("end_session"),
+        _ => None,
+    }
+}
+
+/// The scope a procedure needs: ending a user's session is the SRE lead's call.
+fn required_scope(action: Option<&str>) -> AdminScope {
+    match action {
+        Some("end_session") => AdminScope::Lead,
+        _ => AdminScope::Oncall,
+    }
+}
+
+/// Finds the token presented, comparing against every configured token in constant time (no
+/// early exit, so timing tells neither which token nor how much of it matched).
+fn identify(config: &Config, presented: Option<&str>) -> Option<Caller> {
+    let presented = presented?;
+    let mut found = None;
+    let legacy = config
+        .admin_token
+        .iter()
+        .map(|secret| ("admin", AdminScope::Lead, secret));
+    let named = config
+        .admin_tokens
+        .iter()
+        .map(|t| (t.name.as_str(), t.scope, &t.secret));
+    for (name, scope, secret) in legacy.chain(named) {
+        if constant_time_eq(secret.expose().as_bytes(), presented.as_bytes()) {
+            found = Some(Caller {
+                name: name.to_string(),
+                scope,
+            });
+        }
+    }
+    found
+}
+
+/// Writes one audit event and counts it.
+fn audit(state: &AppState, token: &str, action: &str, outcome: &str, detail: &str) {
+    state
+        .metrics
+        .admin_actions_total
+        .with_label_values(&[action, outcome])
+        .inc();
+    tracing::warn!(
+        target: "goassist::audit",
+        audit = true,
+        token,
+        action,
+        outcome,
+        detail,
+        "admin procedure"
+    );
+}
+
+async fn authorize_and_audit(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let action = procedure(request.method(), request.uri().path());
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let authorized = match (&state.config.admin_token, presented) {
-        (Some(expected), Some(given)) => {
-            constant_time_eq(expected.expose().as_bytes(), given.as_bytes())
-        }
-        _ => false,
-    };
-    if authorized {
-        next.run(request).await
-    } else {
+    let Some(caller) = identify(&state.config, presented) else {
         tracing::warn!(path = %request.uri().path(), "admin request refused: bad or missing token");
-        AppError::Unauthorized.into_response()
+        if let Some(action) = action {
+            audit(&state, "-", action, "unauthorized", "bad or missing token");
+        }
+        return AppError::Unauthorized.into_response();
+    };
+    let needed = required_scope(action);
+    if caller.scope < needed {
+        if let Some(action) = action {
+            audit(
+                &state,
+                &caller.name,
+                action,
+                "forbidden",
+                &format!(
+                    "scope {} may not; needs {}",
+                    caller.scope.as_str(),
+                    needed.as_str()
+                ),
+            );
+        }
+        return AppError::Forbidden(format!(
+            "this token's scope may not do this; it needs scope {}",
+            needed.as_str()
+        ))
+        .into_response();
     }
+    let response = next.run(request).await;
+    if let Some(action) = action {
+        let outcome = if response.status().is_success() {
+            "ok"
+        } else {
+            "failed"
+        };
+        let detail = response
+            .extensions()
+            .get::<AuditDetail>()
+            .map_or_else(|| response.status().to_string(), |d| d.0.clone());
+        audit(&state, &caller.name, action, outcome, &detail);
+    }
+    response
 }
 
 /// Compares without an early exit, so timing does not reveal how much of the token matched.
@@ -57,6 +174,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff);
     }
     diff == 0
+}
+
+/// A response with the audit detail attached.
+fn with_detail(response: impl IntoResponse, detail: String) -> Response {
+    let mut response = response.into_response();
+    response.extensions_mut().insert(AuditDetail(detail));
+    response
 }
 
 /// Parses an optional JSON body: empty means all defaults.
@@ -85,6 +209,11 @@ async fn start_drain(
     let request: DrainRequest = optional_json(&body)?;
     let deadline = Duration::from_secs(request.deadline_s.unwrap_or(state.config.drain_timeout_s));
     let status = state.sessions.start_drain(deadline);
+    let detail = format!(
+        "deadline {}s, exit_when_drained {}",
+        deadline.as_secs(),
+        request.exit_when_drained
+    );
     if request.exit_when_drained {
         let sessions = state.sessions.clone();
         let shutdown = state.shutdown.clone();
@@ -94,7 +223,10 @@ async fn start_drain(
             shutdown.cancel();
         });
     }
-    Ok((StatusCode::ACCEPTED, axum::Json(status)))
+    Ok(with_detail(
+        (StatusCode::ACCEPTED, axum::Json(status)),
+        detail,
+    ))
 }
 
 async fn drain_status(State(state): State<AppState>) -> impl IntoResponse {
@@ -102,8 +234,12 @@ async fn drain_status(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn resume(State(state): State<AppState>) -> impl IntoResponse {
+    let was_draining = state.sessions.is_draining();
     state.sessions.resume();
-    axum::Json(state.sessions.drain_status())
+    with_detail(
+        axum::Json(state.sessions.drain_status()),
+        format!("was draining: {was_draining}"),
+    )
 }
 
 #[derive(Deserialize)]
@@ -127,7 +263,10 @@ async fn set_animation(
         state.readiness.set("animation", ComponentState::Disabled);
     }
     tracing::warn!(enabled = request.enabled, "animation switched by operator");
-    Ok(axum::Json(json!({ "animation_enabled": request.enabled })))
+    Ok(with_detail(
+        axum::Json(json!({ "animation_enabled": request.enabled })),
+        format!("enabled {}", request.enabled),
+    ))
 }
 
 async fn animation_status(State(state): State<AppState>) -> impl IntoResponse {
@@ -148,7 +287,7 @@ async fn end_session(
         AppError::BadRequest(format!("'{id}' is not a session id (16 hex digits)"))
     })?;
     if state.sessions.end(parsed, EndReason::Admin) {
-        Ok(StatusCode::NO_CONTENT)
+        Ok(with_detail(StatusCode::NO_CONTENT, format!("session {id}")))
     } else {
         Err(AppError::NotFound(format!("no session {id}")))
     }
@@ -156,7 +295,27 @@ async fn end_session(
 
 #[cfg(test)]
 mod tests {
-    use super::constant_time_eq;
+    use super::{Method, constant_time_eq, procedure, required_scope};
+    use crate::admin_tokens::AdminScope;
+
+    #[test]
+    fn procedures_and_their_scopes() {
+        assert_eq!(procedure(&Method::POST, "/admin/drain"), Some("drain"));
+        assert_eq!(procedure(&Method::GET, "/admin/drain"), None);
+        assert_eq!(procedure(&Method::POST, "/resume"), Some("resume"));
+        assert_eq!(
+            procedure(&Method::POST, "/admin/animation"),
+            Some("animation")
+        );
+        assert_eq!(
+            procedure(&Method::DELETE, "/admin/sessions/00ff"),
+            Some("end_session")
+        );
+        assert_eq!(procedure(&Method::GET, "/admin/sessions"), None);
+        assert_eq!(required_scope(Some("end_session")), AdminScope::Lead);
+        assert_eq!(required_scope(Some("drain")), AdminScope::Oncall);
+        assert_eq!(required_scope(None), AdminScope::Oncall);
+    }
 
     #[test]
     fn token_comparison() {

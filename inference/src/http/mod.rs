@@ -80,6 +80,7 @@ impl AppState {
                 ComponentState::Disabled
             },
         );
+        metrics.set_alert_thresholds(config.alert_crash_loop_threshold, config.llm_vram_cap_gb);
         let sessions = SessionRegistry::new(config.max_concurrent_sessions, metrics.clone());
         AppState {
             animation: Arc::new(AnimationSwitch::new(config.animation_enabled)),
@@ -117,6 +118,8 @@ pub enum AppError {
     BadRequest(String),
     /// 401: missing or wrong bearer token (never says which, never hints the secret).
     Unauthorized,
+    /// 403: the admin token is valid but its scope may not do this.
+    Forbidden(String),
     /// 404
     NotFound(String),
     /// 415: wrong content type.
@@ -143,6 +146,7 @@ impl IntoResponse for AppError {
                 "unauthorized",
                 "missing or invalid bearer token".to_string(),
             ),
+            AppError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
             AppError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
             AppError::UnsupportedMediaType(m) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -51,7 +51,7 @@ pub fn bridge_frame(metrics: &Metrics, sent: bool) {
 /// RTCP statistics of the user's audio.
 pub fn webrtc_stats(metrics: &Metrics, direction: StatsDirection, loss_ratio: f64, jitter: f64) {
     if direction == StatsDirection::Ingress {
-        metrics.webrtc_packet_loss_ratio.set(loss_ratio);
-        metrics.webrtc_jitter_seconds.set(jitter);
+        metrics.webrtc_packet_loss_ratio.observe(loss_ratio);
+        metrics.webrtc_jitter_seconds.observe(jitter);
     }
 }

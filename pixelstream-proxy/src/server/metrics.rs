@@ -1,4 +1,6 @@
-//! Prometheus metrics of the proxy, served on the admin port.
+//! Prometheus metrics of the proxy, served on the admin port. The `goassist_` prefix is shared
+//! with the other two services; process metrics and `goassist_build_info` are exported as they
+//! are by the inference server (deploy/monitoring/alerts.yml reads them).
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
@@ -26,13 +28,13 @@ impl Metrics {
     /// Registers every metric, with all label values pre-created so dashboards see zeros.
     pub fn new() -> Self {
         let registry = Registry::new();
-        let streamers = IntGauge::new("pixelstream_streamers", "Connected streamers")
+        let streamers = IntGauge::new("goassist_pixelstream_streamers", "Connected streamers")
             .expect("metric definitions are constant and valid");
-        let players = IntGauge::new("pixelstream_players", "Connected players")
+        let players = IntGauge::new("goassist_pixelstream_players", "Connected players")
             .expect("metric definitions are constant and valid");
         let relayed = IntCounterVec::new(
             Opts::new(
-                "pixelstream_messages_relayed_total",
+                "goassist_pixelstream_messages_relayed_total",
                 "Signalling messages relayed between peers",
             ),
             &["type"],
@@ -41,7 +43,7 @@ impl Metrics {
         // Relay is in-process routing: microseconds normally, milliseconds under stress.
         let relay_latency = Histogram::with_opts(
             HistogramOpts::new(
-                "pixelstream_relay_latency_seconds",
+                "goassist_pixelstream_relay_latency_seconds",
                 "Time from reading a message to queueing it for its destination",
             )
             .buckets(vec![
@@ -52,7 +54,7 @@ impl Metrics {
         .expect("metric definitions are constant and valid");
         let rejections = IntCounterVec::new(
             Opts::new(
-                "pixelstream_rejections_total",
+                "goassist_pixelstream_rejections_total",
                 "Refused messages and connections",
             ),
             &["reason"],
@@ -64,8 +66,26 @@ impl Metrics {
         for reason in RejectReason::ALL {
             rejections.with_label_values(&[reason.as_str()]);
         }
+        let build_info = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "goassist_build_info",
+                "Always 1; the labels name the running build",
+            ),
+            &["service", "version", "revision"],
+        )
+        .expect("metric definitions are constant and valid");
+        build_info
+            .with_label_values(&[
+                "goassist-pixelstream-proxy",
+                env!("CARGO_PKG_VERSION"),
+                option_env!("GOASSIST_GIT_REVISION").unwrap_or("unknown"),
+            ])
+            .set(1);
         for collector in [
-            Box::new(streamers.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(prometheus::process_collector::ProcessCollector::for_self())
+                as Box<dyn prometheus::core::Collector>,
+            Box::new(build_info),
+            Box::new(streamers.clone()),
             Box::new(players.clone()),
             Box::new(relayed.clone()),
             Box::new(relay_latency.clone()),

@@ -52,6 +52,12 @@ impl Kind {
         self.secret
     }
 
+    /// The same kind, its values flagged secret (for a custom kind that holds secrets).
+    pub fn redacted(mut self) -> Self {
+        self.secret = true;
+        self
+    }
+
     pub(crate) fn parse(&self, text: &str, values: &Values) -> Result<Value, String> {
         (self.parse)(text, values)
     }
