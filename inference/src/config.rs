@@ -265,7 +265,7 @@ pub fn table() -> Table {
             Var::new("MAX_CONCURRENT_SESSIONS", kinds::int::<usize>(1, 100)).required()
                 .doc("sessions served at once; more are refused with 503"),
             Var::new("SESSION_IDLE_TIMEOUT_S", kinds::int::<u64>(60, 3600)).default("300").lenient()
-                .doc("a session with no user audio this long is closed"),
+                .doc("a session in which the user neither speaks nor types this long is closed (pings and noise do not count)"),
             Var::new("DRAIN_TIMEOUT_S", kinds::int::<u64>(1, 3600)).default("30").lenient()
                 .doc("drain (SIGTERM or POST /admin/drain) cancels sessions still open after this"),
             Var::new("ADMIN_TOKEN", kinds::secret(0))

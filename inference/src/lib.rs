@@ -1,9 +1,16 @@
 //! The GoAssist inference server: WebRTC voice loop, face frames, and the operator's API.
 //!
-//! Layout: `config` (environment → typed config), `http` (the API router), `sessions` (admission
-//! and drain), `readiness`, `metrics`, `logging`, `server` (listeners and signals), `services`
-//! (engines behind the API), `engine_pool` (the owner threads and slot tables that serve ASR and
-//! TTS to every session). Model compute lives in the `goassist-engines` crate.
+//! Layout (the map with the data flow: docs/architecture.md):
+//! - A session: `voice` (the sans-IO session core, its thin async loop, the listener thread),
+//!   `conversation` (the turn state machine, the clause splitter), `media` (packets and the
+//!   outgoing audio clock), `webrtc` (str0m peers), `face` (face engines and the face timeline),
+//!   `render_link` (the UDP feed to the render-bridge).
+//! - Shared engines: `engine_pool` (owner threads with slot tables for ASR and TTS), `llm` (the
+//!   LLM service over its local or remote backend), `services` (loading them behind the API).
+//!   Model compute itself lives in the `goassist-engines` crate.
+//! - The process: `config` (the environment table), `http` (the API router), `sessions`
+//!   (admission and drain), `admin_tokens`, `readiness`, `metrics`, `logging`, `server`
+//!   (listeners and signals).
 
 pub mod admin_tokens;
 pub mod config;
