@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
+use goassist_client::VoiceClient;
 use goassist_e2e::{Server, http_get, models_dir, read_wav, tail};
 use goassist_engines::asr::word_error_rate;
-use goassist_client::VoiceClient;
 use serde_json::Value;
 
 /// Whisper base on Russian read speech that went through Opus and the VAD's cut: looser than the

@@ -68,7 +68,11 @@ fn every_relative_link_in_the_docs_resolves_inside_the_repository() {
             }
         }
     }
-    assert!(broken.is_empty(), "links that do not resolve inside the repository:\n{}", broken.join("\n"));
+    assert!(
+        broken.is_empty(),
+        "links that do not resolve inside the repository:\n{}",
+        broken.join("\n")
+    );
 }
 
 #[test]

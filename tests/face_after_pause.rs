@@ -118,7 +118,8 @@ async fn the_face_stays_on_the_voice_after_a_cough_pauses_it() {
     // The pause, its dismissal and 3 s of the resumed answer.
     assert!(
         client
-            .wait_for(Duration::from_secs(30), |r| audio_since(r, coughed) >= 3 * 48_000)
+            .wait_for(Duration::from_secs(30), |r| audio_since(r, coughed)
+                >= 3 * 48_000)
             .await,
         "less than 3 s of answer after the cough; server log:\n{}",
         tail(&server.logs(), 40)

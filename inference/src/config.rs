@@ -532,7 +532,9 @@ fn asr_engine() -> Kind {
         match text.to_ascii_lowercase().as_str() {
             "moonshine" => Ok(AsrEngineKind::Moonshine),
             "whisper" if WHISPER_BUILT_IN => Ok(AsrEngineKind::Whisper),
-            "whisper" => Err("this binary was built without the `whisper` cargo feature (on by default)".into()),
+            "whisper" => Err(
+                "this binary was built without the `whisper` cargo feature (on by default)".into(),
+            ),
             _ => Err(String::new()),
         }
     })
@@ -687,7 +689,10 @@ fn admin_tokens_are_long_and_distinct(check: &mut Check<'_>) {
         if admin_token.as_ref() == Some(&token.secret) {
             check.error(
                 "ADMIN_TOKENS",
-                format!("ADMIN_TOKENS: {} has the same secret as ADMIN_TOKEN", token.name),
+                format!(
+                    "ADMIN_TOKENS: {} has the same secret as ADMIN_TOKEN",
+                    token.name
+                ),
             );
         }
     }

@@ -375,7 +375,10 @@ fn replay(observation: &Observation, config: TurnRuleConfig, latency: Latency) -
     for pause in &observation.pauses {
         let since = at(pause.since);
         let is_final = pause.until.is_none();
-        if pause.until.is_some_and(|u| u - pause.since >= INNER_PAUSE_S) {
+        if pause
+            .until
+            .is_some_and(|u| u - pause.since >= INNER_PAUSE_S)
+        {
             inner_pauses += 1;
         }
         detector.handle(at(pause.detected), TurnInput::Voice);
@@ -552,9 +555,7 @@ fn main() {
     );
     for o in &observations {
         for p in &o.pauses {
-            let length = p
-                .until
-                .map_or("(end)".to_string(), |u| ms(u - p.since));
+            let length = p.until.map_or("(end)".to_string(), |u| ms(u - p.since));
             let _ = writeln!(
                 report,
                 "| {} | {:.2} | {length} | {} | {} | {} |",
@@ -744,4 +745,3 @@ fn main() {
         Err(e) => eprintln!("could not write {}: {e}", options.out.display()),
     }
 }
-

@@ -56,7 +56,13 @@ fn jfk_pauses_and_end_match_the_reference_figures() {
     let found = pauses(&vad, &jfk.samples);
     let described: Vec<String> = found
         .iter()
-        .map(|(s, l)| format!("{:.2} s for {} ms", *s as f64 / RATE as f64, l * 1000 / RATE))
+        .map(|(s, l)| {
+            format!(
+                "{:.2} s for {} ms",
+                *s as f64 / RATE as f64,
+                l * 1000 / RATE
+            )
+        })
         .collect();
     println!("pauses: {described:?}");
     // "And so my fellow Americans, | ask not | what your country can do for you, | ask what..."
@@ -80,7 +86,10 @@ fn jfk_pauses_and_end_match_the_reference_figures() {
         americans >= 0.85,
         "after 'Americans': {americans} (reference ~0.97)"
     );
-    assert!(ask_not <= 0.1, "after 'ask not': {ask_not} (reference ~0.015)");
+    assert!(
+        ask_not <= 0.1,
+        "after 'ask not': {ask_not} (reference ~0.015)"
+    );
     assert!((end - 0.86).abs() <= 0.03, "end: {end} (reference 0.86)");
 }
 

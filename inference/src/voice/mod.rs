@@ -79,13 +79,8 @@ pub fn load_asr(
     asr.transcribe(&vec![0.0; 16_000])
         .map_err(|e| format!("ASR warm-up failed: {e}"))?;
     let size = speech::asr_size(config.max_concurrent_sessions);
-    Pool::spawn(
-        "asr",
-        AsrEngine(asr),
-        size,
-        metrics.for_engine("asr"),
-    )
-    .map_err(|e| format!("cannot start the ASR thread: {e}"))
+    Pool::spawn("asr", AsrEngine(asr), size, metrics.for_engine("asr"))
+        .map_err(|e| format!("cannot start the ASR thread: {e}"))
 }
 
 /// Loads the recognizer ASR_ENGINE names (not warmed), computing with `threads` threads.

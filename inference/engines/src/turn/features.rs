@@ -244,7 +244,10 @@ mod tests {
         // The tone is in the last second only (frames 700..800); earlier frames are padding.
         assert!(value(&features, at_1khz, 790) > value(&features, at_1khz, 300) + 1.0);
         // And 1 kHz sits at mel 15 of 0..~45.2 Slaney mels, so around filter 26 of 80.
-        assert!((24..=28).contains(&at_1khz), "1 kHz peaks in filter {at_1khz}");
+        assert!(
+            (24..=28).contains(&at_1khz),
+            "1 kHz peaks in filter {at_1khz}"
+        );
     }
 
     #[test]

@@ -10,7 +10,5 @@ mod rule;
 mod smart_turn;
 
 pub use features::{LogMelExtractor, N_FRAMES, N_MELS, SAMPLE_RATE, WINDOW_SAMPLES};
-pub use rule::{
-    EndReason, TurnAction, TurnDetector, TurnDetectorKind, TurnInput, TurnRuleConfig,
-};
+pub use rule::{EndReason, TurnAction, TurnDetector, TurnDetectorKind, TurnInput, TurnRuleConfig};
 pub use smart_turn::{SMART_TURN_MODEL_FILE, SmartTurnModel, SmartTurnPrediction};

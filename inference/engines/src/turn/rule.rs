@@ -327,8 +327,7 @@ impl TurnDetector {
                         (Some((audio, _)), Some(text)) => (config.combined(audio, text)
                             >= config.complete_threshold)
                             .then_some(EndReason::Complete),
-                        (Some((audio, arrived)), None) => (now
-                            >= arrived + config.text_wait
+                        (Some((audio, arrived)), None) => (now >= arrived + config.text_wait
                             && audio >= config.audio_only_threshold)
                             .then_some(EndReason::AudioOnly),
                         _ => None,
@@ -499,7 +498,10 @@ mod tests {
                 );
             }
         });
-        assert_eq!(end_reason(&actions), Some((ms(2000), EndReason::MaxSilence)));
+        assert_eq!(
+            end_reason(&actions),
+            Some((ms(2000), EndReason::MaxSilence))
+        );
     }
 
     #[test]
@@ -630,12 +632,27 @@ mod tests {
         detector.handle(t0, TurnInput::Silence { since: t0 });
         assert_eq!(detector.poll(t0 + ms(10_000)), None, "no speech yet");
         detector.handle(t0, TurnInput::Voice);
-        detector.handle(t0 + ms(100), TurnInput::Silence { since: t0 + ms(100) });
-        detector.handle(t0 + ms(100), TurnInput::Silence { since: t0 + ms(100) });
+        detector.handle(
+            t0 + ms(100),
+            TurnInput::Silence {
+                since: t0 + ms(100),
+            },
+        );
+        detector.handle(
+            t0 + ms(100),
+            TurnInput::Silence {
+                since: t0 + ms(100),
+            },
+        );
         let actions = run(&mut detector, t0, t0 + ms(10_000), |_, _, _| {});
         assert_eq!(actions.len(), 2, "{actions:?}");
         // The same silence reported again after the end does not start another turn.
-        detector.handle(t0 + ms(3000), TurnInput::Silence { since: t0 + ms(100) });
+        detector.handle(
+            t0 + ms(3000),
+            TurnInput::Silence {
+                since: t0 + ms(100),
+            },
+        );
         assert_eq!(detector.poll(t0 + ms(20_000)), None);
     }
 

@@ -109,8 +109,8 @@ impl SmartTurnModel {
             )));
         }
         let err = runtime_error(ENGINE);
-        let input = TensorRef::from_array_view(([1usize, N_MELS, N_FRAMES], features))
-            .map_err(&err)?;
+        let input =
+            TensorRef::from_array_view(([1usize, N_MELS, N_FRAMES], features)).map_err(&err)?;
         // A poisoned lock only means another session panicked mid-run; the session holds no
         // per-stream state, so it is still safe to use.
         let mut session = self
@@ -121,10 +121,13 @@ impl SmartTurnModel {
             .run(ort::inputs!["input_features" => input])
             .map_err(&err)?;
         let (_, values) = outputs[0].try_extract_tensor::<f32>().map_err(&err)?;
-        let probability = values.first().copied().ok_or_else(|| EngineError::Runtime {
-            engine: ENGINE,
-            reason: "empty output".into(),
-        })?;
+        let probability = values
+            .first()
+            .copied()
+            .ok_or_else(|| EngineError::Runtime {
+                engine: ENGINE,
+                reason: "empty output".into(),
+            })?;
         if !(0.0..=1.0).contains(&probability) {
             return Err(EngineError::Runtime {
                 engine: ENGINE,
