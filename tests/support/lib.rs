@@ -395,7 +395,7 @@ impl PixelStreamProxy {
             log_path,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !http_get(admin_port, "/readyz").is_some_and(|(code, _)| code == 200) {
+        while http_get(admin_port, "/readyz").is_none_or(|(code, _)| code != 200) {
             if let Some(status) = proxy.child.try_wait().expect("proxy status") {
                 panic!("proxy exited with {status}; log:\n{}", proxy.logs());
             }

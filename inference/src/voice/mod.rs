@@ -6,9 +6,11 @@
 //!   its tests; `sinks.rs` (what consumes the output) and `stages.rs` are its parts, with the
 //!   face timeline (`crate::face::timeline`) and the render-bridge feed
 //!   (`crate::render_link::feed`).
-//! - `session.rs`: the async loop that moves data between the core and the world.
+//! - `session.rs`: the async loop that moves data between the core and the world; `io.rs`:
+//!   its connections (peer, listener, engines, face, render-bridge); `observe.rs`: metrics.
 //! - `listener.rs`: the user's audio → VAD and utterance capture, on its own thread.
-//! The shared model engines are served by `crate::engine_pool`.
+//!
+//! The shared model engines are served by `crate::engine_pool` and `crate::llm`.
 
 pub mod core;
 mod io;

@@ -488,12 +488,12 @@ impl LlmEngine {
             messages,
             self.budget(params.max_new_tokens)?,
         )?;
-        let goal = Goal::Answer(Answer {
+        let goal = Goal::Answer(Box::new(Answer {
             sampler: Sampler::new(params.sampling),
             text: TextStream::default(),
             generated: 0,
             max_new_tokens: params.max_new_tokens,
-        });
+        }));
         let mut started = self.start_tokens(slot, prompt.tokens, goal)?;
         started.dropped_messages = prompt.dropped_messages;
         Ok(started)
@@ -680,7 +680,7 @@ fn take_token(
     tokenizer: &Tokenizer,
     max_positions: usize,
     sequence: &mut Sequence,
-    mut answer: Answer,
+    mut answer: Box<Answer>,
     logits: &[f32],
 ) -> Emitted {
     let token = answer.sampler.pick(logits);

@@ -79,8 +79,8 @@ pub(crate) struct Answer {
 
 /// What to do once the prompt is in.
 pub(crate) enum Goal {
-    /// Generate an answer.
-    Answer(Answer),
+    /// Generate an answer (boxed: the sampler is large and moves from goal to decoding).
+    Answer(Box<Answer>),
     /// Report the probability of the end-of-message token, then stop.
     EndOfTurn,
 }
@@ -95,7 +95,7 @@ pub(crate) enum Work {
     /// `next` was sampled and emitted; the next decode step feeds it.
     Decode {
         next: TokenId,
-        answer: Answer,
+        answer: Box<Answer>,
     },
 }
 
