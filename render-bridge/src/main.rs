@@ -5,7 +5,7 @@
 //! goassist-render-bridge --check-config  validate the environment and print the result
 //! goassist-render-bridge replay --to ADDR [--file REC.jsonl | --synthetic] [--avatars N]
 //!                        [--seconds S] [--fps F] [--epoch E] [--audio]
-//! goassist-render-bridge record --listen ADDR --seconds S [--out REC.jsonl]
+//! goassist-render-bridge record --listen ADDR --seconds S [--frames N] [--out REC.jsonl]
 //! ```
 
 use std::net::SocketAddr;
@@ -176,14 +176,26 @@ fn run_record(args: &[String]) -> Result<(), Failure> {
     if !(0.0..=86_400.0).contains(&seconds) {
         return Err(Failure::Usage("--seconds must be 0..=86400".into()));
     }
-    let duration = Duration::from_secs_f64(seconds);
+    let max_frames = match flags.value("--frames") {
+        None => None,
+        Some(_) => Some(flags.parse::<u64>("--frames", 0)?),
+    };
+    let limits = replay::RecordLimits {
+        duration: Duration::from_secs_f64(seconds),
+        max_frames,
+    };
+    let socket = std::net::UdpSocket::bind(listen)
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("binding {listen}: {e}")))?;
+    let bound = socket.local_addr().map_err(anyhow::Error::from)?;
+    // On stderr, so that tests and scripts know when (and, with port 0, where) to send.
+    eprintln!("listening on {bound}");
     let written = match flags.value("--out") {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .map_err(|e| Failure::Usage(format!("--out {path}: {e}")))?;
-            replay::record(listen, duration, std::io::BufWriter::new(file))
+            replay::record(&socket, limits, std::io::BufWriter::new(file))
         }
-        None => replay::record(listen, duration, std::io::stdout().lock()),
+        None => replay::record(&socket, limits, std::io::stdout().lock()),
     }
     .map_err(anyhow::Error::from)?;
     eprintln!("recorded {written} frames");
@@ -197,7 +209,8 @@ fn print_usage() {
          usage:\n  goassist-render-bridge [run]\n  goassist-render-bridge --check-config\n  \
          goassist-render-bridge replay --to IP:PORT [--file REC.jsonl | --synthetic] \
          [--avatars N] [--seconds S] [--fps F] [--epoch E] [--audio]\n  \
-         goassist-render-bridge record --listen IP:PORT --seconds S [--out REC.jsonl]\n\n\
+         goassist-render-bridge record --listen IP:PORT --seconds S [--frames N] \
+         [--out REC.jsonl]\n\n\
          environment:"
     );
     for (name, default, help) in ENV_VARS {
