@@ -5,7 +5,7 @@
 //! goassist-render-bridge --check-config   validate the environment, print the effective values
 //! goassist-render-bridge replay --to ADDR [--file REC.jsonl | --synthetic] [--avatars N]
 //!                        [--seconds S] [--fps F] [--epoch E] [--audio]
-//! goassist-render-bridge record --listen ADDR --seconds S [--out REC.jsonl]
+//! goassist-render-bridge record --listen ADDR --seconds S [--frames N] [--out REC.jsonl]
 //! ```
 //!
 //! Exit codes: 0, 1 (runtime failure), 64 (usage), 78 (configuration).
@@ -78,6 +78,9 @@ enum Command {
         /// How long to record (0–86400).
         #[arg(long, default_value_t = 10.0, value_parser = seconds)]
         seconds: f64,
+        /// Stop once this many frames are written (default: only --seconds stops it).
+        #[arg(long)]
+        frames: Option<u64>,
         /// Output file (default: stdout).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -120,8 +123,9 @@ fn main() -> ExitCode {
         Some(Command::Record {
             listen,
             seconds,
+            frames,
             out,
-        }) => run_record(listen, seconds, out),
+        }) => run_record(listen, seconds, frames, out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -242,15 +246,30 @@ fn run_replay(
     Ok(())
 }
 
-fn run_record(listen: SocketAddr, seconds: f64, out: Option<PathBuf>) -> Result<(), Failure> {
-    let duration = Duration::from_secs_f64(seconds);
+fn run_record(
+    listen: SocketAddr,
+    seconds: f64,
+    frames: Option<u64>,
+    out: Option<PathBuf>,
+) -> Result<(), Failure> {
+    let limits = replay::RecordLimits {
+        duration: Duration::from_secs_f64(seconds),
+        max_frames: frames,
+    };
+    let socket = std::net::UdpSocket::bind(listen)
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("binding {listen}: {e}")))?;
+    let bound = socket
+        .local_addr()
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    // On stderr, so that tests and scripts know when (and, with port 0, where) to send.
+    eprintln!("listening on {bound}");
     let written = match out {
         Some(path) => {
             let file = std::fs::File::create(&path)
                 .map_err(|e| Failure::Usage(format!("--out {}: {e}", path.display())))?;
-            replay::record(listen, duration, std::io::BufWriter::new(file))
+            replay::record(&socket, limits, std::io::BufWriter::new(file))
         }
-        None => replay::record(listen, duration, std::io::stdout().lock()),
+        None => replay::record(&socket, limits, std::io::stdout().lock()),
     }?;
     eprintln!("recorded {written} frames");
     Ok(())

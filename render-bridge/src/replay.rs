@@ -195,19 +195,34 @@ pub fn synthetic_stream(
     })
 }
 
-/// Listens on `listen` for `duration` and writes every valid datagram as a recording line.
-/// Returns how many frames were written; malformed datagrams are skipped.
+/// When a recording stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordLimits {
+    /// At the latest after this long.
+    pub duration: Duration,
+    /// Or once this many frames are written.
+    pub max_frames: Option<u64>,
+}
+
+/// Writes every valid datagram arriving on `socket` as a recording line until a limit is
+/// reached. Returns how many frames were written; malformed datagrams are skipped.
 pub fn record(
-    listen: SocketAddr,
-    duration: Duration,
+    socket: &UdpSocket,
+    limits: RecordLimits,
     mut out: impl Write,
 ) -> Result<u64, ReplayError> {
-    let socket = UdpSocket::bind(listen)?;
-    socket.set_read_timeout(Some(Duration::from_millis(50)))?;
-    let deadline = Instant::now() + duration;
+    let deadline = Instant::now() + limits.duration;
     let mut buf = vec![0u8; MAX_DATAGRAM_LEN + 1];
     let mut written = 0;
-    while Instant::now() < deadline {
+    loop {
+        if limits.max_frames.is_some_and(|max| written >= max) {
+            break;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        socket.set_read_timeout(Some(left.min(Duration::from_millis(50))))?;
         let n = match socket.recv(&mut buf) {
             Ok(n) => n,
             Err(e)
@@ -225,6 +240,7 @@ pub fn record(
             written += 1;
         }
     }
+    out.flush()?;
     Ok(written)
 }
 
