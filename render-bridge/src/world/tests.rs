@@ -77,14 +77,19 @@ fn sent(outbox: &Outbox) -> Vec<(u16, TargetKind, Vec<u8>)> {
         .collect()
 }
 
-/// The Live Link packets sent to `port`: (subject, jaw).
+/// The Live Link packets sent to `port`: (subject, jaw). The bridge stream carries weights as
+/// 16-bit fractions (0.1 arrives as 0.1000076), so the jaw is rounded to 1/1000, well below
+/// the 0.1 steps the tests tell sessions apart by.
 fn livelink(outbox: &Outbox, port: u16) -> Vec<(String, f32)> {
     sent(outbox)
         .into_iter()
         .filter(|(p, k, _)| *p == port && *k == TargetKind::LiveLink)
         .map(|(_, _, b)| {
             let p = LiveLinkPacket::decode(&b).unwrap();
-            (p.subject.to_string(), p.values[17])
+            (
+                p.subject.to_string(),
+                (p.values[17] * 1000.0).round() / 1000.0,
+            )
         })
         .collect()
 }
