@@ -731,7 +731,7 @@ mod tests {
             ("avatar:1=Ada@ue9", "", "ue9"),
             ("avatar:1=", "", "subject"),
             ("", "Ada@", "no target is named \"\""),
-            ("", &format!("{}", "x".repeat(65)), "1..=64"),
+            ("", &"x".repeat(65), "1..=64"),
             ("", "A\u{7}da", "printable"),
         ] {
             let e = table(routes, pool).unwrap_err().to_string();
