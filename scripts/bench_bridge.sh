@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
 if [ -z "${BRIDGE_BASELINE_BIN:-}" ]; then
-  rev=${BRIDGE_BASELINE_REV:-62f6296}
+  rev=${BRIDGE_BASELINE_REV:-fcb7d2431bdb6f57c350f366fcda6bc8a6726351}
   tree=$(mktemp -d -t goassist-bridge-baseline-XXXX)
   trap 'git worktree remove --force "$tree" >/dev/null 2>&1 || rm -rf "$tree"' EXIT
   echo "bench_bridge: building the baseline bridge at $rev"

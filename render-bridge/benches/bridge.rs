@@ -15,7 +15,7 @@
 //! The 1-minute load average is recorded before and after. The report goes to
 //! docs/benchmarks/bridge.md only when the machine was quiet (load ≤ `BENCH_MAX_LOAD`, default
 //! half the logical cores) — otherwise to target/bench-bridge.md, and it says so. `BENCH_OUT`
-//! names another path (always written). `BENCH_SECONDS` sets each measurement's length
+//! names another path, relative to the workspace root (always written). `BENCH_SECONDS` sets each measurement's length
 //! (default 5).
 
 use std::fmt::Write as _;
@@ -102,10 +102,12 @@ fn main() {
         quiet,
         max_load,
     );
-    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/benchmarks/bridge.md");
-    let fallback = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-bridge.md");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let docs = root.join("docs/benchmarks/bridge.md");
+    let fallback = root.join("target/bench-bridge.md");
     let out = match std::env::var_os("BENCH_OUT") {
-        Some(p) => PathBuf::from(p),
+        // Relative to the workspace root (cargo runs benches in the package directory).
+        Some(p) => root.join(p),
         None if quiet => docs,
         None => {
             println!(
@@ -116,6 +118,9 @@ fn main() {
             fallback
         }
     };
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).expect("create the report's directory");
+    }
     std::fs::write(&out, report).expect("write the report");
     println!("wrote {}", out.display());
 }
@@ -163,14 +168,10 @@ fn thread_cpu_seconds(stat_path: &Path) -> Option<f64> {
     Some((utime + stime) / 100.0) // USER_HZ
 }
 
-/// The /proc stat file of the thread named `name` in process `pid`.
-fn thread_stat(pid: u32, name: &str) -> Option<PathBuf> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|dir| std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim() == name))
-        .map(|dir| dir.join("stat"))
+/// The /proc stat file of the main thread of process `pid`: the binary runs its ingest loop
+/// there (this commit's and the baseline's alike; HTTP and signals have threads of their own).
+fn main_thread_stat(pid: u32) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/task/{pid}/stat"))
 }
 
 /// The world alone: frames per CPU-second of this thread. Datagrams are encoded up front
@@ -274,9 +275,7 @@ impl Process {
     }
 
     fn ingest_cpu(&self) -> f64 {
-        thread_stat(self.child.id(), "bridge-ingest")
-            .and_then(|p| thread_cpu_seconds(&p))
-            .unwrap_or(f64::NAN)
+        thread_cpu_seconds(&main_thread_stat(self.child.id())).unwrap_or(f64::NAN)
     }
 }
 
