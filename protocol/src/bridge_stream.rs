@@ -10,14 +10,23 @@
 //! |---|---|---|
 //! | 0 | u8 | magic `0xB5` |
 //! | 1 | u8 | version = 1 |
-//! | 2 | u8 | flags: bit 0 = audio chunk follows; other bits must be 0 |
+//! | 2 | u8 | flags: bit 0 = audio chunk follows, bit 1 = subject name follows; other bits 0 |
 //! | 3 | u8 | reserved, 0 |
 //! | 4 | u32 | avatar id (which character on the render pod; 0 = default) |
 //! | 8 | 150 bytes | [`FaceFrame`] (session id, epoch, seq, sample position, 61 values) |
 //! | 158 | u16 | audio: sample count N (only when flag bit 0 is set), 1..=[`MAX_AUDIO_SAMPLES`] |
 //! | 160 | N × i16 | audio: mono PCM at 48 kHz, first sample at the frame's sample position |
+//! | end − 1 − L | u8 | subject: byte length L, 1..=[`MAX_SUBJECT_LEN`] (only when flag bit 1 is set) |
+//! | end − L | L bytes | subject: the Live Link subject name, UTF-8 |
 //!
 //! A face-only datagram is 158 bytes; with 20 ms of audio, 2,080 bytes.
+//!
+//! The subject (flag bit 1) was added after version 1 shipped, without a version bump: only
+//! the render-bridge writes it, and only to the GoAssistLiveLink plugin for an avatar that an
+//! operator routed to a named subject (docs/render-bridge.md, "Routing"). Datagrams without
+//! it are byte for byte what they were, so inference servers and plugins built before it keep
+//! working; a plugin that predates it rejects flagged datagrams as malformed (unknown flag), so
+//! routing to a plugin target needs a plugin from the same release.
 
 use crate::face_frame::{FACE_FRAME_LEN, FaceFrame, FaceFrameError};
 
@@ -31,12 +40,16 @@ pub const HEADER_LEN: usize = 8;
 pub const FACE_ONLY_LEN: usize = HEADER_LEN + FACE_FRAME_LEN;
 /// Most audio samples one datagram carries: 100 ms at 48 kHz (keeps datagrams < 10 kB).
 pub const MAX_AUDIO_SAMPLES: usize = 4_800;
+/// Longest subject name a datagram carries (bytes): Live Link's own limit
+/// ([`crate::livelink::MAX_ID_LEN`]).
+pub const MAX_SUBJECT_LEN: usize = crate::livelink::MAX_ID_LEN;
 /// Largest datagram this codec produces or accepts.
-pub const MAX_DATAGRAM_LEN: usize = FACE_ONLY_LEN + 2 + 2 * MAX_AUDIO_SAMPLES;
+pub const MAX_DATAGRAM_LEN: usize = FACE_ONLY_LEN + 2 + 2 * MAX_AUDIO_SAMPLES + 1 + MAX_SUBJECT_LEN;
 /// Sample rate of the audio chunk (the outgoing audio clock).
 pub const AUDIO_SAMPLE_RATE: u32 = 48_000;
 
 const FLAG_AUDIO: u8 = 1;
+const FLAG_SUBJECT: u8 = 2;
 
 /// One decoded datagram.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +60,8 @@ pub struct BridgeDatagram {
     pub frame: FaceFrame,
     /// Mono 48 kHz PCM starting at `frame.sample_pos`, when the sender attached it.
     pub audio: Option<Vec<i16>>,
+    /// The Live Link subject the frame drives, when the render-bridge routed it to one.
+    pub subject: Option<String>,
 }
 
 /// Why bytes are not a bridge-stream datagram.
@@ -73,6 +88,9 @@ pub enum BridgeStreamError {
     /// An audio chunk of 0 or more than [`MAX_AUDIO_SAMPLES`] samples.
     #[error("audio chunk of {0} samples outside 1..={MAX_AUDIO_SAMPLES}")]
     AudioLength(usize),
+    /// A subject name of 0 or more than [`MAX_SUBJECT_LEN`] bytes, or not UTF-8.
+    #[error("subject name must be 1..={MAX_SUBJECT_LEN} bytes of UTF-8")]
+    Subject,
     /// The embedded face frame is malformed.
     #[error("embedded face frame: {0}")]
     Frame(#[from] FaceFrameError),
@@ -85,15 +103,39 @@ pub fn encode_into(
     audio: Option<&[i16]>,
     out: &mut Vec<u8>,
 ) -> Result<(), BridgeStreamError> {
+    encode_routed_into(avatar_id, frame, audio, None, out)
+}
+
+/// [`encode_into`] with the Live Link subject the frame drives (flag bit 1), for a receiver
+/// that should not derive the subject from the avatar and session ids.
+pub fn encode_routed_into(
+    avatar_id: u32,
+    frame: &FaceFrame,
+    audio: Option<&[i16]>,
+    subject: Option<&str>,
+    out: &mut Vec<u8>,
+) -> Result<(), BridgeStreamError> {
     if let Some(a) = audio
         && (a.is_empty() || a.len() > MAX_AUDIO_SAMPLES)
     {
         return Err(BridgeStreamError::AudioLength(a.len()));
     }
+    if let Some(s) = subject
+        && (s.is_empty() || s.len() > MAX_SUBJECT_LEN)
+    {
+        return Err(BridgeStreamError::Subject);
+    }
+    let mut flags = 0;
+    if audio.is_some() {
+        flags |= FLAG_AUDIO;
+    }
+    if subject.is_some() {
+        flags |= FLAG_SUBJECT;
+    }
     out.clear();
     out.push(BRIDGE_STREAM_MAGIC);
     out.push(BRIDGE_STREAM_VERSION);
-    out.push(if audio.is_some() { FLAG_AUDIO } else { 0 });
+    out.push(flags);
     out.push(0);
     out.extend_from_slice(&avatar_id.to_le_bytes());
     out.extend_from_slice(&frame.encode());
@@ -102,6 +144,10 @@ pub fn encode_into(
         for s in a {
             out.extend_from_slice(&s.to_le_bytes());
         }
+    }
+    if let Some(s) = subject {
+        out.push(s.len() as u8);
+        out.extend_from_slice(s.as_bytes());
     }
     Ok(())
 }
@@ -120,7 +166,15 @@ pub fn encode(
 impl BridgeDatagram {
     /// Encodes this datagram.
     pub fn encode(&self) -> Result<Vec<u8>, BridgeStreamError> {
-        encode(self.avatar_id, &self.frame, self.audio.as_deref())
+        let mut out = Vec::new();
+        encode_routed_into(
+            self.avatar_id,
+            &self.frame,
+            self.audio.as_deref(),
+            self.subject.as_deref(),
+            &mut out,
+        )?;
+        Ok(out)
     }
 
     /// Decodes one datagram; never panics.
@@ -133,10 +187,14 @@ impl BridgeDatagram {
                 .map(|c| i16::from_le_bytes([c[0], c[1]]))
                 .collect()
         });
+        let subject = header
+            .subject
+            .map(|range| String::from_utf8_lossy(&bytes[range]).into_owned());
         Ok(BridgeDatagram {
             avatar_id: header.avatar_id,
             frame,
             audio,
+            subject,
         })
     }
 }
@@ -168,6 +226,8 @@ pub fn audio_into(bytes: &[u8], out: &mut Vec<i16>) -> Result<bool, BridgeStream
 struct Header {
     avatar_id: u32,
     audio_len: Option<usize>,
+    /// Where the subject name's bytes are (checked to be UTF-8).
+    subject: Option<std::ops::Range<usize>>,
 }
 
 impl Header {
@@ -187,43 +247,59 @@ impl Header {
             return Err(BridgeStreamError::Version(bytes[1]));
         }
         let flags = bytes[2];
-        if flags & !FLAG_AUDIO != 0 || bytes[3] != 0 {
+        if flags & !(FLAG_AUDIO | FLAG_SUBJECT) != 0 || bytes[3] != 0 {
             return Err(BridgeStreamError::Flags(flags | bytes[3]));
         }
         let avatar_id = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-        if flags & FLAG_AUDIO == 0 {
-            if bytes.len() != FACE_ONLY_LEN {
+        // The audio chunk, when present, starts right after the frame; the subject, when
+        // present, fills the rest.
+        let mut end = FACE_ONLY_LEN;
+        let audio_len = if flags & FLAG_AUDIO == 0 {
+            None
+        } else {
+            if bytes.len() < end + 2 {
                 return Err(BridgeStreamError::Length {
                     len: bytes.len(),
-                    expected: FACE_ONLY_LEN,
+                    expected: end + 2,
                 });
             }
-            return Ok(Header {
-                avatar_id,
-                audio_len: None,
-            });
-        }
-        let count_at = FACE_ONLY_LEN;
-        if bytes.len() < count_at + 2 {
+            let n = usize::from(u16::from_le_bytes([bytes[end], bytes[end + 1]]));
+            if n == 0 || n > MAX_AUDIO_SAMPLES {
+                return Err(BridgeStreamError::AudioLength(n));
+            }
+            end += 2 + 2 * n;
+            Some(n)
+        };
+        let subject = if flags & FLAG_SUBJECT == 0 {
+            None
+        } else {
+            let Some(&len) = bytes.get(end) else {
+                return Err(BridgeStreamError::Length {
+                    len: bytes.len(),
+                    expected: end + 1,
+                });
+            };
+            let len = usize::from(len);
+            if len == 0 || len > MAX_SUBJECT_LEN {
+                return Err(BridgeStreamError::Subject);
+            }
+            let range = end + 1..end + 1 + len;
+            end = range.end;
+            if bytes.len() == end && std::str::from_utf8(&bytes[range.clone()]).is_err() {
+                return Err(BridgeStreamError::Subject);
+            }
+            Some(range)
+        };
+        if bytes.len() != end {
             return Err(BridgeStreamError::Length {
                 len: bytes.len(),
-                expected: count_at + 2,
-            });
-        }
-        let n = usize::from(u16::from_le_bytes([bytes[count_at], bytes[count_at + 1]]));
-        if n == 0 || n > MAX_AUDIO_SAMPLES {
-            return Err(BridgeStreamError::AudioLength(n));
-        }
-        let expected = count_at + 2 + 2 * n;
-        if bytes.len() != expected {
-            return Err(BridgeStreamError::Length {
-                len: bytes.len(),
-                expected,
+                expected: end,
             });
         }
         Ok(Header {
             avatar_id,
-            audio_len: Some(n),
+            audio_len,
+            subject,
         })
     }
 }
@@ -264,6 +340,7 @@ mod tests {
             avatar_id: 9,
             frame: frame(),
             audio: Some((0..960).map(|i| (i * 31 - 15_000) as i16).collect()),
+            subject: None,
         };
         let back = BridgeDatagram::decode(&d.encode().unwrap()).unwrap();
         assert_eq!(back.avatar_id, 9);
@@ -280,6 +357,86 @@ mod tests {
         assert!(audio.is_empty());
     }
 
+    /// The subject flag (bit 1): the name goes last, after the audio when both are present.
+    #[test]
+    fn golden_vectors_with_subject() {
+        let mut out = Vec::new();
+        encode_routed_into(3, &frame(), None, Some("Ada"), &mut out).unwrap();
+        assert_eq!(out.len(), 158 + 1 + 3);
+        assert_eq!(&out[..8], &[0xB5, 1, 2, 0, 3, 0, 0, 0]);
+        assert_eq!(&out[8..158], &frame().encode()[..]);
+        assert_eq!(&out[158..], &[3, b'A', b'd', b'a']);
+        encode_routed_into(3, &frame(), Some(&[1, -1]), Some("Bob"), &mut out).unwrap();
+        assert_eq!(&out[..4], &[0xB5, 1, 3, 0]);
+        assert_eq!(&out[158..], &[2, 0, 1, 0, 0xFF, 0xFF, 3, b'B', b'o', b'b']);
+        let d = BridgeDatagram::decode(&out).unwrap();
+        assert_eq!(d.audio.as_deref(), Some(&[1, -1][..]));
+        assert_eq!(d.subject.as_deref(), Some("Bob"));
+        assert_eq!(BridgeDatagram::decode(&d.encode().unwrap()).unwrap(), d);
+        let (avatar, f, has_audio) = decode_face(&out).unwrap();
+        assert_eq!((avatar, f.seq, has_audio), (3, 42, true));
+        let mut audio = Vec::new();
+        assert!(audio_into(&out, &mut audio).unwrap());
+        assert_eq!(audio, [1, -1]);
+    }
+
+    /// Datagrams without a subject are exactly what the codec wrote before the flag existed.
+    #[test]
+    fn no_subject_means_the_original_bytes() {
+        let mut routed = Vec::new();
+        encode_routed_into(5, &frame(), Some(&[7]), None, &mut routed).unwrap();
+        assert_eq!(routed, encode(5, &frame(), Some(&[7])).unwrap());
+        assert_eq!(BridgeDatagram::decode(&routed).unwrap().subject, None);
+    }
+
+    #[test]
+    fn subject_bounds_are_enforced() {
+        let mut out = Vec::new();
+        assert_eq!(
+            encode_routed_into(0, &frame(), None, Some(""), &mut out),
+            Err(BridgeStreamError::Subject)
+        );
+        let long = "x".repeat(MAX_SUBJECT_LEN + 1);
+        assert_eq!(
+            encode_routed_into(0, &frame(), None, Some(&long), &mut out),
+            Err(BridgeStreamError::Subject)
+        );
+        let longest = "x".repeat(MAX_SUBJECT_LEN);
+        let max_audio = vec![0i16; MAX_AUDIO_SAMPLES];
+        encode_routed_into(0, &frame(), Some(&max_audio), Some(&longest), &mut out).unwrap();
+        assert_eq!(out.len(), MAX_DATAGRAM_LEN);
+        // Decoding: zero length, a length running past the end, trailing bytes, bad UTF-8.
+        encode_routed_into(0, &frame(), None, Some("Ada"), &mut out).unwrap();
+        let mut bad = out.clone();
+        bad[158] = 0;
+        assert_eq!(
+            BridgeDatagram::decode(&bad),
+            Err(BridgeStreamError::Subject)
+        );
+        let mut bad = out.clone();
+        bad[158] = 4;
+        assert!(matches!(
+            BridgeDatagram::decode(&bad),
+            Err(BridgeStreamError::Length { .. })
+        ));
+        let mut bad = out.clone();
+        bad.push(b'!');
+        assert!(matches!(
+            decode_face(&bad),
+            Err(BridgeStreamError::Length { .. })
+        ));
+        let mut bad = out.clone();
+        bad[159] = 0xFF;
+        assert_eq!(
+            BridgeDatagram::decode(&bad),
+            Err(BridgeStreamError::Subject)
+        );
+        assert!(matches!(
+            BridgeDatagram::decode(&out[..158]),
+            Err(BridgeStreamError::Length { .. })
+        ));
+    }
+
     #[test]
     fn audio_bounds_are_enforced_on_encode() {
         assert_eq!(
@@ -294,25 +451,29 @@ mod tests {
         let max = vec![0i16; MAX_AUDIO_SAMPLES];
         assert_eq!(
             encode(0, &frame(), Some(&max)).unwrap().len(),
-            MAX_DATAGRAM_LEN
+            FACE_ONLY_LEN + 2 + 2 * MAX_AUDIO_SAMPLES
         );
     }
 
     #[test]
     fn malformed_input_sweep_never_panics() {
-        let good = encode(1, &frame(), Some(&[5, 6, 7, 8])).unwrap();
-        for n in 0..good.len() {
-            assert!(BridgeDatagram::decode(&good[..n]).is_err(), "prefix {n}");
-        }
-        for i in 0..good.len() {
-            for b in [0x00, 0x01, 0x02, 0x7F, 0x80, 0xFF] {
-                let mut bad = good.clone();
-                bad[i] = b;
-                let _ = BridgeDatagram::decode(&bad);
-                let _ = decode_face(&bad);
-                let _ = audio_into(&bad, &mut Vec::new());
+        let mut routed = Vec::new();
+        encode_routed_into(1, &frame(), Some(&[5, 6]), Some("Ada"), &mut routed).unwrap();
+        for good in [encode(1, &frame(), Some(&[5, 6, 7, 8])).unwrap(), routed] {
+            for n in 0..good.len() {
+                assert!(BridgeDatagram::decode(&good[..n]).is_err(), "prefix {n}");
+            }
+            for i in 0..good.len() {
+                for b in [0x00, 0x01, 0x02, 0x03, 0x7F, 0x80, 0xFF] {
+                    let mut bad = good.clone();
+                    bad[i] = b;
+                    let full = BridgeDatagram::decode(&bad);
+                    assert_eq!(full.is_ok(), decode_face(&bad).is_ok(), "byte {i} = {b}");
+                    let _ = audio_into(&bad, &mut Vec::new());
+                }
             }
         }
+        let good = encode(1, &frame(), Some(&[5, 6, 7, 8])).unwrap();
         let mut bad = good.clone();
         bad[0] = 0xFA;
         assert_eq!(

@@ -10,11 +10,23 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use goassist_config::{Kind, Table, Values, Var, kinds};
+use goassist_config::{Check, Kind, Secret, Table, Values, Var, kinds};
 use goassist_protocol::livelink::MAX_ID_LEN;
 use goassist_protocol::vmc::VmcNaming;
 
+use crate::routing::{RouteTable, Target, TargetKind, Targets};
+
 pub use goassist_config::ConfigError;
+
+/// The three variables that name output targets, in the order their targets are numbered.
+const TARGET_VARS: [(&str, TargetKind); 3] = [
+    ("BRIDGE_LIVELINK_ADDRS", TargetKind::LiveLink),
+    ("BRIDGE_PLUGIN_ADDR", TargetKind::Plugin),
+    ("BRIDGE_VMC_ADDR", TargetKind::Vmc),
+];
+
+/// Shortest admin token accepted.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 /// Every variable the bridge reads: the source of truth for validation, `--help`,
 /// `--check-config` and the deploy/config.yaml test.
@@ -23,14 +35,14 @@ pub fn table() -> Table {
         .group("network", [
             Var::new("BRIDGE_INGEST_ADDR", kinds::socket_addr()).default("0.0.0.0:11112")
                 .doc("UDP address the inference pods send face frames to"),
-            Var::new("BRIDGE_LIVELINK_ADDRS", addrs_or_off()).default("127.0.0.1:11111")
-                .doc("Live Link Face v6 targets (Unreal's ARKit source)"),
-            Var::new("BRIDGE_PLUGIN_ADDR", addr_or_off()).default("off")
-                .doc("native-stream target (GoAssistLiveLink plugin, face + audio), e.g. 127.0.0.1:11113"),
-            Var::new("BRIDGE_VMC_ADDR", addr_or_off()).default("off")
-                .doc("VMC/OSC marionette target, e.g. 127.0.0.1:39539"),
+            Var::new("BRIDGE_LIVELINK_ADDRS", targets_or_off(TargetKind::LiveLink)).default("127.0.0.1:11111")
+                .doc("Live Link Face v6 targets (Unreal's ARKit source); unnamed: livelink0, livelink1, ..."),
+            Var::new("BRIDGE_PLUGIN_ADDR", targets_or_off(TargetKind::Plugin)).default("off")
+                .doc("native-stream targets (GoAssistLiveLink plugin, face + audio), e.g. 127.0.0.1:11113; unnamed: plugin0, ..."),
+            Var::new("BRIDGE_VMC_ADDR", targets_or_off(TargetKind::Vmc)).default("off")
+                .doc("VMC/OSC marionette targets, e.g. 127.0.0.1:39539; unnamed: vmc0, ..."),
             Var::new("BRIDGE_HTTP_ADDR", kinds::socket_addr()).default("0.0.0.0:9465")
-                .doc("/healthz, /readyz, /metrics (Prometheus text)"),
+                .doc("/healthz, /readyz, /metrics (Prometheus text), admin API /admin/routes"),
         ])
         .group("live link", [
             Var::new("BRIDGE_SUBJECT_PATTERN", subject_pattern()).default("GoAssist_{avatar}")
@@ -52,12 +64,24 @@ pub fn table() -> Table {
             Var::new("BRIDGE_STALL_MS", kinds::int::<u64>(10, 10_000)).default("100")
                 .doc("silence after which a subject counts as stopped and starts freezing"),
             Var::new("BRIDGE_SUBJECT_IDLE_S", kinds::int::<u64>(1, 86_400)).default("60")
-                .doc("forget a neutral, silent subject (and its epoch) after this many seconds"),
+                .doc("forget a neutral, silent subject (and its epoch) after this many seconds; a pool subject is given back then"),
+        ])
+        // After the targets and the pattern: routes are checked against them.
+        .group("avatars and routing", [
+            Var::new("BRIDGE_MAX_AVATARS", kinds::int::<usize>(1, 4_096)).default("64")
+                .doc("most avatars held at once; frames of new ones beyond it are refused, counted and logged once per sender"),
+            Var::new("BRIDGE_ROUTES", routes())
+                .doc("fixed routes: session:ID=Subject[@target+target] (ID: inference session id, hex) or avatar:N=Subject[@...]; no @ = every target"),
+            Var::new("BRIDGE_SUBJECT_POOL", subject_pool())
+                .doc("subjects handed to new sessions in turn (one Unreal, several MetaHumans); when all are held, new sessions are refused"),
+            Var::new("BRIDGE_ADMIN_TOKEN", admin_token())
+                .doc("bearer token of the admin API on the HTTP port (/admin/routes); unset = every admin call is refused"),
         ])
         .group("process", [
             Var::new("RUST_LOG", kinds::text()).default("info")
                 .doc("log filter (JSON lines on stderr)"),
         ])
+        .rule(target_names_are_unique)
 }
 
 /// The validated configuration.
@@ -65,12 +89,8 @@ pub fn table() -> Table {
 pub struct BridgeConfig {
     /// Where face frames arrive.
     pub ingest_addr: SocketAddr,
-    /// Live Link Face v6 targets (may be empty).
-    pub livelink_addrs: Vec<SocketAddr>,
-    /// Native stream target for the Unreal plugin.
-    pub plugin_addr: Option<SocketAddr>,
-    /// VMC/OSC target.
-    pub vmc_addr: Option<SocketAddr>,
+    /// Output targets: Live Link Face v6, the plugin's native stream, VMC/OSC (may be empty).
+    pub targets: Targets,
     /// VMC blendshape spelling.
     pub vmc_naming: VmcNaming,
     /// Health and metrics listener.
@@ -89,6 +109,12 @@ pub struct BridgeConfig {
     pub stall: Duration,
     /// Silence after which a subject is forgotten.
     pub subject_idle: Duration,
+    /// Most avatars held at once.
+    pub max_avatars: usize,
+    /// Fixed routes, the subject pool and the pattern, checked against the targets.
+    pub routes: RouteTable,
+    /// The admin API's bearer token (None: every admin call is refused).
+    pub admin_token: Option<Secret>,
 }
 
 impl BridgeConfig {
@@ -104,20 +130,32 @@ impl BridgeConfig {
 
     /// The typed configuration from the table's values (only called when there is no error).
     pub fn from_values(v: &Values) -> Self {
+        let targets = known_targets(v).expect("targets are checked by the table's rule");
+        let subject_pattern: String = v.get("BRIDGE_SUBJECT_PATTERN");
+        let routes = route_table(
+            targets.clone(),
+            &subject_pattern,
+            v.opt::<String>("BRIDGE_ROUTES").as_deref().unwrap_or(""),
+            v.opt::<String>("BRIDGE_SUBJECT_POOL")
+                .as_deref()
+                .unwrap_or(""),
+        )
+        .expect("routes and pool are checked by their kinds");
         BridgeConfig {
             ingest_addr: v.get("BRIDGE_INGEST_ADDR"),
-            livelink_addrs: v.get("BRIDGE_LIVELINK_ADDRS"),
-            plugin_addr: v.get("BRIDGE_PLUGIN_ADDR"),
-            vmc_addr: v.get("BRIDGE_VMC_ADDR"),
+            targets,
             vmc_naming: v.get("BRIDGE_VMC_NAMING"),
             http_addr: v.get("BRIDGE_HTTP_ADDR"),
-            subject_pattern: v.get("BRIDGE_SUBJECT_PATTERN"),
+            subject_pattern,
             device_id: v.get("BRIDGE_DEVICE_ID"),
             livelink_fps: v.get("BRIDGE_LIVELINK_FPS"),
             slow_freeze: Duration::from_millis(v.get("ANIMATION_SLOW_FREEZE_MS")),
             drop_if_lag: Duration::from_millis(v.get("ANIMATION_DROP_IF_LAG_MS")),
             stall: Duration::from_millis(v.get("BRIDGE_STALL_MS")),
             subject_idle: Duration::from_secs(v.get("BRIDGE_SUBJECT_IDLE_S")),
+            max_avatars: v.get("BRIDGE_MAX_AVATARS"),
+            routes,
+            admin_token: v.opt("BRIDGE_ADMIN_TOKEN"),
         }
     }
 
@@ -149,30 +187,130 @@ fn is_off(value: &str) -> bool {
     matches!(value.to_ascii_lowercase().as_str(), "off" | "none" | "0")
 }
 
-/// `IP:port`, or `off`.
-fn addr_or_off() -> Kind {
-    Kind::new(format!("{} or off", kinds::SOCKET_ADDR), |text, _| {
-        if is_off(text) {
-            Ok(None)
-        } else {
-            kinds::parse_socket_addr(text).map(Some)
-        }
-    })
-}
-
-/// Comma-separated `IP:port`s, or `off` (none).
-fn addrs_or_off() -> Kind {
+/// `off`, or comma-separated `[name=]IP:port`; unnamed targets are numbered per kind
+/// (`livelink0`, `livelink1`, ...). Names are checked here; that they are unique across the
+/// three variables is the rule [`target_names_are_unique`].
+fn targets_or_off(kind: TargetKind) -> Kind {
     Kind::new(
-        format!("comma-separated {}, or off", kinds::SOCKET_ADDR),
-        |text, _| {
+        format!("comma-separated [name=]{}, or off", kinds::SOCKET_ADDR),
+        move |text, _| {
             if is_off(text) {
                 return Ok(Vec::new());
             }
-            text.split(',')
-                .map(|a| kinds::parse_socket_addr(a.trim()))
-                .collect::<Result<Vec<SocketAddr>, _>>()
+            let list = text
+                .split(',')
+                .enumerate()
+                .map(|(i, entry)| {
+                    let entry = entry.trim();
+                    let (name, addr) = match entry.split_once('=') {
+                        Some((name, addr)) => (name.trim().to_string(), addr.trim()),
+                        None => (format!("{}{i}", kind.prefix()), entry),
+                    };
+                    let addr = kinds::parse_socket_addr(addr)
+                        .map_err(|_| format!("{addr:?} is not IP:port"))?;
+                    Ok(Target { name, kind, addr })
+                })
+                .collect::<Result<Vec<Target>, String>>()?;
+            Targets::new(list.clone()).map_err(|e| e.to_string())?;
+            Ok(list)
         },
     )
+}
+
+/// Every configured target, when the three target variables are valid and their names
+/// unique (`None` otherwise: that error is reported already).
+fn known_targets(values: &Values) -> Option<Targets> {
+    let mut all = Vec::new();
+    for (var, _) in TARGET_VARS {
+        all.extend(values.opt::<Vec<Target>>(var)?);
+    }
+    Targets::new(all).ok()
+}
+
+/// Target names are shared by the three target variables, so they must be unique across them.
+fn target_names_are_unique(check: &mut Check<'_>) {
+    let mut all = Vec::new();
+    for (var, _) in TARGET_VARS {
+        let Some(list) = check.values().opt::<Vec<Target>>(var) else {
+            return;
+        };
+        all.extend(list);
+        if let Err(e) = Targets::new(all.clone()) {
+            check.error(
+                var,
+                format!(
+                    "{var}: {e} (names are shared by BRIDGE_LIVELINK_ADDRS, BRIDGE_PLUGIN_ADDR \
+                     and BRIDGE_VMC_ADDR)"
+                ),
+            );
+            return;
+        }
+    }
+}
+
+/// The routing table from the routes and pool text (`""` for none).
+fn route_table(
+    targets: Targets,
+    pattern: &str,
+    routes: &str,
+    pool: &str,
+) -> Result<RouteTable, crate::routing::RouteError> {
+    let mut table = RouteTable::new(targets, pattern);
+    table.configure(routes, pool)?;
+    Ok(table)
+}
+
+/// `BRIDGE_ROUTES`, checked against the targets (kept as text; [`BridgeConfig::from_values`]
+/// builds the table).
+fn routes() -> Kind {
+    Kind::new(
+        "comma-separated session:HEX=Subject[@t1+t2] or avatar:N=Subject[@t1+t2], or none",
+        |text, values| {
+            if let Some(targets) = known_targets(values) {
+                let pattern = values
+                    .opt::<String>("BRIDGE_SUBJECT_PATTERN")
+                    .unwrap_or_default();
+                route_table(targets, &pattern, text, "").map_err(|e| e.to_string())?;
+            }
+            Ok(text.to_string())
+        },
+    )
+}
+
+/// `BRIDGE_SUBJECT_POOL`, checked against the targets and the fixed routes.
+fn subject_pool() -> Kind {
+    Kind::new(
+        "comma-separated Subject[@t1+t2], or none",
+        |text, values| {
+            if let Some(targets) = known_targets(values) {
+                let pattern = values
+                    .opt::<String>("BRIDGE_SUBJECT_PATTERN")
+                    .unwrap_or_default();
+                // Invalid routes are reported on BRIDGE_ROUTES; the pool is checked without them.
+                let routes = values.opt::<String>("BRIDGE_ROUTES").unwrap_or_default();
+                route_table(targets, &pattern, &routes, text).map_err(|e| e.to_string())?;
+            }
+            Ok(text.to_string())
+        },
+    )
+}
+
+/// The admin token: a secret of at least [`MIN_ADMIN_TOKEN_LEN`] bytes with no spaces (it
+/// travels in an `Authorization` header).
+fn admin_token() -> Kind {
+    Kind::new(
+        format!("at least {MIN_ADMIN_TOKEN_LEN} bytes, no spaces (e.g. `openssl rand -hex 24`)"),
+        |text, _| {
+            if text.len() >= MIN_ADMIN_TOKEN_LEN
+                && !text.chars().any(|c| c.is_control() || c.is_whitespace())
+            {
+                Ok(Secret::new(text))
+            } else {
+                Err(String::new())
+            }
+        },
+    )
+    .redacted()
 }
 
 /// Live Link ids are at most [`MAX_ID_LEN`] bytes.
@@ -225,11 +363,21 @@ mod tests {
     fn defaults_are_valid_and_documented() {
         let c = BridgeConfig::defaults();
         assert_eq!(c.ingest_addr, "0.0.0.0:11112".parse().unwrap());
-        assert_eq!(c.livelink_addrs, vec!["127.0.0.1:11111".parse().unwrap()]);
+        let target = &c.targets.list()[0];
+        assert_eq!(c.targets.list().len(), 1);
+        assert_eq!(
+            (target.name.as_str(), target.kind, target.addr),
+            (
+                "livelink0",
+                TargetKind::LiveLink,
+                "127.0.0.1:11111".parse().unwrap()
+            )
+        );
         assert_eq!(c.http_addr.port(), 9465);
-        assert_eq!(c.plugin_addr, None);
-        assert_eq!(c.vmc_addr, None);
         assert_eq!(c.slow_freeze, Duration::from_millis(300));
+        assert_eq!(c.max_avatars, 64);
+        assert!(c.routes.routes().is_empty() && c.routes.pool().is_empty());
+        assert_eq!(c.admin_token, None);
         assert_eq!(c.subject_name(3, 0xAB), "GoAssist_3");
         assert!(!c.subject_per_session());
     }
@@ -244,14 +392,68 @@ mod tests {
             ("BRIDGE_VMC_NAMING", "Camel"),
         ])
         .unwrap();
-        assert_eq!(c.livelink_addrs.len(), 2);
-        assert!(c.vmc_addr.is_some());
+        let names: Vec<_> = c.targets.list().iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["livelink0", "livelink1", "vmc0"]);
         assert_eq!(c.vmc_naming, VmcNaming::CamelCase);
         assert_eq!(c.subject_name(1, 255), "S1_ff");
         assert!(c.subject_per_session());
         assert_eq!(c.slow_freeze, Duration::ZERO);
         let off = with(&[("BRIDGE_LIVELINK_ADDRS", "off")]).unwrap();
-        assert!(off.livelink_addrs.is_empty());
+        assert!(off.targets.list().is_empty());
+    }
+
+    #[test]
+    fn named_targets_routes_pool_and_token() {
+        let c = with(&[
+            (
+                "BRIDGE_LIVELINK_ADDRS",
+                "ue1=127.0.0.1:11111, ue2 = 10.0.0.2:11111",
+            ),
+            ("BRIDGE_PLUGIN_ADDR", "127.0.0.1:11113"),
+            (
+                "BRIDGE_ROUTES",
+                "session:1a2b=Ada@ue1+plugin0, avatar:2=Bob@ue2",
+            ),
+            ("BRIDGE_SUBJECT_POOL", "Cleo@ue1,Dan@ue1"),
+            ("BRIDGE_ADMIN_TOKEN", "0123456789abcdef"),
+            ("BRIDGE_MAX_AVATARS", "8"),
+        ])
+        .unwrap();
+        let names: Vec<_> = c.targets.list().iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["ue1", "ue2", "plugin0"]);
+        assert_eq!(c.routes.routes().len(), 2);
+        assert_eq!(c.routes.pool().len(), 2);
+        assert_eq!(c.max_avatars, 8);
+        let token = c.admin_token.as_ref().unwrap();
+        assert_eq!(token.expose(), "0123456789abcdef");
+        assert!(
+            !format!("{c:?}").contains("0123456789abcdef"),
+            "the token never reaches Debug output"
+        );
+    }
+
+    #[test]
+    fn routing_errors_name_the_variable() {
+        let e = with(&[("BRIDGE_ROUTES", "avatar:1=Ada@ue7")]).unwrap_err();
+        assert_eq!(e.variables(), ["BRIDGE_ROUTES"]);
+        assert!(e.to_string().contains("ue7"), "{e}");
+        let e = with(&[("BRIDGE_SUBJECT_POOL", "Ada,Ada")]).unwrap_err();
+        assert_eq!(e.variables(), ["BRIDGE_SUBJECT_POOL"]);
+        assert!(e.to_string().contains("already routed"), "{e}");
+        let e = with(&[
+            ("BRIDGE_LIVELINK_ADDRS", "a=127.0.0.1:1"),
+            ("BRIDGE_VMC_ADDR", "a=127.0.0.1:2"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.variables(), ["BRIDGE_VMC_ADDR"]);
+        assert!(e.to_string().contains("used twice"), "{e}");
+        let e = with(&[("BRIDGE_LIVELINK_ADDRS", "my ue=127.0.0.1:1")]).unwrap_err();
+        assert!(e.to_string().contains("target name"), "{e}");
+        let e = with(&[("BRIDGE_MAX_AVATARS", "0")]).unwrap_err();
+        assert_eq!(e.variables(), ["BRIDGE_MAX_AVATARS"]);
+        let e = with(&[("BRIDGE_ADMIN_TOKEN", "short secret")]).unwrap_err();
+        assert_eq!(e.variables(), ["BRIDGE_ADMIN_TOKEN"]);
+        assert!(!e.to_string().contains("short secret"), "{e}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `/healthz`, `/readyz` and `/metrics` (Prometheus text) on the operations port (9465).
+//! `/healthz`, `/readyz`, `/metrics` (Prometheus text) and the admin API ([`crate::admin`])
+//! on the operations port (9465).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -10,6 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+use crate::admin::{self, AdminState};
 use crate::ingest::Health;
 use crate::metrics::BridgeMetrics;
 
@@ -24,12 +26,13 @@ struct AppState {
 }
 
 /// The operations router.
-pub fn router(health: Arc<Health>, metrics: BridgeMetrics) -> Router {
+pub fn router(health: Arc<Health>, metrics: BridgeMetrics, admin: AdminState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .with_state(AppState { health, metrics })
+        .nest("/admin", admin::router(admin))
 }
 
 async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
@@ -79,7 +82,9 @@ mod tests {
     #[tokio::test]
     async fn not_ready_and_unhealthy_until_the_loop_runs() {
         let health = Arc::new(Health::default());
-        let app = router(health.clone(), BridgeMetrics::new().unwrap());
+        let (queue, _requests) = std::sync::mpsc::sync_channel(1);
+        let admin = AdminState::new(None, queue, Default::default());
+        let app = router(health.clone(), BridgeMetrics::new().unwrap(), admin);
         assert_eq!(
             status(app.clone(), "/readyz").await,
             StatusCode::SERVICE_UNAVAILABLE
@@ -92,7 +97,12 @@ mod tests {
         health.ready.store(true, Ordering::Release);
         assert_eq!(status(app.clone(), "/readyz").await, StatusCode::OK);
         assert_eq!(status(app.clone(), "/healthz").await, StatusCode::OK);
-        assert_eq!(status(app, "/metrics").await, StatusCode::OK);
+        assert_eq!(status(app.clone(), "/metrics").await, StatusCode::OK);
+        assert_eq!(
+            status(app, "/admin/routes").await,
+            StatusCode::UNAUTHORIZED,
+            "admin without a token"
+        );
     }
 
     #[test]

@@ -1,19 +1,30 @@
-//! The ingest loop: one thread, one UDP socket, many inference pods. Each datagram is decoded,
-//! judged by the [`BridgeCore`] and, if emitted, sent to every output before the next
-//! datagram is read: emission happens on arrival, never on a tick. Between datagrams (or at
-//! least every poll interval, via the socket's read timeout) the core advances slow-freezes.
+//! The I/O shell around the [`BridgeWorld`]: one thread, one ingest socket, one output socket.
+//!
+//! Each turn it waits for a datagram (at most until the world's next output frame tick), reads
+//! whatever else is already queued (up to [`BATCH`]), runs the world once, and sends what the
+//! world put in its outbox before reading again. A burst costs one schedule run, and a lone
+//! frame goes out as soon as it has been judged: no tick sits between arrival and send. Admin
+//! requests from the HTTP thread are applied between turns.
 
 use std::io::ErrorKind;
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
 
-use goassist_protocol::bridge_stream::{self, MAX_DATAGRAM_LEN};
+use goassist_protocol::bridge_stream::MAX_DATAGRAM_LEN;
 
-use crate::core::{BridgeCore, EmissionKind};
-use crate::metrics::BridgeMetrics;
-use crate::outputs::Outputs;
+use crate::admin::{AdminReply, AdminRequest};
+use crate::metrics::{BridgeMetrics, Output};
+use crate::routing::TargetKind;
+use crate::world::admission::DropReason;
+use crate::world::{BridgeWorld, Outbox, Tally};
+
+/// Most datagrams judged in one run of the world.
+pub const BATCH: usize = 64;
+/// How often the avatar gauges are refreshed (counting them walks the world).
+const GAUGE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Liveness shared with the HTTP side.
 #[derive(Debug, Default)]
@@ -34,158 +45,201 @@ impl Health {
     }
 
     /// How long since the loop last turned (None before it first ran).
-    pub fn since_last_beat(&self, now: Instant) -> Option<std::time::Duration> {
+    pub fn since_last_beat(&self, now: Instant) -> Option<Duration> {
         let started = *self.started.get()?;
-        let last =
-            started + std::time::Duration::from_millis(self.heartbeat_ms.load(Ordering::Relaxed));
+        let last = started + Duration::from_millis(self.heartbeat_ms.load(Ordering::Relaxed));
         Some(now.saturating_duration_since(last))
-    }
-}
-
-/// Runs until `shutdown` is set. Never returns early on bad input: malformed datagrams are
-/// counted and skipped, socket errors are counted and the loop goes on.
-pub fn run(
-    socket: &UdpSocket,
-    core: &mut BridgeCore,
-    outputs: &mut Outputs,
-    metrics: &BridgeMetrics,
-    health: &Health,
-    shutdown: &AtomicBool,
-) {
-    let interval = core.poll_interval();
-    if let Err(e) = socket.set_read_timeout(Some(interval)) {
-        tracing::warn!(error = %e, "cannot set ingest read timeout");
-    }
-    // One byte more than the largest valid datagram, so oversize ones are seen as such.
-    let mut buf = vec![0u8; MAX_DATAGRAM_LEN + 1];
-    let mut audio = Vec::with_capacity(bridge_stream::MAX_AUDIO_SAMPLES);
-    let mut next_poll = Instant::now();
-    health.beat(next_poll);
-    health.ready.store(true, Ordering::Release);
-    while !shutdown.load(Ordering::Relaxed) {
-        match socket.recv_from(&mut buf) {
-            Ok((n, _from)) => {
-                let received = Instant::now();
-                handle(&buf[..n], received, core, outputs, metrics, &mut audio);
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => {
-                // ICMP errors surface on some platforms; nothing a peer sends stops the loop.
-                tracing::debug!(error = %e, "ingest receive error");
-            }
-        }
-        let now = Instant::now();
-        if now >= next_poll {
-            core.poll(now, |e| outputs.emit(&e, None, metrics));
-            let stats = core.stats();
-            metrics
-                .slow_freezes
-                .inc_by(stats.freezes - metrics.slow_freezes.get());
-            metrics.active_subjects.set(core.active_subjects() as i64);
-            health.beat(now);
-            next_poll = now + interval;
-        }
-    }
-    health.ready.store(false, Ordering::Release);
-}
-
-/// Decodes, judges and emits one datagram.
-pub fn handle(
-    datagram: &[u8],
-    received: Instant,
-    core: &mut BridgeCore,
-    outputs: &mut Outputs,
-    metrics: &BridgeMetrics,
-    audio: &mut Vec<i16>,
-) {
-    metrics.frames_in.inc();
-    let (avatar, frame, has_audio) = match bridge_stream::decode_face(datagram) {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::trace!(error = %e, "malformed datagram");
-            metrics.malformed.inc();
-            return;
-        }
-    };
-    match core.ingest(received, avatar, &frame) {
-        Ok(emission) => {
-            debug_assert_eq!(emission.kind, EmissionKind::Live);
-            let chunk = if has_audio
-                && outputs.wants_audio()
-                && bridge_stream::audio_into(datagram, audio).unwrap_or(false)
-            {
-                Some(&audio[..])
-            } else {
-                None
-            };
-            outputs.emit(&emission, chunk, metrics);
-            metrics
-                .ingest_to_emit
-                .observe(received.elapsed().as_secs_f64());
-        }
-        Err(reason) => metrics.dropped(reason).inc(),
     }
 }
 
 /// A shared stop flag, set by signal handlers or tests.
 pub type Shutdown = Arc<AtomicBool>;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::BridgeConfig;
-    use crate::core::CoreSettings;
-    use goassist_protocol::FaceFrame;
+/// The sockets and channels the loop serves.
+pub struct Shell<'a> {
+    /// Where face frames arrive.
+    pub ingest: &'a UdpSocket,
+    /// Where everything is sent from (unconnected, non-blocking).
+    pub output: &'a UdpSocket,
+    /// Admin requests from the HTTP thread.
+    pub admin: &'a Receiver<AdminRequest>,
+    /// Metrics.
+    pub metrics: &'a BridgeMetrics,
+    /// Liveness.
+    pub health: &'a Health,
+    /// Stop flag.
+    pub shutdown: &'a AtomicBool,
+}
 
-    /// Every truncation and byte corruption of valid datagrams goes through the real handler:
-    /// nothing panics and every datagram is accounted for.
-    #[test]
-    fn malformed_datagram_sweep_is_counted_never_fatal() {
-        let config = BridgeConfig::from_lookup(|k| match k {
-            "BRIDGE_LIVELINK_ADDRS" => Some("off".into()),
-            _ => None,
-        })
-        .unwrap();
-        let mut outputs = Outputs::open(&config).unwrap();
-        let mut core = BridgeCore::new(CoreSettings::from(&config));
-        let metrics = BridgeMetrics::new().unwrap();
-        let mut audio = Vec::new();
-        let mut f = FaceFrame::neutral(1, 1, 1, 800);
-        f.values[17] = 0.5;
-        let with_audio = bridge_stream::encode(2, &f, Some(&[1, 2, 3])).unwrap();
-        let now = Instant::now();
-        let mut fed = 0u64;
-        for n in 0..with_audio.len() {
-            handle(
-                &with_audio[..n],
-                now,
-                &mut core,
-                &mut outputs,
-                &metrics,
-                &mut audio,
-            );
-            fed += 1;
+/// Runs until `shutdown` is set. Never returns early on bad input: malformed datagrams are
+/// counted and skipped, socket errors are counted and the loop goes on.
+pub fn run(shell: &Shell<'_>, world: &mut BridgeWorld) {
+    let mut published = Published::default();
+    let mut next_gauges = Instant::now();
+    // One byte more than the largest valid datagram, so oversize ones are seen as such.
+    let mut buf = vec![0u8; MAX_DATAGRAM_LEN + 1];
+    let interval = world.frame_interval();
+    shell.health.beat(Instant::now());
+    shell.health.ready.store(true, Ordering::Release);
+    while !shell.shutdown.load(Ordering::Relaxed) {
+        while let Ok(request) = shell.admin.try_recv() {
+            serve_admin(world, request);
         }
-        for i in 0..with_audio.len() {
-            for b in [0x00, 0x01, 0x80, 0xFF] {
-                let mut bad = with_audio.clone();
-                bad[i] = b;
-                handle(&bad, now, &mut core, &mut outputs, &metrics, &mut audio);
-                fed += 1;
+        let wait = world
+            .next_wake()
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(1), interval);
+        if receive_burst(shell.ingest, world, &mut buf, wait).is_err() {
+            // Socket trouble has been logged; the next turn tries again.
+        }
+        let now = Instant::now();
+        world.run(now);
+        // Counted before sending, so whoever reads /metrics after a datagram arrives sees it.
+        published.counters(world, shell.metrics);
+        let outbox = world.outbox();
+        send_all(shell.output, outbox, shell.metrics);
+        for received in outbox.live_receipts() {
+            shell
+                .metrics
+                .ingest_to_emit
+                .observe(received.elapsed().as_secs_f64());
+        }
+        if now >= next_gauges {
+            published.gauges(world, shell.metrics);
+            next_gauges = now + GAUGE_INTERVAL;
+        }
+        shell.health.beat(now);
+    }
+    shell.health.ready.store(false, Ordering::Release);
+}
+
+/// Waits up to `wait` for one datagram, then takes what else is queued without waiting.
+fn receive_burst(
+    socket: &UdpSocket,
+    world: &mut BridgeWorld,
+    buf: &mut [u8],
+    wait: Duration,
+) -> std::io::Result<()> {
+    socket.set_read_timeout(Some(wait))?;
+    match receive_one(socket, world, buf) {
+        Ok(true) => {}
+        Ok(false) => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    socket.set_nonblocking(true)?;
+    let mut result = Ok(());
+    while world.pending() < BATCH {
+        match receive_one(socket, world, buf) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                result = Err(e);
+                break;
             }
         }
-        assert_eq!(metrics.frames_in.get(), fed);
-        let dropped: u64 = crate::core::DropReason::ALL
-            .iter()
-            .map(|r| metrics.dropped(*r).get())
-            .sum();
-        let emitted = metrics.ingest_to_emit.get_sample_count();
-        assert_eq!(metrics.malformed.get() + dropped + emitted, fed);
-        assert!(
-            metrics.malformed.get() >= with_audio.len() as u64,
-            "every truncation"
-        );
-        assert!(emitted >= 1, "corruptions of value bytes still decode");
     }
+    socket.set_nonblocking(false)?;
+    result
+}
+
+/// Receives one datagram into the world; `Ok(false)` when none came.
+fn receive_one(
+    socket: &UdpSocket,
+    world: &mut BridgeWorld,
+    buf: &mut [u8],
+) -> std::io::Result<bool> {
+    match socket.recv_from(buf) {
+        Ok((n, from)) => {
+            world.receive(Instant::now(), from, &buf[..n]);
+            Ok(true)
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => {
+            // ICMP errors surface on some platforms; nothing a peer sends stops the loop.
+            tracing::debug!(error = %e, "ingest receive error");
+            Ok(false)
+        }
+    }
+}
+
+/// Sends every datagram of the outbox; a refused send is counted, never retried (the next
+/// frame supersedes it).
+pub fn send_all(socket: &UdpSocket, outbox: &Outbox, metrics: &BridgeMetrics) {
+    for (transmit, bytes) in outbox.transmits() {
+        let output = Output::from(transmit.kind);
+        match socket.send_to(bytes, transmit.to) {
+            Ok(_) => metrics.frames_out(output).inc(),
+            Err(e) => {
+                // WouldBlock included: a full socket buffer means the receiver is behind.
+                tracing::trace!(error = %e, to = %transmit.to, "send failed");
+                metrics.send_errors(output).inc();
+            }
+        }
+    }
+}
+
+impl From<TargetKind> for Output {
+    fn from(kind: TargetKind) -> Output {
+        match kind {
+            TargetKind::LiveLink => Output::LiveLink,
+            TargetKind::Plugin => Output::Plugin,
+            TargetKind::Vmc => Output::Vmc,
+        }
+    }
+}
+
+/// The world's counters as last published, so each publish adds only the difference.
+#[derive(Default)]
+struct Published(Tally);
+
+impl Published {
+    fn counters(&mut self, world: &BridgeWorld, m: &BridgeMetrics) {
+        let now = world.tally();
+        if now == self.0 {
+            return;
+        }
+        let was = self.0;
+        m.frames_in.inc_by(now.frames_in - was.frames_in);
+        m.malformed.inc_by(now.malformed - was.malformed);
+        for reason in DropReason::ALL {
+            m.dropped(reason)
+                .inc_by(now.dropped(reason) - was.dropped(reason));
+        }
+        m.slow_freezes.inc_by(now.freezes - was.freezes);
+        m.avatars_created.inc_by(now.spawned - was.spawned);
+        m.avatars_forgotten.inc_by(now.despawned - was.despawned);
+        self.0 = now;
+    }
+
+    fn gauges(&self, world: &mut BridgeWorld, m: &BridgeMetrics) {
+        m.avatars.set(world.avatars() as i64);
+        m.active_subjects.set(world.active_avatars() as i64);
+    }
+}
+
+/// Answers one admin request against the world.
+fn serve_admin(world: &mut BridgeWorld, request: AdminRequest) {
+    let reply = match request.command {
+        crate::admin::AdminCommand::View => AdminReply::View(Box::new(world.view())),
+        crate::admin::AdminCommand::Set(key, route) => match world.set_route(key, route) {
+            Ok(()) => AdminReply::Done,
+            Err(e) => AdminReply::Refused(e),
+        },
+        crate::admin::AdminCommand::Remove(key) => {
+            if world.remove_route(key) {
+                AdminReply::Done
+            } else {
+                AdminReply::NotFound
+            }
+        }
+    };
+    // The HTTP side may have given up waiting; nothing to do then.
+    let _ = request.reply.send(reply);
 }

@@ -1,48 +1,62 @@
 //! The GoAssist render-bridge: receives face frames from one or many inference pods over UDP
 //! and feeds them to Unreal Engine — Live Link Face v6 for the stock ARKit source (no plugin
 //! needed), the native stream (face + audio) for the GoAssistLiveLink plugin, and optionally
-//! VMC/OSC.
+//! VMC/OSC — for many avatars at once.
 //!
 //! Design decisions:
-//! - **Emit on arrival.** Each datagram is judged and sent out before the next is read, on one
-//!   thread with blocking std sockets: no tick adds latency and no async machinery sits on the
-//!   hot path. The HTTP side (health, metrics) runs on its own small tokio runtime.
-//! - **Sans-IO rules.** Epochs, reordering, lag dropping and slow-freeze live in
-//!   [`core::BridgeCore`], which takes `now` and touches no socket, so tests run it in virtual
-//!   time. A plain `HashMap` of subjects proved clearer than an ECS here: there is one entity
-//!   kind and two systems (ingest, poll), both a few lines.
+//! - **A world of avatars.** A render pod serves several sessions, several Live Link subjects
+//!   and several Unreal instances (or one Unreal with several MetaHumans). The per-avatar
+//!   state therefore lives in a bevy_ecs [`World`](bevy_ecs::world::World): one entity per
+//!   avatar (keyed by avatar id and, when it has a subject of its own, session), with a
+//!   component per concern — its route and output targets, its filter state, its latest pose,
+//!   its hold/ease state, its pending audio — and one small system per step of a run (ingest →
+//!   spawn/route → filter → hold/interpolate → emit), in [`world`]. An earlier version kept a
+//!   `HashMap` of subjects and two functions; with routing, a cap, a subject pool, per-avatar
+//!   targets and audio forwarding, each rule now reads and writes only the components it
+//!   needs, and a new output or rule is a new component or system, not another field and
+//!   branch in one struct.
+//! - **Sans-IO.** The world takes `now` as an argument and touches no socket or clock, so tests
+//!   run it in virtual time. Routing ([`routing`]) is a plain table, the admission rules
+//!   ([`world::admission`]) plain functions.
+//! - **Emit on arrival, ease on the frame clock.** The I/O loop ([`ingest`]) runs the world
+//!   after each burst of datagrams (one run per burst, on one thread with blocking std sockets)
+//!   and sends what it produced before reading again: no tick adds latency to a live frame.
+//!   Frames synthesised by the bridge (easing to neutral) go out at the configured fps.
 //! - **Nothing waits on Unreal.** Sends are non-blocking UDP; a refused send is counted and
 //!   superseded by the next frame. The inference side is equally fire-and-forget
-//!   (`goassist_inference::render_link`).
+//!   (`goassist_inference::render_link`). The HTTP side (health, metrics, the admin API) runs
+//!   on its own small tokio runtime and reaches the world only through a bounded channel.
 
+pub mod admin;
 pub mod config;
-pub mod core;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
-pub mod outputs;
 pub mod replay;
+pub mod routing;
+pub mod world;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use admin::{AdminRequest, AdminState};
 pub use config::{BridgeConfig, ConfigError};
-use core::{BridgeCore, CoreSettings};
-use ingest::{Health, Shutdown};
+use ingest::{Health, Shell, Shutdown};
 use metrics::BridgeMetrics;
-use outputs::Outputs;
+use world::BridgeWorld;
 
 /// A bridge with its sockets bound, ready to run.
 pub struct Bridge {
     config: BridgeConfig,
     ingest: UdpSocket,
     http: TcpListener,
-    outputs: Outputs,
+    output: UdpSocket,
     metrics: BridgeMetrics,
     health: Arc<Health>,
 }
@@ -55,13 +69,13 @@ impl Bridge {
         let http = TcpListener::bind(config.http_addr)
             .with_context(|| format!("binding HTTP {}", config.http_addr))?;
         http.set_nonblocking(true)?;
-        let outputs = Outputs::open(&config).context("opening the output UDP socket")?;
+        let output = open_output(&config).context("opening the output UDP socket")?;
         let metrics = BridgeMetrics::new().context("registering metrics")?;
         Ok(Bridge {
             config,
             ingest,
             http,
-            outputs,
+            output,
             metrics,
             health: Arc::new(Health::default()),
         })
@@ -84,29 +98,48 @@ impl Bridge {
 
     /// Runs until `shutdown` is set: the HTTP server on a thread of its own, the ingest loop on
     /// the calling thread.
-    pub fn run(mut self, shutdown: Shutdown) -> anyhow::Result<()> {
+    pub fn run(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let (ingest_addr, http_addr) = (self.ingest_addr(), self.http_addr());
+        let (queue, requests): (_, Receiver<AdminRequest>) = sync_channel(admin::ADMIN_QUEUE);
+        let admin = AdminState::new(
+            self.config.admin_token.clone(),
+            queue,
+            self.config.targets.clone(),
+        );
         let http = spawn_http(
             self.http,
             self.health.clone(),
             self.metrics.clone(),
+            admin,
             shutdown.clone(),
         )?;
+        let targets: Vec<String> = self
+            .config
+            .targets
+            .list()
+            .iter()
+            .map(|t| format!("{}={}:{}", t.name, t.kind.prefix(), t.addr))
+            .collect();
         tracing::info!(
-            ingest = %self.config.ingest_addr,
-            livelink = ?self.config.livelink_addrs,
-            plugin = ?self.config.plugin_addr,
-            vmc = ?self.config.vmc_addr,
+            ingest = %ingest_addr,
+            http = %http_addr,
+            targets = ?targets,
+            routes = self.config.routes.routes().len(),
+            pool = self.config.routes.pool().len(),
+            max_avatars = self.config.max_avatars,
+            admin = self.config.admin_token.is_some(),
             "render-bridge running"
         );
-        let mut core = BridgeCore::new(CoreSettings::from(&self.config));
-        ingest::run(
-            &self.ingest,
-            &mut core,
-            &mut self.outputs,
-            &self.metrics,
-            &self.health,
-            &shutdown,
-        );
+        let mut world = BridgeWorld::new(&self.config, Instant::now());
+        let shell = Shell {
+            ingest: &self.ingest,
+            output: &self.output,
+            admin: &requests,
+            metrics: &self.metrics,
+            health: &self.health,
+            shutdown: &shutdown,
+        };
+        ingest::run(&shell, &mut world);
         shutdown.store(true, Ordering::Relaxed);
         if http.join().is_err() {
             anyhow::bail!("HTTP thread panicked");
@@ -171,10 +204,24 @@ fn bind_ingest(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
+/// One unconnected, non-blocking socket for every target (IPv6 if any target is).
+fn open_output(config: &BridgeConfig) -> std::io::Result<UdpSocket> {
+    let any_v6 = config.targets.list().iter().any(|t| t.addr.is_ipv6());
+    let bind: SocketAddr = if any_v6 {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        ([0, 0, 0, 0], 0).into()
+    };
+    let socket = UdpSocket::bind(bind)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
 fn spawn_http(
     listener: TcpListener,
     health: Arc<Health>,
     metrics: BridgeMetrics,
+    admin: AdminState,
     shutdown: Shutdown,
 ) -> anyhow::Result<JoinHandle<()>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -197,7 +244,7 @@ fn spawn_http(
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 };
-                let app = http::router(health, metrics);
+                let app = http::router(health, metrics, admin);
                 if let Err(e) = axum::serve(listener, app)
                     .with_graceful_shutdown(stop)
                     .await

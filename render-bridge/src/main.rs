@@ -78,7 +78,7 @@ enum Command {
         /// How long to record (0–86400).
         #[arg(long, default_value_t = 10.0, value_parser = seconds)]
         seconds: f64,
-        /// Stop earlier, once this many frames are recorded.
+        /// Stop once this many frames are written (default: only --seconds stops it).
         #[arg(long)]
         frames: Option<u64>,
         /// Output file (default: stdout).
@@ -252,17 +252,24 @@ fn run_record(
     frames: Option<u64>,
     out: Option<PathBuf>,
 ) -> Result<(), Failure> {
-    let duration = Duration::from_secs_f64(seconds);
-    let socket = std::net::UdpSocket::bind(listen).map_err(replay::ReplayError::from)?;
-    // Said once the socket is bound, so a sender (or a test) can start without guessing.
-    eprintln!("recording on {}", socket.local_addr().unwrap_or(listen));
+    let limits = replay::RecordLimits {
+        duration: Duration::from_secs_f64(seconds),
+        max_frames: frames,
+    };
+    let socket = std::net::UdpSocket::bind(listen)
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("binding {listen}: {e}")))?;
+    let bound = socket
+        .local_addr()
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    // On stderr, so that tests and scripts know when (and, with port 0, where) to send.
+    eprintln!("listening on {bound}");
     let written = match out {
         Some(path) => {
             let file = std::fs::File::create(&path)
                 .map_err(|e| Failure::Usage(format!("--out {}: {e}", path.display())))?;
-            replay::record(&socket, duration, frames, std::io::BufWriter::new(file))
+            replay::record(&socket, limits, std::io::BufWriter::new(file))
         }
-        None => replay::record(&socket, duration, frames, std::io::stdout().lock()),
+        None => replay::record(&socket, limits, std::io::stdout().lock()),
     }?;
     eprintln!("recorded {written} frames");
     Ok(())

@@ -6,7 +6,7 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::core::DropReason;
+use crate::world::admission::DropReason;
 
 /// Kinds of output the bridge writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,13 +39,19 @@ pub struct BridgeMetrics {
     pub frames_in: IntCounter,
     frames_out: [IntCounter; 3],
     send_errors: [IntCounter; 3],
-    dropped: [IntCounter; 4],
+    dropped: [IntCounter; DropReason::ALL.len()],
     /// Datagrams that did not decode.
     pub malformed: IntCounter,
     /// Receive time to the last output send, per emitted live frame.
     pub ingest_to_emit: Histogram,
     /// Subjects live or easing.
     pub active_subjects: IntGauge,
+    /// Avatars held (quiet ones included).
+    pub avatars: IntGauge,
+    /// Avatars created.
+    pub avatars_created: IntCounter,
+    /// Avatars forgotten (idle, or detached and neutral).
+    pub avatars_forgotten: IntCounter,
     /// Slow-freezes started.
     pub slow_freezes: IntCounter,
 }
@@ -94,6 +100,18 @@ impl BridgeMetrics {
             "goassist_bridge_active_subjects",
             "Live Link subjects that are live or easing to neutral",
         )?;
+        let avatars = IntGauge::new(
+            "goassist_bridge_avatars",
+            "Avatars held: live, easing or quiet (BRIDGE_MAX_AVATARS caps it)",
+        )?;
+        let avatars_created = IntCounter::new(
+            "goassist_bridge_avatars_created_total",
+            "Avatars created for new streams",
+        )?;
+        let avatars_forgotten = IntCounter::new(
+            "goassist_bridge_avatars_forgotten_total",
+            "Avatars forgotten after idling (or once neutral after being routed elsewhere)",
+        )?;
         let slow_freezes = IntCounter::new(
             "goassist_animation_slow_freeze_total",
             "Subjects whose frames stopped and that were eased to neutral",
@@ -105,6 +123,9 @@ impl BridgeMetrics {
         registry.register(Box::new(malformed.clone()))?;
         registry.register(Box::new(ingest_to_emit.clone()))?;
         registry.register(Box::new(active_subjects.clone()))?;
+        registry.register(Box::new(avatars.clone()))?;
+        registry.register(Box::new(avatars_created.clone()))?;
+        registry.register(Box::new(avatars_forgotten.clone()))?;
         registry.register(Box::new(slow_freezes.clone()))?;
         // Process metrics (start time for the crash-loop alert, memory, fds) and the build, as
         // the inference server exports them (deploy/monitoring/alerts.yml).
@@ -135,6 +156,9 @@ impl BridgeMetrics {
             malformed,
             ingest_to_emit,
             active_subjects,
+            avatars,
+            avatars_created,
+            avatars_forgotten,
             slow_freezes,
         })
     }
@@ -151,11 +175,7 @@ impl BridgeMetrics {
 
     /// Counter of frames dropped for a reason.
     pub fn dropped(&self, reason: DropReason) -> &IntCounter {
-        let i = DropReason::ALL
-            .iter()
-            .position(|r| *r == reason)
-            .unwrap_or_default();
-        &self.dropped[i]
+        &self.dropped[reason.index()]
     }
 
     /// The Prometheus text exposition of every metric.
@@ -185,6 +205,10 @@ mod tests {
             "goassist_bridge_frames_out_total{output=\"livelink\"} 0",
             "goassist_bridge_frames_dropped_total{reason=\"lag\"} 2",
             "goassist_bridge_frames_dropped_total{reason=\"stale_epoch\"} 0",
+            "goassist_bridge_frames_dropped_total{reason=\"no_free_subject\"} 0",
+            "goassist_bridge_avatars 0",
+            "goassist_bridge_avatars_created_total 0",
+            "goassist_bridge_avatars_forgotten_total 0",
             "goassist_bridge_malformed_packets_total 0",
             "goassist_bridge_ingest_to_emit_seconds_bucket{le=\"0.00025\"} 1",
             "goassist_bridge_active_subjects 0",

@@ -195,20 +195,34 @@ pub fn synthetic_stream(
     })
 }
 
-/// Reads datagrams from `socket` for `duration`, or until `max_frames` were written, and writes
-/// every valid one as a recording line. Returns how many frames were written; malformed
-/// datagrams are skipped.
+/// When a recording stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordLimits {
+    /// At the latest after this long.
+    pub duration: Duration,
+    /// Or once this many frames are written.
+    pub max_frames: Option<u64>,
+}
+
+/// Writes every valid datagram arriving on `socket` as a recording line until a limit is
+/// reached. Returns how many frames were written; malformed datagrams are skipped.
 pub fn record(
     socket: &UdpSocket,
-    duration: Duration,
-    max_frames: Option<u64>,
+    limits: RecordLimits,
     mut out: impl Write,
 ) -> Result<u64, ReplayError> {
-    socket.set_read_timeout(Some(Duration::from_millis(50)))?;
-    let deadline = Instant::now() + duration;
+    let deadline = Instant::now() + limits.duration;
     let mut buf = vec![0u8; MAX_DATAGRAM_LEN + 1];
     let mut written = 0;
-    while Instant::now() < deadline && max_frames.is_none_or(|max| written < max) {
+    loop {
+        if limits.max_frames.is_some_and(|max| written >= max) {
+            break;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        socket.set_read_timeout(Some(left.min(Duration::from_millis(50))))?;
         let n = match socket.recv(&mut buf) {
             Ok(n) => n,
             Err(e)

@@ -1,8 +1,9 @@
 //! The binary's command line: configuration checking with clear errors, replay and record.
 
+use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use goassist_protocol::bridge_stream::BridgeDatagram;
 
@@ -92,40 +93,48 @@ fn replay_sends_paced_synthetic_frames_with_audio() {
     assert_eq!(avatars.into_iter().collect::<Vec<_>>(), [0, 1]);
 }
 
+/// Event-driven: the recorder says where it listens once bound, stops after the 12 frames it
+/// expects, and every wait is bounded.
 #[test]
 fn record_then_replay_round_trips() {
-    let port = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
     let dir = std::env::temp_dir().join(format!("goassist-record-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("rec.jsonl");
-    // Up to 60 s, but done as soon as the 12 frames are in: the test waits for events, not
-    // for time to pass.
     let mut recorder = bridge()
-        .args(["record", "--listen", &port.to_string(), "--seconds", "60"])
+        .args(["record", "--listen", "127.0.0.1:0", "--seconds", "20"])
         .args(["--frames", "12", "--out", file.to_str().unwrap()])
-        .stderr(std::process::Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = std::io::BufReader::new(recorder.stderr.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
-    assert!(line.starts_with("recording on"), "{line}");
+    let mut stderr = BufReader::new(recorder.stderr.take().unwrap()).lines();
+    let listening = stderr
+        .next()
+        .expect("the recorder says where it listens")
+        .unwrap();
+    let addr = listening
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {listening:?}"))
+        .to_string();
     let sent = bridge()
-        .args([
-            "replay",
-            "--synthetic",
-            "--seconds",
-            "0.2",
-            "--to",
-            &port.to_string(),
-        ])
+        .args(["replay", "--synthetic", "--seconds", "0.2", "--to", &addr])
         .output()
         .unwrap();
     assert!(sent.status.success());
-    assert!(recorder.wait().unwrap().success());
+    // The recorder exits on its 12th frame, well before its 20 s limit.
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = recorder.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the recorder did not stop after 12 frames"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success());
+    let rest: Vec<String> = stderr.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l == "recorded 12 frames"), "{rest:?}");
     let text = std::fs::read_to_string(&file).unwrap();
     let frames = goassist_render_bridge::replay::parse_recording(text.as_bytes()).unwrap();
     assert_eq!(frames.len(), 12, "0.2 s at 60 fps");
@@ -136,4 +145,114 @@ fn record_then_replay_round_trips() {
         "what was recorded is what was sent (after 16-bit quantization)"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The running binary: a new avatar beyond BRIDGE_MAX_AVATARS is refused with one warning per
+/// sender, however many frames it sends, while the admitted avatar keeps flowing.
+#[test]
+fn refused_avatars_are_logged_once_per_sender() {
+    let livelink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    livelink
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut child = bridge()
+        .env("RUST_LOG", "warn,goassist_render_bridge=info")
+        .env("BRIDGE_INGEST_ADDR", "127.0.0.1:0")
+        .env("BRIDGE_HTTP_ADDR", "127.0.0.1:0")
+        .env(
+            "BRIDGE_LIVELINK_ADDRS",
+            livelink.local_addr().unwrap().to_string(),
+        )
+        .env("BRIDGE_SUBJECT_PATTERN", "S{session}")
+        .env("BRIDGE_MAX_AVATARS", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut logs = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Event-driven: the start line names the bound addresses.
+    let started: serde_json::Value = logs
+        .by_ref()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+        .find(|v| v["fields"]["message"] == "render-bridge running")
+        .expect("the bridge logs its start");
+    let ingest: std::net::SocketAddr = started["fields"]["ingest"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let http: std::net::SocketAddr = started["fields"]["http"].as_str().unwrap().parse().unwrap();
+    let send = |from: &UdpSocket, session: u64, seq: u32| {
+        let f = goassist_protocol::FaceFrame::neutral(session, 1, seq, u64::from(seq) * 800);
+        let bytes = goassist_protocol::bridge_stream::encode(0, &f, None).unwrap();
+        from.send_to(&bytes, ingest).unwrap();
+    };
+    let pod_a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let pod_b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let pod_c = UdpSocket::bind("127.0.0.1:0").unwrap();
+    send(&pod_a, 0xA, 0);
+    let mut buf = [0u8; 1024];
+    livelink
+        .recv(&mut buf)
+        .expect("the first avatar is admitted");
+    for seq in 0..5 {
+        send(&pod_b, 0xB, seq);
+        send(&pod_c, 0xC, seq);
+    }
+    send(&pod_a, 0xA, 1);
+    let n = livelink
+        .recv(&mut buf)
+        .expect("the admitted avatar keeps flowing");
+    let p = goassist_protocol::livelink::LiveLinkPacket::decode(&buf[..n]).unwrap();
+    assert_eq!(p.subject, "Sa");
+    // The refusals are counted before the admitted frame's packet goes out; read them back.
+    let metrics = http_get(http, "/metrics");
+    assert!(
+        metrics.contains("goassist_bridge_frames_dropped_total{reason=\"subject_limit\"} 10"),
+        "{metrics}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let refusals: Vec<serde_json::Value> = logs
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+        .filter(|v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("new avatar refused"))
+        })
+        .collect();
+    let mut senders: Vec<&str> = refusals
+        .iter()
+        .map(|v| v["fields"]["sender"].as_str().unwrap())
+        .collect();
+    senders.sort();
+    let mut expected = vec![
+        pod_b.local_addr().unwrap().to_string(),
+        pod_c.local_addr().unwrap().to_string(),
+    ];
+    expected.sort();
+    assert_eq!(
+        senders, expected,
+        "one warning per refused sender: {refusals:?}"
+    );
+    assert_eq!(refusals[0]["level"], "WARN");
+    assert_eq!(refusals[0]["fields"]["reason"], "subject_limit");
+}
+
+/// GET over a plain TCP connection; the body.
+fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
 }

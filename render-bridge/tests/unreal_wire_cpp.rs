@@ -42,6 +42,7 @@ impl Vectors {
             write!(e, " {s}").unwrap();
         }
         e.push('\n');
+        writeln!(e, "subject {}", d.subject.as_deref().unwrap_or("-")).unwrap();
         self.add(name, bytes, e);
     }
 
@@ -96,6 +97,15 @@ fn write_vectors(dir: &Path) -> usize {
     let audio = [1, -1, 0x1234, i16::MIN, i16::MAX];
     let with_audio = bridge_stream::encode(0x0A0B_0C0D, &golden, Some(&audio)).unwrap();
     v.bridge("bridge_with_audio", &with_audio);
+    // Routed avatars: the subject name rides at the end (flag bit 1), after any audio.
+    let mut with_subject = Vec::new();
+    bridge_stream::encode_routed_into(3, &golden, None, Some("Ada"), &mut with_subject).unwrap();
+    v.bridge("bridge_with_subject", &with_subject);
+    let mut audio_subject = Vec::new();
+    let longest = "Ä".repeat(32); // 64 bytes of two-byte UTF-8
+    bridge_stream::encode_routed_into(9, &golden, Some(&audio), Some(&longest), &mut audio_subject)
+        .unwrap();
+    v.bridge("bridge_audio_and_subject", &audio_subject);
     for k in 0..4u32 {
         let mut f = synthetic_frame(k, u64::MAX - u64::from(k), u32::MAX - k, k * 13 + 1, 60);
         for (i, x) in f.values.iter_mut().enumerate() {
@@ -164,6 +174,30 @@ fn write_vectors(dir: &Path) -> usize {
             BridgeStreamError::Frame(FaceFrameError::Version(9)),
             "version",
         ),
+        (
+            "zero_subject",
+            patch(&with_subject, 158, 0),
+            BridgeStreamError::Subject,
+            "subject",
+        ),
+        (
+            "long_subject",
+            patch(&with_subject, 158, 65),
+            BridgeStreamError::Subject,
+            "subject",
+        ),
+        (
+            "subject_not_utf8",
+            patch(&with_subject, 160, 0xC0),
+            BridgeStreamError::Subject,
+            "subject",
+        ),
+        (
+            "subject_surrogate",
+            [&with_subject[..158], &[3, 0xED, 0xA0, 0x80]].concat(),
+            BridgeStreamError::Subject,
+            "subject",
+        ),
     ];
     for (name, bytes, rust_error, status) in cases {
         assert_eq!(
@@ -186,6 +220,12 @@ fn write_vectors(dir: &Path) -> usize {
         Err(BridgeStreamError::Length { .. })
     ));
     v.rejected("bridge_trailing_byte", "bridge", &long_audio, "length");
+    let past_end = patch(&with_subject, 158, 4);
+    assert!(matches!(
+        BridgeDatagram::decode(&past_end),
+        Err(BridgeStreamError::Length { .. })
+    ));
+    v.rejected("bridge_subject_past_end", "bridge", &past_end, "length");
 
     let ll_cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("version", patch(&ll, 0, 5), "version"),

@@ -79,6 +79,9 @@ static void CheckBridge(const std::string& name, const std::vector<std::uint8_t>
   for (std::size_t i = 0; i < audio.size() && i < d.audio_samples; ++i) {
     CHECK(std::to_string(d.AudioSample(i)) == audio[i], "%s: audio sample %zu", name.c_str(), i);
   }
+  const std::string subject = d.subject ? std::string(d.subject, d.subject_len) : std::string("-");
+  CHECK(subject == One(e, "subject"), "%s: subject %s, want %s", name.c_str(), subject.c_str(),
+        One(e, "subject").c_str());
 }
 
 static void CheckLiveLink(const std::string& name, const std::vector<std::uint8_t>& bytes,
@@ -117,6 +120,7 @@ static void Sweep(const std::string& kind, const std::vector<std::uint8_t>& byte
       (void)DecodeBridgeDatagram(bad.data(), bad.size(), &d);
       (void)DecodeLiveLink(bad.data(), bad.size(), &p);
       if (d.audio_samples > 0) (void)d.AudioSample(d.audio_samples - 1);
+      if (d.subject != nullptr) (void)std::string(d.subject, d.subject_len);
     }
   }
   BridgeDatagram d;

@@ -12,5 +12,11 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(d.avatar_id, avatar);
         assert_eq!(d.frame, frame);
         assert_eq!(d.audio.is_some(), has_audio);
+        // What decodes re-encodes and decodes again to the same avatar, audio and subject.
+        let again = BridgeDatagram::decode(&d.encode().expect("re-encodable")).expect("valid");
+        assert_eq!(
+            (again.avatar_id, &again.audio, &again.subject),
+            (d.avatar_id, &d.audio, &d.subject)
+        );
     }
 });

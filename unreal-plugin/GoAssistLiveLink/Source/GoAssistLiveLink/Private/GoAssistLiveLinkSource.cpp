@@ -177,7 +177,18 @@ void FGoAssistLiveLinkSource::HandleDatagram(const uint8* Data, int32 Size)
 		++Status.PacketsMalformed;
 		return;
 	}
-	const FName Subject = SubjectName(Datagram.avatar_id, Datagram.frame.session_id);
+	// A routed avatar carries its subject (the bridge's routing decides); otherwise the
+	// source's pattern names it from the avatar and session ids.
+	FName Subject;
+	if (Datagram.subject != nullptr)
+	{
+		const FUTF8ToTCHAR Routed(Datagram.subject, static_cast<int32>(Datagram.subject_len));
+		Subject = FName(Routed.Length(), Routed.Get());
+	}
+	else
+	{
+		Subject = SubjectName(Datagram.avatar_id, Datagram.frame.session_id);
+	}
 	FSubjectState& State = Subjects.FindOrAdd(Subject);
 	if (!State.Order.Accept(Datagram.frame))
 	{

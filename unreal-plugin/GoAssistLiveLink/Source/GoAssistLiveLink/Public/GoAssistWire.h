@@ -7,9 +7,12 @@
 // reads and returns a status instead of trusting the peer.
 //
 // Bridge stream, version 1 (little-endian), see protocol/src/bridge_stream.rs:
-//   0 u8 magic 0xB5 | 1 u8 version 1 | 2 u8 flags (bit 0: audio) | 3 u8 reserved 0
+//   0 u8 magic 0xB5 | 1 u8 version 1 | 2 u8 flags (bit 0: audio, bit 1: subject) | 3 u8 0
 //   4 u32 avatar id | 8..158 FaceFrame (150 bytes, protocol/src/face_frame.rs)
-//   [158 u16 sample count N (1..4800) | 160 N x i16 mono PCM, 48 kHz]
+//   [158 u16 sample count N (1..4800) | 160 N x i16 mono PCM, 48 kHz]   (flag bit 0)
+//   [u8 subject length L (1..64) | L bytes UTF-8 Live Link subject name]   (flag bit 1, last)
+// The subject is present only when the render-bridge routed the avatar to a named subject;
+// then it replaces the source's subject pattern.
 // FaceFrame, version 1 (little-endian):
 //   0 u8 0xFA | 1 u8 version 1 | 2 u16 flags | 4 u64 session | 12 u32 epoch | 16 u32 seq
 //   20 u64 sample position (48 kHz) | 28 52 x u16 weights (/65535) | 132 9 x i16 rotations (/32767)
@@ -30,7 +33,8 @@ constexpr std::size_t kFaceFrameLen = 150;
 constexpr std::size_t kBridgeHeaderLen = 8;
 constexpr std::size_t kFaceOnlyLen = kBridgeHeaderLen + kFaceFrameLen;
 constexpr std::size_t kMaxAudioSamples = 4800;
-constexpr std::size_t kMaxDatagramLen = kFaceOnlyLen + 2 + 2 * kMaxAudioSamples;
+constexpr std::size_t kMaxSubjectLen = 64;
+constexpr std::size_t kMaxDatagramLen = kFaceOnlyLen + 2 + 2 * kMaxAudioSamples + 1 + kMaxSubjectLen;
 constexpr std::uint32_t kAudioSampleRate = 48000;
 constexpr std::size_t kMaxLiveLinkIdLen = 64;
 
@@ -60,6 +64,7 @@ enum class Status {
   kVersion,      // unknown version
   kFlags,        // unknown flag bits or reserved byte set
   kAudioLength,  // audio chunk of 0 or more than kMaxAudioSamples samples
+  kSubject,      // subject name of 0 or more than kMaxSubjectLen bytes, or not UTF-8
   kStringLength, // Live Link id length negative or too long
   kCurveCount,   // Live Link curve count other than 61
   kTrailing,     // bytes after the last field
@@ -73,6 +78,7 @@ inline const char* StatusName(Status s) {
     case Status::kVersion: return "version";
     case Status::kFlags: return "flags";
     case Status::kAudioLength: return "audio_length";
+    case Status::kSubject: return "subject";
     case Status::kStringLength: return "string_length";
     case Status::kCurveCount: return "curve_count";
     case Status::kTrailing: return "trailing";
@@ -94,6 +100,10 @@ struct BridgeDatagram {
   // Audio stays in the caller's buffer: little-endian i16, read with AudioSample().
   const std::uint8_t* audio_le = nullptr;
   std::size_t audio_samples = 0;
+  // The routed Live Link subject, when the bridge named one (points into the caller's buffer,
+  // not NUL-terminated, valid UTF-8); nullptr otherwise.
+  const char* subject = nullptr;
+  std::size_t subject_len = 0;
 
   std::int16_t AudioSample(std::size_t i) const {
     if (audio_le == nullptr || i >= audio_samples) return 0;
@@ -112,6 +122,38 @@ inline std::uint32_t LeU32(const std::uint8_t* p) {
 }
 inline std::uint64_t LeU64(const std::uint8_t* p) {
   return static_cast<std::uint64_t>(LeU32(p)) | static_cast<std::uint64_t>(LeU32(p + 4)) << 32;
+}
+// Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF), as Rust's from_utf8.
+inline bool ValidUtf8(const std::uint8_t* p, std::size_t n) {
+  std::size_t i = 0;
+  while (i < n) {
+    const std::uint8_t c = p[i];
+    std::size_t len = 0;
+    std::uint8_t lo = 0x80, hi = 0xBF;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (n - i < len) return false;
+    if (p[i + 1] < lo || p[i + 1] > hi) return false;
+    for (std::size_t k = 2; k < len; ++k) {
+      if (p[i + k] < 0x80 || p[i + k] > 0xBF) return false;
+    }
+    i += len;
+  }
+  return true;
 }
 inline std::uint32_t BeU32(const std::uint8_t* p) {
   return static_cast<std::uint32_t>(p[0]) << 24 | static_cast<std::uint32_t>(p[1]) << 16 |
@@ -143,27 +185,39 @@ inline Status DecodeFaceFrame(const std::uint8_t* data, std::size_t len, FaceFra
   return Status::kOk;
 }
 
-// Decodes one bridge-stream datagram. On kOk, out->audio_le points into `data`.
+// Decodes one bridge-stream datagram. On kOk, out->audio_le and out->subject point into `data`.
 inline Status DecodeBridgeDatagram(const std::uint8_t* data, std::size_t len, BridgeDatagram* out) {
   if (data == nullptr || len < kFaceOnlyLen) return Status::kLength;
   if (data[0] != 0xB5) return Status::kMagic;
   if (data[1] != 1) return Status::kVersion;
   const std::uint8_t flags = data[2];
-  if ((flags & ~1u) != 0 || data[3] != 0) return Status::kFlags;
+  if ((flags & ~3u) != 0 || data[3] != 0) return Status::kFlags;
+  std::size_t end = kFaceOnlyLen;
   std::size_t audio_samples = 0;
   if (flags & 1u) {
-    if (len < kFaceOnlyLen + 2) return Status::kLength;
-    audio_samples = detail::LeU16(data + kFaceOnlyLen);
+    if (len < end + 2) return Status::kLength;
+    audio_samples = detail::LeU16(data + end);
     if (audio_samples == 0 || audio_samples > kMaxAudioSamples) return Status::kAudioLength;
-    if (len != kFaceOnlyLen + 2 + 2 * audio_samples) return Status::kLength;
-  } else if (len != kFaceOnlyLen) {
-    return Status::kLength;
+    end += 2 + 2 * audio_samples;
   }
+  std::size_t subject_at = 0;
+  std::size_t subject_len = 0;
+  if (flags & 2u) {
+    if (len < end + 1) return Status::kLength;
+    subject_len = data[end];
+    if (subject_len == 0 || subject_len > kMaxSubjectLen) return Status::kSubject;
+    subject_at = end + 1;
+    end = subject_at + subject_len;
+    if (len == end && !detail::ValidUtf8(data + subject_at, subject_len)) return Status::kSubject;
+  }
+  if (len != end) return Status::kLength;
   const Status s = DecodeFaceFrame(data + kBridgeHeaderLen, kFaceFrameLen, &out->frame);
   if (s != Status::kOk) return s;
   out->avatar_id = detail::LeU32(data + 4);
   out->audio_samples = audio_samples;
   out->audio_le = audio_samples > 0 ? data + kFaceOnlyLen + 2 : nullptr;
+  out->subject = subject_len > 0 ? reinterpret_cast<const char*>(data + subject_at) : nullptr;
+  out->subject_len = subject_len;
   return Status::kOk;
 }
 
