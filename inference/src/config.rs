@@ -224,6 +224,9 @@ pub struct Config {
     pub render_bridge_addr: Option<SocketAddr>,
     /// `RENDER_BRIDGE_SEND_AUDIO`: also send the audio chunks to the bridge.
     pub render_bridge_send_audio: bool,
+    /// `RENDER_BRIDGE_AVATAR_ID`: the avatar id this pod's frames carry (the bridge's
+    /// `avatar:N` routes).
+    pub render_bridge_avatar_id: u32,
 }
 
 /// The outcome of validation: the config (when there are no errors), every problem found, and
@@ -380,6 +383,8 @@ pub fn table() -> Table {
                 .doc("send face frames (UDP, never blocking, dropped when full) to a render-bridge, e.g. render-pod:11112"),
             Var::new("RENDER_BRIDGE_SEND_AUDIO", kinds::boolean()).default("false").lenient()
                 .doc("also send each frame's 48 kHz audio to the bridge"),
+            Var::new("RENDER_BRIDGE_AVATAR_ID", kinds::int::<u32>(0, u32::MAX)).default("0")
+                .doc("avatar id carried by this pod's frames; the bridge's BRIDGE_ROUTES avatar:N=Subject routes by it"),
         ])
         .group("process", [
             Var::new("ORT_DYLIB_PATH", kinds::path())
@@ -467,6 +472,7 @@ impl Config {
             webrtc_public_ips: v.opt("WEBRTC_PUBLIC_IPS").unwrap_or_default(),
             render_bridge_addr: v.opt("RENDER_BRIDGE_ADDR"),
             render_bridge_send_audio: v.get("RENDER_BRIDGE_SEND_AUDIO"),
+            render_bridge_avatar_id: v.get("RENDER_BRIDGE_AVATAR_ID"),
         }
     }
 

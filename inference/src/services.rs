@@ -68,8 +68,9 @@ async fn load(state: AppState) {
     let webrtc = WebRtcEndpoint::new(webrtc_settings(&config));
     let face = start_face(&state).await;
     let render_link = config.render_bridge_addr.map(|addr| {
-        tracing::info!(%addr, "sending face frames to the render-bridge");
-        RenderLink::new(addr, RENDER_LINK_QUEUE)
+        let avatar = config.render_bridge_avatar_id;
+        tracing::info!(%addr, avatar, "sending face frames to the render-bridge");
+        RenderLink::new(addr, RENDER_LINK_QUEUE).with_avatar(avatar)
     });
     let engines = VoiceEngines {
         vad,

@@ -596,3 +596,23 @@ fn asr_engine_model_and_language_are_checked_together() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn the_render_bridge_avatar_id_is_a_number_or_start_up_stops() {
+    let m = Models::new("avatar-id");
+    assert_eq!(
+        config::validate(&m.vars())
+            .config
+            .unwrap()
+            .render_bridge_avatar_id,
+        0
+    );
+    let c = with(m.vars(), &[("RENDER_BRIDGE_AVATAR_ID", Some("7"))]);
+    assert_eq!(c.config.unwrap().render_bridge_avatar_id, 7);
+    let bad = with(m.vars(), &[("RENDER_BRIDGE_AVATAR_ID", Some("-1"))]);
+    assert!(
+        bad.config.is_none(),
+        "a route that never matches must not start"
+    );
+    assert!(messages(&bad, Severity::Error)[0].contains("RENDER_BRIDGE_AVATAR_ID='-1'"));
+}

@@ -129,9 +129,13 @@ impl Server {
 }
 
 fn settings(addr: SocketAddr) -> LlmSettings {
+    settings_for(format!("http://{addr}/"))
+}
+
+fn settings_for(base_url: String) -> LlmSettings {
     LlmSettings {
         backend: BackendKind::Remote(RemoteSettings {
-            base_url: format!("http://{addr}/"),
+            base_url,
             api_key: Some(Secret::new(KEY)),
             model: "stand-in".into(),
             timeout: Duration::from_secs(2),
@@ -213,6 +217,36 @@ async fn streams_tokens_from_an_openai_compatible_server() {
     }
     assert!(received < 10, "{received} tokens despite cancel");
     assert_eq!(service.restarts(), 0);
+    server.shut_down().await;
+}
+
+/// deploy/config.yaml names the server by its API root (`…/v1`); the host alone works too.
+#[tokio::test]
+async fn base_urls_with_and_without_v1_reach_the_same_endpoints() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = serve(listener, Arc::new(StandIn::default())).await;
+    for base in [
+        format!("http://{addr}"),
+        format!("http://{addr}/v1"),
+        format!("http://{addr}/v1/"),
+    ] {
+        let service = LlmService::start(settings_for(base.clone()));
+        wait_for(&service, LlmHealth::is_ready, &format!("Ready with {base}")).await;
+        let mut events = service.generate(
+            ask("What is the capital of France?"),
+            CancellationToken::new(),
+        );
+        let mut answer = String::new();
+        loop {
+            match events.recv().await.expect("events until Done") {
+                LlmEvent::Token(t) => answer.push_str(&t),
+                LlmEvent::Done(_) => break,
+                LlmEvent::Error(e) => panic!("{base}: {e}"),
+            }
+        }
+        assert_eq!(answer, "The capital of France is Paris.", "{base}");
+    }
     server.shut_down().await;
 }
 

@@ -134,8 +134,13 @@ impl LlmBackend for RemoteBackend {
 }
 
 impl Inner {
+    /// `path` (which starts with `/v1/`) on the server. OpenAI-compatible servers are usually
+    /// named by their API root (`http://vllm:8000/v1`, as deploy/config.yaml shows), sometimes by
+    /// the host alone: both forms reach the same endpoints.
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.remote.base_url.trim_end_matches('/'))
+        let base = self.remote.base_url.trim_end_matches('/');
+        let host = base.strip_suffix("/v1").unwrap_or(base);
+        format!("{host}{path}")
     }
 
     fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {

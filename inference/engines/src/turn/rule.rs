@@ -94,7 +94,8 @@ pub struct TurnRuleConfig {
 }
 
 impl Default for TurnRuleConfig {
-    /// The values tuned on the recorded speech (docs/benchmarks/turn.md).
+    /// Starting values; `turn_eval` (inference/engines/examples) measures them on recorded speech
+    /// and writes docs/benchmarks/turn.md.
     fn default() -> Self {
         Self {
             detector: TurnDetectorKind::SmartTurn,
