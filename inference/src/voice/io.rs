@@ -36,6 +36,8 @@ pub(super) struct Io<'a> {
     pub(super) peer: PeerHandle,
     pub(super) audio_in: std::sync::mpsc::Sender<AudioChunk>,
     pub(super) partial: Option<Transcription>,
+    /// The newest partial's audio, held while an older one is being transcribed.
+    pub(super) partial_waiting: Option<Vec<f32>>,
     pub(super) final_asr: Option<Transcription>,
     pub(super) llm: Option<(u32, mpsc::Receiver<LlmEvent>, CancellationToken)>,
     pub(super) syntheses: FuturesUnordered<Synthesis>,
@@ -79,14 +81,20 @@ impl Io<'_> {
             } => {
                 let priority = Priority::user_waiting(Instant::now());
                 self.final_asr = Some(self.transcribe(audio, priority));
+                self.partial_waiting = None;
             }
-            // One partial at a time: a newer one replaces (cancels) one still queued.
+            // One partial in flight; the newest waits for it. Replacing the one in flight
+            // would starve partials whenever the recognizer is slower than they come (Whisper
+            // always, Moonshine on a busy host).
             EngineRequest::Transcribe {
                 audio,
                 is_final: false,
             } => {
-                let priority = Priority::ahead_of_playback(Instant::now());
-                self.partial = Some(self.transcribe(audio, priority));
+                if self.partial.is_some() {
+                    self.partial_waiting = Some(audio);
+                } else {
+                    self.start_partial(audio);
+                }
             }
             EngineRequest::StartLlm { epoch, history } => {
                 self.cancel_llm();
@@ -125,6 +133,18 @@ impl Io<'_> {
             // Dropping the replies takes them out of the pool.
             EngineRequest::CancelSynthesis => self.syntheses = FuturesUnordered::new(),
         }
+    }
+
+    /// Starts the partial that waited for the one just answered, if any.
+    pub(super) fn partial_answered(&mut self) {
+        if let Some(audio) = self.partial_waiting.take() {
+            self.start_partial(audio);
+        }
+    }
+
+    fn start_partial(&mut self, audio: Vec<f32>) {
+        let priority = Priority::ahead_of_playback(Instant::now());
+        self.partial = Some(self.transcribe(audio, priority));
     }
 
     fn transcribe(&self, audio: Vec<f32>, priority: Priority) -> Transcription {

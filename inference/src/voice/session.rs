@@ -81,6 +81,7 @@ async fn drive(
         peer: handle,
         audio_in,
         partial: None,
+        partial_waiting: None,
         final_asr: None,
         llm: None,
         syntheses: FuturesUnordered::new(),
@@ -118,7 +119,10 @@ async fn drive(
                     break EndReason::Error;
                 }
             },
-            result = reply(&mut io.partial) => Input::Transcript { is_final: false, result },
+            result = reply(&mut io.partial) => {
+                io.partial_answered();
+                Input::Transcript { is_final: false, result }
+            }
             result = reply(&mut io.final_asr) => Input::Transcript { is_final: true, result },
             (epoch, event) = next_llm_event(&mut io.llm) => {
                 if !matches!(event, Some(LlmEvent::Token(_))) {
