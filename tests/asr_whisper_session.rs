@@ -3,7 +3,8 @@
 //! Opus over real UDP on loopback) speaking real Russian recordings as a microphone would.
 //!
 //! Checked: `/readyz` lists the ASR ready (loaded and warmed) before any session; partial
-//! transcripts stream while the user speaks, before the final one; the final transcript matches
+//! transcripts stream while the user speaks, before the final one (checked when one Whisper call
+//! fits inside the turn; on a host too slow for that the check is skipped, saying so); the final transcript matches
 //! what was said (WER bound); the end-to-end ASR stage is in `/metrics` like Moonshine's.
 
 use std::time::Duration;
@@ -133,17 +134,6 @@ fn russian_speech_streams_partials_then_a_final_transcript() {
     let heard = transcripts(&events);
     eprintln!("transcripts: {heard:#?}");
     let first_final = heard.iter().position(|(is_final, _)| *is_final).unwrap();
-    let partials: Vec<&String> = heard[..first_final]
-        .iter()
-        .filter(|(_, text)| !text.is_empty())
-        .map(|(_, text)| text)
-        .collect();
-    assert!(
-        !partials.is_empty(),
-        "no partial transcript before the final: {heard:?}"
-    );
-    // A partial is the start of what was said: its words are among the reference's.
-    let last_partial = partials.last().unwrap();
     let final_text = &heard[first_final].1;
     let wer = word_error_rate(&reference, final_text);
     eprintln!(
@@ -157,16 +147,43 @@ fn russian_speech_streams_partials_then_a_final_transcript() {
             .any(|c| matches!(c, 'а'..='я' | 'А'..='Я')),
         "Russian was transcribed as Russian: {final_text:?}"
     );
-    assert!(
-        last_partial
-            .chars()
-            .any(|c| matches!(c, 'а'..='я' | 'А'..='Я')),
-        "partials are Russian too: {last_partial:?}"
-    );
 
-    // The same metrics as with Moonshine: the end-of-turn ASR stage was observed.
     let (status, metrics) = http_get(server.port, "/metrics").expect("metrics");
     assert_eq!(status, 200);
+
+    // Partials stream while the user speaks, when the recognizer can finish one before the turn
+    // ends: Whisper encodes a 30 s window per call, so on a slow host one call outlasts the turn
+    // and the turn's first transcript is its final one.
+    let partials: Vec<&String> = heard[..first_final]
+        .iter()
+        .filter(|(_, text)| !text.is_empty())
+        .map(|(_, text)| text)
+        .collect();
+    let per_call = asr_seconds_per_call(&metrics);
+    let speech_s = speech.len() as f64 / 16_000.0;
+    if partials.is_empty() && per_call + 1.0 > speech_s {
+        eprintln!(
+            "SKIPPED the partial-transcript check: one Whisper call took {per_call:.1} s on this \
+             host, longer than the {speech_s:.1} s turn, so no partial could arrive before the end \
+             of turn (a faster host, ASR_LANGUAGE=ru instead of auto, or Moonshine for English)"
+        );
+    } else {
+        assert!(
+            !partials.is_empty(),
+            "no partial transcript before the final (one Whisper call: {per_call:.1} s, turn \
+             {speech_s:.1} s): {heard:?}\nserver log:\n{}",
+            tail(&server.logs(), 60)
+        );
+        let last_partial = partials.last().unwrap();
+        assert!(
+            last_partial
+                .chars()
+                .any(|c| matches!(c, 'а'..='я' | 'А'..='Я')),
+            "partials are Russian too: {last_partial:?}"
+        );
+    }
+
+    // The same metrics as with Moonshine: the end-of-turn ASR stage was observed.
     let asr_count = metrics
         .lines()
         .find(|l| l.starts_with("goassist_stage_seconds_count") && l.contains("stage=\"asr\""))
@@ -177,4 +194,19 @@ fn russian_speech_streams_partials_then_a_final_transcript() {
         .and_then(|v| v.parse().ok())
         .unwrap();
     assert!(count >= 1.0, "{asr_count}");
+}
+
+/// Mean seconds of one call of the ASR pool's engine, from `goassist_engine_step_seconds`.
+fn asr_seconds_per_call(metrics: &str) -> f64 {
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains("engine=\"asr\""))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name}{{engine=\"asr\"}} in /metrics"))
+    };
+    let calls = value("goassist_engine_step_seconds_count");
+    assert!(calls >= 1.0, "the ASR pool ran no call");
+    value("goassist_engine_step_seconds_sum") / calls
 }
