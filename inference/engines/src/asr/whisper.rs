@@ -10,8 +10,8 @@
 //!   A runaway repetition is stopped by a token cap proportional to the audio length.
 //! - Segments whisper.cpp judges to be no speech (no-speech probability > 0.6 with a low
 //!   average log-probability, Whisper's own rule) are dropped, so silence gives `""` rather than
-//!   Whisper's well-known "Thank you." hallucinations; audio with no signal at all (digital
-//!   silence) is not transcribed.
+//!   Whisper's well-known "Thank you." hallucinations; audio too quiet to hold speech (below
+//!   about -54 dBFS RMS: digital silence, a quiet room) is not transcribed at all.
 //! - With [`AsrLanguage::Auto`] whisper.cpp first identifies the language from the audio (one
 //!   extra encoder pass), then transcribes in it; [`Asr::last_language`] tells which.
 //! - Whisper always encodes a 30 s window, however short the audio: a call costs about the same
@@ -21,13 +21,15 @@ use std::path::Path;
 
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
-/// Loudest sample below which audio holds no signal at all (about 3 steps of 16-bit audio).
-/// Whisper's no-speech rule does not always catch such input: on all zeros it sometimes
-/// "hears" a word ("you"), so it is not asked.
-const DIGITAL_SILENCE_PEAK: f32 = 1e-4;
+/// RMS level below which audio is too quiet to hold speech (about -54 dBFS; speech the VAD
+/// passes is tens of dB louder). Whisper's no-speech rule does not always catch such input: on
+/// digital silence and on quiet room noise it sometimes "hears" a word ("you"), so it is not
+/// asked.
+const SPEECH_FLOOR_RMS: f32 = 0.002;
 
-fn is_digital_silence(audio: &[f32]) -> bool {
-    audio.iter().all(|s| s.abs() < DIGITAL_SILENCE_PEAK)
+fn is_too_quiet(audio: &[f32]) -> bool {
+    let energy: f32 = audio.iter().map(|s| s * s).sum();
+    (energy / audio.len().max(1) as f32).sqrt() < SPEECH_FLOOR_RMS
 }
 
 /// The whisper.cpp release built in (vendored by whisper-rs-sys).
@@ -132,7 +134,7 @@ impl WhisperAsr {
         audio: &[f32],
     ) -> Result<WhisperTranscript, EngineError> {
         check_audio(audio)?;
-        if audio.len() < MIN_AUDIO_SAMPLES || is_digital_silence(audio) {
+        if audio.len() < MIN_AUDIO_SAMPLES || is_too_quiet(audio) {
             return Ok(WhisperTranscript {
                 text: String::new(),
                 language: None,
