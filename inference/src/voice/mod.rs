@@ -70,7 +70,7 @@ pub fn load_vad(config: &Config) -> Result<VadModel, String> {
     Ok(model)
 }
 
-/// Loads the configured recognizer, warms it with a second of silence and starts its pool
+/// Loads the configured recognizer, warms it with a second of a tone and starts its pool
 /// (sized for `MAX_CONCURRENT_SESSIONS`, metrics under `engine="asr"`).
 pub fn load_asr(
     config: &Config,
@@ -78,7 +78,7 @@ pub fn load_asr(
     metrics: &EngineMetrics,
 ) -> Result<AsrPool, String> {
     let mut asr = open_asr(config, threads)?;
-    asr.transcribe(&vec![0.0; 16_000])
+    asr.transcribe(&warm_up_audio())
         .map_err(|e| format!("ASR warm-up failed: {e}"))?;
     let size = speech::asr_size(config.max_concurrent_sessions);
     Pool::spawn("asr", AsrEngine(asr), size, metrics.for_engine("asr"))
@@ -126,4 +126,12 @@ pub fn load_tts(
         metrics.for_engine("tts"),
     )
     .map_err(|e| format!("cannot start the TTS thread: {e}"))
+}
+
+/// One second of a 220 Hz tone at 16 kHz for the ASR warm-up: silence would not do, because a
+/// recognizer may skip audio too quiet to hold speech without running its model (Whisper does).
+fn warm_up_audio() -> Vec<f32> {
+    (0..16_000)
+        .map(|i| 0.1 * (std::f32::consts::TAU * 220.0 * i as f32 / 16_000.0).sin())
+        .collect()
 }
