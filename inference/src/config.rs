@@ -12,9 +12,11 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use goassist_config::{Check, Kind, Table, Values, Var, kinds};
 use goassist_engines::asr::AsrLanguage;
+pub use goassist_engines::turn::{TurnDetectorKind, TurnRuleConfig};
 
 use crate::admin_tokens::AdminToken;
 
@@ -183,6 +185,9 @@ pub struct Config {
     /// `BARGE_IN_MIN_SPEECH_MS`: speech shorter than this (a cough) neither starts a turn nor
     /// interrupts the assistant.
     pub barge_in_min_speech_ms: u32,
+    /// The end-of-turn rule: `TURN_DETECTOR` and the `TURN_*` settings (and
+    /// `VAD_END_OF_TURN_SILENCE_MS` for the `silence` detector).
+    pub turn: TurnRuleConfig,
     /// `TTS_ENGINE`
     pub tts_engine: TtsEngineKind,
     /// `TTS_MODEL_PATH`
@@ -319,7 +324,23 @@ pub fn table() -> Table {
             ])).default("silero").lenient()
                 .doc("voice activity detector"),
             Var::new("VAD_END_OF_TURN_SILENCE_MS", kinds::int::<u32>(200, 3000)).default("600").lenient()
-                .doc("silence that ends the user's turn"),
+                .doc("silence that ends the user's turn with TURN_DETECTOR=silence"),
+            Var::new("TURN_DETECTOR", kinds::one_of(&[
+                ("smart_turn", TurnDetectorKind::SmartTurn), ("silence", TurnDetectorKind::Silence),
+            ])).default("smart_turn").lenient()
+                .doc("what ends the user's turn: smart_turn = Smart Turn v3.2 (audio) with the LLM's end-of-turn probability (text), see docs/turn-taking.md; silence = VAD_END_OF_TURN_SILENCE_MS of silence"),
+            Var::new("TURN_PROBE_SILENCE_MS", kinds::int::<u32>(32, 2000)).default("200").lenient()
+                .doc("pause after which the turn is judged (Smart Turn, transcript, LLM)"),
+            Var::new("TURN_TEXT_WEIGHT", kinds::fraction()).default("0.5").lenient()
+                .doc("weight of the LLM's end-of-turn probability against Smart Turn's"),
+            Var::new("TURN_COMPLETE_THRESHOLD", kinds::fraction()).default("0.5").lenient()
+                .doc("combined probability that ends the turn"),
+            Var::new("TURN_TEXT_WAIT_MS", kinds::int::<u32>(0, 10_000)).default("1000").lenient()
+                .doc("how long the text signal is waited for once Smart Turn has answered"),
+            Var::new("TURN_AUDIO_ONLY_THRESHOLD", kinds::fraction()).default("0.9").lenient()
+                .doc("Smart Turn probability that ends the turn when no text signal comes"),
+            Var::new("TURN_MAX_SILENCE_MS", kinds::int::<u32>(200, 10_000)).default("2000").lenient()
+                .doc("the longest pause: the turn ends after it whatever the models say"),
             Var::new("BARGE_IN_MIN_SPEECH_MS", kinds::int::<u32>(50, 2000)).default("250").lenient()
                 .doc("shorter speech (a cough) neither starts a turn nor interrupts"),
             Var::new("TTS_ENGINE", kinds::one_of(&[("piper", TtsEngineKind::Piper)])).required()
@@ -398,6 +419,7 @@ pub fn table() -> Table {
         .rule(admin_tokens_are_long_and_distinct)
         .rule(vram_cap_fits_the_gpu)
         .rule(overlap_is_shorter_than_a_packet)
+        .rule(turn_probe_is_shorter_than_the_longest_pause)
         .rule(udp_port_range_holds_the_sessions)
 }
 
@@ -452,6 +474,7 @@ impl Config {
             vad_engine: v.get("VAD_ENGINE"),
             vad_end_of_turn_silence_ms: v.get("VAD_END_OF_TURN_SILENCE_MS"),
             barge_in_min_speech_ms: v.get("BARGE_IN_MIN_SPEECH_MS"),
+            turn: turn_rule(&v),
             tts_engine: v.get("TTS_ENGINE"),
             tts_model_path: v.get("TTS_MODEL_PATH"),
             audio_packet_ms: v.get("AUDIO_PACKET_MS"),
@@ -661,6 +684,21 @@ fn resolvable_addr() -> Kind {
     )
 }
 
+/// The end-of-turn rule from `TURN_*` (and `VAD_END_OF_TURN_SILENCE_MS` for `silence`).
+fn turn_rule(v: &Values) -> TurnRuleConfig {
+    let ms = |name| Duration::from_millis(u64::from(v.get::<u32>(name)));
+    TurnRuleConfig {
+        detector: v.get("TURN_DETECTOR"),
+        silence: ms("VAD_END_OF_TURN_SILENCE_MS"),
+        probe_after: ms("TURN_PROBE_SILENCE_MS"),
+        text_weight: v.get("TURN_TEXT_WEIGHT"),
+        complete_threshold: v.get("TURN_COMPLETE_THRESHOLD"),
+        text_wait: ms("TURN_TEXT_WAIT_MS"),
+        audio_only_threshold: v.get("TURN_AUDIO_ONLY_THRESHOLD"),
+        max_silence: ms("TURN_MAX_SILENCE_MS"),
+    }
+}
+
 // --- cross-variable rules ------------------------------------------------------------------
 
 fn admin_token_is_long(check: &mut Check<'_>) {
@@ -715,6 +753,24 @@ fn vram_cap_fits_the_gpu(check: &mut Check<'_>) {
             "LLM_VRAM_CAP_GB",
             format!("LLM_VRAM_CAP_GB={cap_gb} is above the {gpu_gb:.0} GB this GPU has"),
         );
+    }
+}
+
+fn turn_probe_is_shorter_than_the_longest_pause(check: &mut Check<'_>) {
+    let v = check.values();
+    if let (Some(probe), Some(max)) = (
+        v.opt::<u32>("TURN_PROBE_SILENCE_MS"),
+        v.opt::<u32>("TURN_MAX_SILENCE_MS"),
+    ) && probe >= max
+    {
+        check.warn(
+            "TURN_MAX_SILENCE_MS",
+            format!("TURN_MAX_SILENCE_MS={max} must be longer than TURN_PROBE_SILENCE_MS={probe}; using default 2000"),
+        );
+        check.use_default("TURN_MAX_SILENCE_MS");
+        if probe >= 2000 {
+            check.use_default("TURN_PROBE_SILENCE_MS");
+        }
     }
 }
 

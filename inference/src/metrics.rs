@@ -104,6 +104,9 @@ pub struct Metrics {
     pub render_bridge_frames_total: IntCounterVec,
     /// Malformed input from peers, by kind (`sdp`, `data_channel`, `http`).
     pub malformed_input_total: IntCounterVec,
+    /// User turns ended, by what ended them (`complete`, `audio_only`, `max_silence`: the
+    /// Smart Turn rule at a pause; `silence`: the VAD's fixed silence).
+    pub turn_ends_total: IntCounterVec,
     /// Admin procedures run, by `action` (see [`ADMIN_ACTIONS`]) and `outcome`
     /// ([`ADMIN_OUTCOMES`]): the audit trail's counter, for "executed more than twice in 24 h".
     pub admin_actions_total: IntCounterVec,
@@ -275,6 +278,11 @@ impl Metrics {
                 "Malformed input from peers, by kind",
                 &["kind"],
             ),
+            turn_ends_total: counter_vec(
+                "goassist_turn_ends_total",
+                "User turns ended, by what ended them",
+                &["reason"],
+            ),
             admin_actions_total: {
                 let c = counter_vec(
                     "goassist_admin_actions_total",
@@ -306,7 +314,7 @@ impl Metrics {
         };
         // Label values at zero from the start, so every dashboard query and alert finds its
         // series before the first event (a counter family with no child is not exported).
-        let zeroed: [(&IntCounterVec, &[&str]); 5] = [
+        let zeroed: [(&IntCounterVec, &[&str]); 6] = [
             (
                 &metrics.sessions_rejected_total,
                 &["capacity", "draining", "not_ready", "bad_offer", "ports"],
@@ -321,6 +329,10 @@ impl Metrics {
                 &["sdp", "data_channel", "http"],
             ),
             (&metrics.render_bridge_frames_total, &["sent", "dropped"]),
+            (
+                &metrics.turn_ends_total,
+                &["complete", "audio_only", "max_silence", "silence"],
+            ),
         ];
         for (family, values) in zeroed {
             for value in values {

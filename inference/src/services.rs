@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, LlmBackendConfig};
+use crate::config::{Config, LlmBackendConfig, TurnDetectorKind, TurnRuleConfig};
 use crate::face::{FaceService, FaceSettings, FaceStatus};
 use crate::http::AppState;
 use crate::llm::{BackendKind, LlmHealth, LlmService, LlmSettings, RemoteSettings, Secret};
@@ -44,17 +44,23 @@ async fn load(state: AppState) {
     load_component("vad", &state);
     load_component("asr", &state);
     load_component("tts", &state);
-    let (vad, asr, tts) = {
-        let (c1, c2, c3) = (
+    let (vad, asr, tts, turn) = {
+        let (c1, c2, c3, c4) = (
+            Arc::clone(&config),
             Arc::clone(&config),
             Arc::clone(&config),
             Arc::clone(&config),
         );
-        let (m2, m3) = (state.metrics.engines.clone(), state.metrics.engines.clone());
+        let (m2, m3, m4) = (
+            state.metrics.engines.clone(),
+            state.metrics.engines.clone(),
+            state.metrics.engines.clone(),
+        );
         tokio::join!(
             tokio::task::spawn_blocking(move || voice::load_vad(&c1)),
             tokio::task::spawn_blocking(move || voice::load_asr(&c2, 2, &m2)),
             tokio::task::spawn_blocking(move || voice::load_tts(&c3, 1, &m3)),
+            tokio::task::spawn_blocking(move || voice::load_turn(&c4, &m4)),
         )
     };
     let (Some(vad), Some(asr), Some(tts)) = (
@@ -65,6 +71,15 @@ async fn load(state: AppState) {
         tracing::error!("a required model failed to load; the server stays unready (see /readyz)");
         return;
     };
+    // Without Smart Turn the conversation still works, on the fixed-silence rule.
+    let turn = turn.unwrap_or_else(|e| Err(e.to_string())).unwrap_or_else(|reason| {
+        tracing::error!(%reason, "Smart Turn failed to load; turns end on VAD_END_OF_TURN_SILENCE_MS of silence (set TURN_DETECTOR=silence to silence this)");
+        None
+    });
+    let turn_rule = match turn {
+        Some(_) => config.turn,
+        None => TurnRuleConfig::silence(config.turn.silence),
+    };
     let webrtc = WebRtcEndpoint::new(webrtc_settings(&config));
     let face = start_face(&state).await;
     let render_link = config.render_bridge_addr.map(|addr| {
@@ -74,10 +89,12 @@ async fn load(state: AppState) {
     });
     let engines = VoiceEngines {
         vad,
-        segmenter: segmenter_settings(&config),
+        segmenter: segmenter_settings(&config, &turn_rule),
         capture: Default::default(),
         asr,
         tts,
+        turn_rule,
+        turn,
         llm,
         webrtc,
         face,
@@ -244,10 +261,19 @@ fn webrtc_settings(config: &Config) -> WebRtcSettings {
     }
 }
 
-fn segmenter_settings(config: &Config) -> goassist_engines::vad::SegmenterConfig {
+/// The VAD segmenter: with Smart Turn, its own end of speech is only the backstop at the
+/// longest pause (the session's turn detector normally ends the turn first).
+fn segmenter_settings(
+    config: &Config,
+    turn: &TurnRuleConfig,
+) -> goassist_engines::vad::SegmenterConfig {
+    let silence = match turn.detector {
+        TurnDetectorKind::SmartTurn => turn.max_silence + Duration::from_millis(500),
+        TurnDetectorKind::Silence => turn.silence,
+    };
     goassist_engines::vad::SegmenterConfig {
         min_speech_ms: config.barge_in_min_speech_ms,
-        end_of_turn_silence_ms: config.vad_end_of_turn_silence_ms,
+        end_of_turn_silence_ms: u32::try_from(silence.as_millis()).unwrap_or(u32::MAX),
         ..Default::default()
     }
 }

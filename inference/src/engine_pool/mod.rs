@@ -26,6 +26,7 @@
 pub mod priority;
 pub mod speech;
 pub mod table;
+pub mod turn;
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -40,6 +41,7 @@ use tokio::sync::oneshot;
 use crate::metrics::PoolMetrics;
 pub use priority::{Class, Priority};
 pub use speech::{AsrEngine, AsrPool, SynthesizedClause, TtsEngine, TtsPool};
+pub use turn::{TurnEngine, TurnPool};
 use table::{Cancelled, RequestId, SlotTable};
 
 /// A model a pool can serve: one request in, one result out, on the pool's owner thread.

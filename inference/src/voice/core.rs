@@ -20,6 +20,10 @@
 //!   that a pause moves everything queued by the same amount;
 //! - **the face across pauses** (see `face/timeline.rs`) and the render-bridge feed (frames
 //!   released as their audio goes out, see `render_link/feed.rs`);
+//! - **the end of the user's turn** (`TURN_DETECTOR`, see `turns.rs`): at a pause the
+//!   listener reports, the core asks for Smart Turn's verdict, a transcript of the speech so
+//!   far and the LLM's end-of-turn probability for it, and ends the turn when the rule says so;
+//!   that transcript is then the final one (no second recognition);
 //! - **the idle rule**: a session with no user voice (speech or typed text) for the idle
 //!   timeout ends; packets, silence and pings do not count;
 //! - **stage timing** of each answer (see `stages.rs`).
@@ -34,7 +38,13 @@ use goassist_protocol::events::{ClientMessage, ServerEvent, TurnState};
 use super::listener::Heard;
 use super::sinks::{FaceEngine, QueuedClause, Sinks};
 use super::stages::StageClock;
-use crate::conversation::{ChatTurn, Command, Conversation, Input as Turn, Metric, Settings};
+use super::turns::{PauseTranscript, Turns};
+use goassist_engines::turn::{
+    EndReason as TurnEndReason, TurnAction, TurnInput, TurnRuleConfig,
+};
+use crate::conversation::{
+    ChatTurn, Command, Conversation, Input as Turn, Metric, Settings, Speaker,
+};
 pub use crate::engine_pool::SynthesizedClause;
 use crate::face::FaceTimeline;
 use crate::llm::LlmEvent;
@@ -62,6 +72,20 @@ pub struct CoreSettings {
     pub face_engine: bool,
     /// Feed a render-bridge; `Some(true)` attaches the audio to each frame.
     pub bridge: Option<bool>,
+    /// What ends the user's turn (`TURN_*`).
+    pub turn: TurnRuleConfig,
+}
+
+/// Which transcript an ASR request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TranscriptKind {
+    /// A streaming partial while the user speaks.
+    Partial,
+    /// The speech up to the pause that began at this instant: the final transcript if the
+    /// turn ends there, and the text the LLM judges the pause by.
+    Pause(Instant),
+    /// The end-of-turn transcript.
+    Final,
 }
 
 /// Something that happened to the session.
@@ -73,8 +97,8 @@ pub enum Input {
     Heard(Heard),
     /// A transcript came back.
     Transcript {
-        /// The end-of-turn transcript (else a partial).
-        is_final: bool,
+        /// Which one.
+        kind: TranscriptKind,
         /// The text, or why there is none.
         result: Result<String, String>,
     },
@@ -94,6 +118,21 @@ pub enum Input {
         /// The audio, or why there is none.
         result: Result<SynthesizedClause, String>,
     },
+    /// Smart Turn's verdict on a pause ([`EngineRequest::JudgeAudio`]).
+    TurnAudio {
+        /// The pause.
+        pause: Instant,
+        /// P(complete), or why there is none.
+        result: Result<f32, String>,
+    },
+    /// The LLM's end-of-turn probability ([`EngineRequest::JudgeText`]); `None`: it has none
+    /// (a remote LLM, or it was busy).
+    TurnText {
+        /// The pause.
+        pause: Instant,
+        /// P(the user's message ends here).
+        probability: Option<f32>,
+    },
     /// The face engine produced a frame.
     FaceFrame(FaceFrame),
     /// A text message from the client's "events" channel.
@@ -108,8 +147,28 @@ pub enum EngineRequest {
     Transcribe {
         /// Mono 16 kHz samples.
         audio: Vec<f32>,
-        /// The end-of-turn transcript (urgent) or a partial.
-        is_final: bool,
+        /// Which transcript (a final or a pause's is urgent).
+        kind: TranscriptKind,
+    },
+    /// Run Smart Turn on a turn's audio up to now; feed back [`Input::TurnAudio`].
+    JudgeAudio {
+        /// The pause.
+        pause: Instant,
+        /// The turn's last 8 s or less (16 kHz), the pause included.
+        audio: Vec<f32>,
+    },
+    /// Compute the conversation up to the user's words so far into the LLM's cache and ask
+    /// its probability that the message ends there; feed back [`Input::TurnText`].
+    JudgeText {
+        /// The pause.
+        pause: Instant,
+        /// The conversation, ending with the user's words so far.
+        history: Vec<ChatTurn>,
+    },
+    /// The turn ended at a pause of this listener segment: the listener ends that speech.
+    EndSegment {
+        /// The segment.
+        segment: u32,
     },
     /// Ask for an answer; feed back [`Input::Llm`] with this epoch. Replaces any request in
     /// flight.
@@ -188,6 +247,8 @@ pub enum Observation {
     BridgeFramesDropped(u64),
     /// The client sent a message that does not parse.
     MalformedClientMessage,
+    /// The turn detector ended the user's turn at a pause.
+    TurnEnded(TurnEndReason),
 }
 
 /// One thing for the I/O shell to do.
@@ -272,6 +333,10 @@ pub struct SessionCore {
     stages: StageClock,
     /// The utterance that ended the user's turn, for the final transcript.
     utterance: Option<Vec<f32>>,
+    /// The end-of-turn decision.
+    turns: Turns,
+    /// The turn ended at a pause: its transcript, the final one.
+    final_from_pause: Option<PauseTranscript>,
     /// The turn whose LLM request is in flight.
     llm_epoch: Option<u32>,
     /// The turn whose clauses are being synthesized, and the next clause to queue.
@@ -304,6 +369,8 @@ impl SessionCore {
             out: Outputs::default(),
             stages: StageClock::default(),
             utterance: None,
+            turns: Turns::new(settings.turn),
+            final_from_pause: None,
             llm_epoch: None,
             synth: None,
             ready: BTreeMap::new(),
@@ -358,6 +425,7 @@ impl SessionCore {
         let due = [
             self.sinks.audio.next_due(),
             self.conversation.poll_timeout(),
+            self.turns.poll_timeout(),
             self.sinks.bridge.as_ref().and_then(|b| b.next_due(now)),
         ]
         .into_iter()
@@ -371,7 +439,25 @@ impl SessionCore {
         match input {
             Input::Connected => self.connected(now),
             Input::Heard(heard) => self.heard(now, heard),
-            Input::Transcript { is_final, result } => self.transcript(now, is_final, result),
+            Input::Transcript { kind, result } => self.transcript(now, kind, result),
+            Input::TurnAudio { pause, result } => {
+                match result {
+                    Ok(probability) => self
+                        .turns
+                        .handle(now, TurnInput::AudioProbability { pause, probability }),
+                    // The longest pause still ends the turn.
+                    Err(e) => tracing::warn!(error = %e, "Smart Turn failed"),
+                }
+                self.judge_turn(now);
+            }
+            Input::TurnText { pause, probability } => {
+                let input = match probability {
+                    Some(probability) => TurnInput::TextProbability { pause, probability },
+                    None => TurnInput::NoText { pause },
+                };
+                self.turns.handle(now, input);
+                self.judge_turn(now);
+            }
             Input::Llm { epoch, event } => self.llm_event(now, epoch, event),
             Input::Synthesized {
                 epoch,
@@ -391,9 +477,11 @@ impl SessionCore {
         self.run_commands(now);
     }
 
-    /// Time passed: packets due, the barge-in confirmation window, bridge frames, the idle rule.
+    /// Time passed: packets due, the barge-in confirmation window, the pause being judged,
+    /// bridge frames, the idle rule.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.conversation.handle_timeout(now);
+        self.judge_turn(now);
         self.run_commands(now);
         for packet in self.sinks.audio.poll_due(now) {
             self.packet_cut(now, packet);
@@ -430,24 +518,42 @@ impl SessionCore {
     fn heard(&mut self, now: Instant, heard: Heard) {
         match heard {
             Heard::VoiceOnset { at } => self.conversation.handle(now, Turn::VoiceOnset { at }),
-            Heard::SpeechStart { onset_at } => {
+            Heard::SpeechStart { segment, onset_at } => {
                 self.last_activity = now;
+                self.turns.speech_started(now, segment);
                 self.conversation
                     .handle(now, Turn::SpeechStart { onset_at });
             }
             Heard::Partial(audio) => self.engine(EngineRequest::Transcribe {
                 audio,
-                is_final: false,
+                kind: TranscriptKind::Partial,
             }),
+            Heard::Pause {
+                segment,
+                since,
+                audio,
+                voiced_len,
+            } => {
+                if self.turns.paused(now, segment, since, audio, voiced_len) {
+                    let utterance = self.turns.utterance().unwrap_or_default().to_vec();
+                    self.engine(EngineRequest::Transcribe {
+                        audio: utterance,
+                        kind: TranscriptKind::Pause(since),
+                    });
+                    self.judge_turn(now);
+                }
+            }
+            Heard::Resumed { segment } => self.turns.resumed(now, segment),
             Heard::SpeechEnd {
+                segment,
                 last_speech_at,
                 utterance,
             } => {
-                self.last_activity = now;
-                self.utterance = Some(utterance);
-                self.stages.turn_ended(now);
-                self.conversation
-                    .handle(now, Turn::SpeechEnd { last_speech_at });
+                // Already over if the turn detector ended it at a pause.
+                if self.turns.vad_ended(segment) {
+                    self.observe(Observation::TurnEnded(TurnEndReason::Silence));
+                    self.end_user_turn(now, last_speech_at, utterance, None);
+                }
             }
             Heard::Failed(reason) => {
                 tracing::error!(%reason, "speech detection failed");
@@ -459,12 +565,64 @@ impl SessionCore {
         }
     }
 
-    fn transcript(&mut self, now: Instant, is_final: bool, result: Result<String, String>) {
-        if !is_final {
-            if let Ok(text) = result {
-                self.conversation.handle(now, Turn::PartialTranscript(text));
+    /// The user's turn is over: the final transcript is asked for (or taken from the pause,
+    /// see `run_commands`).
+    fn end_user_turn(
+        &mut self,
+        now: Instant,
+        last_speech_at: Instant,
+        utterance: Vec<f32>,
+        at_pause: Option<PauseTranscript>,
+    ) {
+        self.last_activity = now;
+        self.utterance = Some(utterance);
+        self.final_from_pause = at_pause;
+        self.stages.turn_ended(now);
+        self.conversation
+            .handle(now, Turn::SpeechEnd { last_speech_at });
+    }
+
+    /// Runs the end-of-turn rule: what it asks for, and the end of the turn when it says so.
+    fn judge_turn(&mut self, now: Instant) {
+        while let Some(action) = self.turns.poll(now) {
+            match action {
+                TurnAction::RunAudioModel { pause } => {
+                    let audio = self.turns.judged_audio().unwrap_or_default();
+                    self.engine(EngineRequest::JudgeAudio { pause, audio });
+                }
+                TurnAction::EndOfTurn { last_voice, reason } => {
+                    let Some(ended) = self.turns.end() else {
+                        continue;
+                    };
+                    tracing::debug!(reason = reason.as_str(), "end of turn at a pause");
+                    self.observe(Observation::TurnEnded(reason));
+                    self.engine(EngineRequest::EndSegment {
+                        segment: ended.segment,
+                    });
+                    self.end_user_turn(now, last_voice, ended.utterance, Some(ended.transcript));
+                }
             }
-            return;
+        }
+    }
+
+    fn transcript(&mut self, now: Instant, kind: TranscriptKind, result: Result<String, String>) {
+        match kind {
+            TranscriptKind::Partial => {
+                if let Ok(text) = result {
+                    self.conversation.handle(now, Turn::PartialTranscript(text));
+                }
+                return;
+            }
+            TranscriptKind::Pause(pause) => {
+                if self.final_from_pause == Some(PauseTranscript::Pending(pause)) {
+                    // The turn ended at this pause while its transcript was on its way.
+                    self.final_from_pause = None;
+                } else {
+                    self.pause_transcript(now, pause, result);
+                    return;
+                }
+            }
+            TranscriptKind::Final => {}
         }
         let text = result.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "final transcription failed");
@@ -477,6 +635,35 @@ impl SessionCore {
             });
         }
         self.conversation.handle(now, Turn::FinalTranscript(text));
+    }
+
+    /// The words up to a pause still being judged: shown as a partial, and the LLM is asked
+    /// whether the message ends there.
+    fn pause_transcript(&mut self, now: Instant, pause: Instant, result: Result<String, String>) {
+        let text = match result {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::debug!(error = %e, "the pause's transcript failed");
+                String::new()
+            }
+        };
+        if !self.turns.transcribed(pause, text.clone()) {
+            return; // voice came back: that pause is no longer judged
+        }
+        // The LLM judges only while it is free: an answer in flight is this session's one job.
+        if text.trim().is_empty() || self.llm_epoch.is_some() {
+            self.turns.handle(now, TurnInput::NoText { pause });
+        } else {
+            self.conversation
+                .handle(now, Turn::PartialTranscript(text.clone()));
+            let mut history = self.conversation.history().to_vec();
+            history.push(ChatTurn {
+                speaker: Speaker::User,
+                text,
+            });
+            self.engine(EngineRequest::JudgeText { pause, history });
+        }
+        self.judge_turn(now);
     }
 
     fn llm_event(&mut self, now: Instant, epoch: u32, event: Option<LlmEvent>) {
@@ -569,14 +756,23 @@ impl SessionCore {
                     self.engine(EngineRequest::CancelSynthesis);
                     self.observe(Observation::BargeIn);
                 }
-                Command::RunFinalAsr => match self.utterance.take() {
-                    Some(audio) => self.engine(EngineRequest::Transcribe {
-                        audio,
-                        is_final: true,
-                    }),
-                    None => self
-                        .conversation
-                        .handle(now, Turn::FinalTranscript(String::new())),
+                Command::RunFinalAsr => match self.final_from_pause.take() {
+                    // The pause's transcript is the final one: reused, not run again.
+                    Some(PauseTranscript::Done(text)) => {
+                        self.utterance = None;
+                        self.transcript(now, TranscriptKind::Final, Ok(text));
+                    }
+                    // On its way: `transcript` takes it as the final.
+                    pending @ Some(PauseTranscript::Pending(_)) => self.final_from_pause = pending,
+                    None => match self.utterance.take() {
+                        Some(audio) => self.engine(EngineRequest::Transcribe {
+                            audio,
+                            kind: TranscriptKind::Final,
+                        }),
+                        None => self
+                            .conversation
+                            .handle(now, Turn::FinalTranscript(String::new())),
+                    },
                 },
                 Command::StartLlm { epoch, history } => {
                     tracing::debug!(epoch, turns = history.len(), "answering");

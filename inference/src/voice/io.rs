@@ -11,14 +11,14 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::VoiceEngines;
-use super::core::{EngineRequest, FaceCommand, Input, Output, SessionCore};
-use super::listener::AudioChunk;
+use super::core::{EngineRequest, FaceCommand, Input, Output, SessionCore, TranscriptKind};
+use super::listener::{AudioChunk, ListenerInput};
 use super::observe;
 use crate::conversation::{ChatTurn, Speaker};
 use crate::engine_pool::{Priority, SynthesizedClause};
 use crate::face::FaceSession;
 use crate::http::AppState;
-use crate::llm::{ChatMessage, ChatRequest, LlmEvent, Role};
+use crate::llm::{ChatMessage, ChatRequest, LlmEvent, LlmSession, Role};
 use crate::sessions::{EndReason, SessionTicket};
 use crate::webrtc::{PeerEvent, PeerHandle};
 
@@ -28,17 +28,28 @@ pub(super) type Synthesis =
 /// A transcript on its way: the ASR pool's reply, or its refusal.
 pub(super) type Transcription = Pin<Box<dyn Future<Output = Result<String, String>> + Send>>;
 
+/// A model's answer about the pause that began at the instant.
+pub(super) type PauseReply<T> = Option<(Instant, Pin<Box<dyn Future<Output = T> + Send>>)>;
+
 /// The session's connections to the world.
 pub(super) struct Io<'a> {
     pub(super) state: &'a AppState,
     pub(super) engines: &'a VoiceEngines,
     pub(super) ticket: &'a SessionTicket,
     pub(super) peer: PeerHandle,
-    pub(super) audio_in: std::sync::mpsc::Sender<AudioChunk>,
+    pub(super) audio_in: std::sync::mpsc::Sender<ListenerInput>,
     pub(super) partial: Option<Transcription>,
     /// The newest partial's audio, held while an older one is being transcribed.
     pub(super) partial_waiting: Option<Vec<f32>>,
     pub(super) final_asr: Option<Transcription>,
+    /// The transcript of the pause being judged (a newer pause replaces it).
+    pub(super) pause_asr: PauseReply<Result<String, String>>,
+    /// Smart Turn's verdict on the pause being judged.
+    pub(super) judge_audio: PauseReply<Result<f32, String>>,
+    /// The LLM's end-of-turn probability for the pause being judged.
+    pub(super) judge_text: PauseReply<Option<f32>>,
+    /// This conversation on the LLM: what it computed stays cached between turns.
+    pub(super) llm_session: LlmSession,
     pub(super) llm: Option<(u32, mpsc::Receiver<LlmEvent>, CancellationToken)>,
     pub(super) syntheses: FuturesUnordered<Synthesis>,
     pub(super) face: Option<FaceSession>,
@@ -77,10 +88,19 @@ impl Io<'_> {
             // without an answer.
             EngineRequest::Transcribe {
                 audio,
-                is_final: true,
+                kind: TranscriptKind::Final,
             } => {
                 let priority = Priority::user_waiting(Instant::now());
                 self.final_asr = Some(self.transcribe(audio, priority));
+                self.partial_waiting = None;
+            }
+            // If the turn ends at this pause, the user waits on this transcript.
+            EngineRequest::Transcribe {
+                audio,
+                kind: TranscriptKind::Pause(pause),
+            } => {
+                let priority = Priority::user_waiting(Instant::now());
+                self.pause_asr = Some((pause, self.transcribe(audio, priority)));
                 self.partial_waiting = None;
             }
             // One partial in flight; the newest waits for it. Replacing the one in flight
@@ -88,7 +108,7 @@ impl Io<'_> {
             // always, Moonshine on a busy host).
             EngineRequest::Transcribe {
                 audio,
-                is_final: false,
+                kind: TranscriptKind::Partial,
             } => {
                 if self.partial.is_some() {
                     self.partial_waiting = Some(audio);
@@ -101,12 +121,33 @@ impl Io<'_> {
                 let cancel = CancellationToken::new();
                 let messages = history.iter().map(to_message).collect();
                 let events = self
-                    .engines
-                    .llm
+                    .llm_session
                     .generate(ChatRequest { messages }, cancel.clone());
                 self.llm = Some((epoch, events, cancel));
             }
             EngineRequest::CancelLlm => self.cancel_llm(),
+            EngineRequest::JudgeAudio { pause, audio } => {
+                let reply = self
+                    .engines
+                    .turn
+                    .as_ref()
+                    .ok_or_else(|| "no Smart Turn".to_string())
+                    .and_then(|pool| {
+                        pool.submit(audio, Priority::user_waiting(Instant::now()))
+                            .map_err(|e| e.to_string())
+                    });
+                self.judge_audio = Some((
+                    pause,
+                    Box::pin(async move { reply?.await.map_err(|e| e.to_string()) }),
+                ));
+            }
+            EngineRequest::JudgeText { pause, history } => {
+                let messages = history.iter().map(to_message).collect();
+                self.judge_text = Some((pause, Box::pin(self.llm_session.prefill(messages))));
+            }
+            EngineRequest::EndSegment { segment } => {
+                let _ = self.audio_in.send(ListenerInput::EndTurn { segment });
+            }
             EngineRequest::Synthesize {
                 epoch,
                 clause,
@@ -188,7 +229,9 @@ impl Io<'_> {
             PeerEvent::AudioIn {
                 samples_48k, at, ..
             } => {
-                let _ = self.audio_in.send(AudioChunk { samples_48k, at });
+                let _ = self
+                    .audio_in
+                    .send(ListenerInput::Audio(AudioChunk { samples_48k, at }));
                 None
             }
             PeerEvent::DataText { text, .. } => Some(Input::ClientText(text)),
@@ -233,6 +276,17 @@ pub(super) async fn reply(slot: &mut Option<Transcription>) -> Result<String, St
     let result = transcription.await;
     *slot = None;
     result
+}
+
+/// A model's answer about a pause, when one is awaited.
+pub(super) async fn pause_reply<T>(slot: &mut PauseReply<T>) -> (Instant, T) {
+    let Some((pause, reply)) = slot.as_mut() else {
+        return std::future::pending().await;
+    };
+    let result = reply.await;
+    let pause = *pause;
+    *slot = None;
+    (pause, result)
 }
 
 /// The next event of the LLM request in flight, with its epoch; `None` when the stream ended.

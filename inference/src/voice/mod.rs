@@ -8,7 +8,8 @@
 //!   (`crate::render_link::feed`).
 //! - `session.rs`: the async loop that moves data between the core and the world; `io.rs`:
 //!   its connections (peer, listener, engines, face, render-bridge); `observe.rs`: metrics.
-//! - `listener.rs`: the user's audio → VAD and utterance capture, on its own thread.
+//! - `listener.rs`: the user's audio → VAD and utterance capture, on its own thread;
+//!   `turns.rs`: when a pause ends the user's turn (the core's part of `TURN_DETECTOR`).
 //!
 //! The shared model engines are served by `crate::engine_pool` and `crate::llm`.
 
@@ -19,15 +20,20 @@ mod observe;
 pub mod session;
 pub mod sinks;
 pub mod stages;
+pub mod turns;
 
 use std::sync::Arc;
 
 use goassist_engines::asr::{Asr, MoonshineAsr};
 use goassist_engines::tts::PiperTts;
+use goassist_engines::turn::{SmartTurnModel, TurnDetectorKind, TurnRuleConfig};
 use goassist_engines::vad::{CaptureConfig, SegmenterConfig, VadEngine, VadModel};
 
 use crate::config::{AsrEngineKind, Config, VadEngineKind};
-use crate::engine_pool::{AsrEngine, AsrPool, Pool, TtsEngine, TtsPool, speech};
+use crate::engine_pool::turn::turn_size;
+use crate::engine_pool::{
+    AsrEngine, AsrPool, Pool, TtsEngine, TtsPool, TurnEngine, TurnPool, speech,
+};
 use crate::face::FaceService;
 use crate::llm::LlmService;
 use crate::metrics::EngineMetrics;
@@ -46,6 +52,11 @@ pub struct VoiceEngines {
     pub asr: AsrPool,
     /// Speech synthesis (Piper) on its pool, 48 kHz out: `tts.submit(text, priority)`.
     pub tts: TtsPool,
+    /// What ends the user's turn (`TURN_*`); the `silence` rule when Smart Turn is off or
+    /// could not load.
+    pub turn_rule: TurnRuleConfig,
+    /// Smart Turn on its pool, with the `smart_turn` rule: `turn.submit(audio_16k, priority)`.
+    pub turn: Option<TurnPool>,
     /// The shared LLM.
     pub llm: Arc<LlmService>,
     /// WebRTC media.
@@ -126,6 +137,27 @@ pub fn load_tts(
         metrics.for_engine("tts"),
     )
     .map_err(|e| format!("cannot start the TTS thread: {e}"))
+}
+
+/// Loads Smart Turn for the `smart_turn` rule (warmed with a second of a tone) and starts its
+/// pool (metrics under `engine="turn"`); `None` with the `silence` rule.
+pub fn load_turn(config: &Config, metrics: &EngineMetrics) -> Result<Option<TurnPool>, String> {
+    if config.turn.detector != TurnDetectorKind::SmartTurn {
+        return Ok(None);
+    }
+    let model = SmartTurnModel::load(&config.models_dir).map_err(|e| e.to_string())?;
+    model
+        .predict(&warm_up_audio())
+        .map_err(|e| format!("Smart Turn warm-up failed: {e}"))?;
+    let size = turn_size(config.max_concurrent_sessions);
+    Pool::spawn(
+        "turn",
+        TurnEngine(std::sync::Arc::new(model)),
+        size,
+        metrics.for_engine("turn"),
+    )
+    .map(Some)
+    .map_err(|e| format!("cannot start the Smart Turn thread: {e}"))
 }
 
 /// One second of a 220 Hz tone at 16 kHz for the ASR warm-up: silence would not do, because a

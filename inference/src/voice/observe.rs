@@ -36,6 +36,10 @@ pub fn observe(metrics: &Metrics, observation: &Observation) {
             .malformed_input_total
             .with_label_values(&["data_channel"])
             .inc(),
+        Observation::TurnEnded(reason) => metrics
+            .turn_ends_total
+            .with_label_values(&[reason.as_str()])
+            .inc(),
     }
 }
 

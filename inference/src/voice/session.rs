@@ -12,7 +12,8 @@ use tracing::Instrument;
 
 use super::VoiceEngines;
 use super::core::{CoreSettings, Input, SessionCore};
-use super::io::{Io, next_face_frame, next_llm_event, reply};
+use super::core::TranscriptKind;
+use super::io::{Io, next_face_frame, next_llm_event, pause_reply, reply};
 use super::listener;
 use crate::http::AppState;
 use crate::llm::LlmEvent;
@@ -63,6 +64,7 @@ async fn drive(
             .render_link
             .as_ref()
             .map(|_| config.render_bridge_send_audio),
+        turn: engines.turn_rule,
     };
     let mut core = match SessionCore::new(settings, Instant::now()) {
         Ok(core) => core,
@@ -72,7 +74,9 @@ async fn drive(
         }
     };
     let detector = engines.vad.new_detector(engines.segmenter);
-    let (audio_in, mut heard) = listener::spawn(detector, engines.capture, format_id(ticket.id()));
+    let probe = engines.turn.is_some().then_some(engines.turn_rule.probe_after);
+    let (audio_in, mut heard) =
+        listener::spawn(detector, engines.capture, probe, format_id(ticket.id()));
     let Peer { mut events, handle } = peer;
     let mut io = Io {
         state,
@@ -83,6 +87,10 @@ async fn drive(
         partial: None,
         partial_waiting: None,
         final_asr: None,
+        pause_asr: None,
+        judge_audio: None,
+        judge_text: None,
+        llm_session: engines.llm.open_session(),
         llm: None,
         syntheses: FuturesUnordered::new(),
         face,
@@ -121,9 +129,18 @@ async fn drive(
             },
             result = reply(&mut io.partial) => {
                 io.partial_answered();
-                Input::Transcript { is_final: false, result }
+                Input::Transcript { kind: TranscriptKind::Partial, result }
             }
-            result = reply(&mut io.final_asr) => Input::Transcript { is_final: true, result },
+            result = reply(&mut io.final_asr) => {
+                Input::Transcript { kind: TranscriptKind::Final, result }
+            }
+            (pause, result) = pause_reply(&mut io.pause_asr) => {
+                Input::Transcript { kind: TranscriptKind::Pause(pause), result }
+            }
+            (pause, result) = pause_reply(&mut io.judge_audio) => Input::TurnAudio { pause, result },
+            (pause, probability) = pause_reply(&mut io.judge_text) => {
+                Input::TurnText { pause, probability }
+            }
             (epoch, event) = next_llm_event(&mut io.llm) => {
                 if !matches!(event, Some(LlmEvent::Token(_))) {
                     io.llm = None; // done, failed or gone: nothing more will come

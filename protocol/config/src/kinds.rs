@@ -93,6 +93,16 @@ pub fn one_of<T: Clone + Send + Sync + 'static>(choices: &[(&'static str, T)]) -
     })
 }
 
+/// A fraction in `0..=1` (a probability or a weight), as an `f32`.
+pub fn fraction() -> Kind {
+    Kind::new("a number from 0 to 1", |text, _| {
+        text.parse::<f32>()
+            .ok()
+            .filter(|v| (0.0..=1.0).contains(v))
+            .ok_or_default()
+    })
+}
+
 /// `true` or `false` (case-insensitive).
 pub fn boolean() -> Kind {
     one_of(&[("true", true), ("false", false)])

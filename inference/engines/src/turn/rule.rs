@@ -173,6 +173,12 @@ pub enum TurnInput {
         /// P(end of turn), `0..=1`.
         probability: f32,
     },
+    /// No text signal will come for this pause (a remote LLM computes none, or the LLM was
+    /// busy): the audio decides alone at once, against the stricter threshold.
+    NoText {
+        /// The pause it was asked for.
+        pause: Instant,
+    },
 }
 
 /// Why a turn ended.
@@ -226,6 +232,8 @@ struct Pause {
     /// Smart Turn's answer and when it arrived.
     audio: Option<(f32, Instant)>,
     text: Option<f32>,
+    /// The text signal will not come.
+    no_text: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -277,6 +285,7 @@ impl TurnDetector {
                     audio_requested: false,
                     audio: None,
                     text: None,
+                    no_text: false,
                 });
             }
             (TurnInput::Silence { since }, State::Paused(pause)) if pause.since != since => {
@@ -286,6 +295,7 @@ impl TurnDetector {
                     audio_requested: false,
                     audio: None,
                     text: None,
+                    no_text: false,
                 };
             }
             (
@@ -302,6 +312,9 @@ impl TurnDetector {
                 },
                 State::Paused(pause),
             ) if pause.since == at => pause.text = Some(clamp(probability)),
+            (TurnInput::NoText { pause: at }, State::Paused(pause)) if pause.since == at => {
+                pause.no_text = true;
+            }
             _ => {}
         }
     }
@@ -328,7 +341,8 @@ impl TurnDetector {
                         (Some((audio, _)), Some(text)) => (config.combined(audio, text)
                             >= config.complete_threshold)
                             .then_some(EndReason::Complete),
-                        (Some((audio, arrived)), None) => (now >= arrived + config.text_wait
+                        (Some((audio, arrived)), None) => ((pause.no_text
+                            || now >= arrived + config.text_wait)
                             && audio >= config.audio_only_threshold)
                             .then_some(EndReason::AudioOnly),
                         _ => None,
@@ -358,7 +372,7 @@ impl TurnDetector {
                 if !pause.audio_requested {
                     next = next.min(pause.since + config.probe_after);
                 }
-                if let (Some((_, arrived)), None) = (pause.audio, pause.text) {
+                if let (Some((_, arrived)), None, false) = (pause.audio, pause.text, pause.no_text) {
                     next = next.min(arrived + config.text_wait);
                 }
                 Some(next)
@@ -584,6 +598,29 @@ mod tests {
             end_reason(&actions),
             Some((config.max_silence, EndReason::MaxSilence))
         );
+    }
+
+    #[test]
+    fn when_no_text_will_come_sure_audio_decides_without_waiting() {
+        let config = TurnRuleConfig::default();
+        let (mut detector, _, since) = paused(config);
+        let actions = run(&mut detector, since, since + ms(5000), |d, now, action| {
+            if let TurnAction::RunAudioModel { pause } = *action {
+                d.handle(now, TurnInput::NoText { pause });
+                d.handle(
+                    now,
+                    TurnInput::AudioProbability {
+                        pause,
+                        probability: 0.95,
+                    },
+                );
+            }
+        });
+        assert_eq!(
+            end_reason(&actions),
+            Some((config.probe_after, EndReason::AudioOnly))
+        );
+        assert_eq!(detector.poll_timeout(), None);
     }
 
     #[test]

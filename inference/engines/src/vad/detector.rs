@@ -79,6 +79,13 @@ impl SpeechDetector {
         self.segmenter.finish()
     }
 
+    /// Ends the current speech now (the caller decided the turn is over): its `SpeechEnd`, if
+    /// speech was active. Unlike [`SpeechDetector::finish`] the stream goes on: buffered audio
+    /// and the sample count are kept, and the next voice starts new speech.
+    pub fn end_speech(&mut self) -> Option<SegmentEvent> {
+        self.segmenter.finish()
+    }
+
     /// A new stream: forgets model state, buffered audio and the sample count.
     pub fn reset(&mut self) {
         self.vad.reset();

@@ -22,6 +22,7 @@ struct Harness {
     bridge: Vec<BridgeOut>,
     observed: Vec<(Instant, Observation)>,
     end: Option<(Instant, EndReason)>,
+    segments: u32,
 }
 
 fn settings() -> CoreSettings {
@@ -38,6 +39,7 @@ fn settings() -> CoreSettings {
         face_configured: true,
         face_engine: true,
         bridge: Some(false),
+        turn: TurnRuleConfig::default(),
     }
 }
 
@@ -61,6 +63,7 @@ impl Harness {
             bridge: Vec::new(),
             observed: Vec::new(),
             end: None,
+            segments: 0,
         };
         h.input(Input::Connected);
         h.advance(Duration::ZERO);
@@ -110,23 +113,40 @@ impl Harness {
         self.now = until;
     }
 
+    /// The listener's next segment number (each speech start is a new one).
+    fn next_segment(&mut self) -> u32 {
+        self.segments += 1;
+        self.segments
+    }
+
     /// The user says something and the turn ends; the final transcript comes back as `text`.
     fn user_turn(&mut self, text: &str) {
         let at = self.now;
-        self.input(Input::Heard(Heard::SpeechStart { onset_at: at }));
+        let segment = self.next_segment();
+        self.input(Input::Heard(Heard::SpeechStart {
+            segment,
+            onset_at: at,
+        }));
         self.advance(500 * MS);
         self.input(Input::Heard(Heard::SpeechEnd {
+            segment,
             last_speech_at: self.now,
             utterance: vec![0.1; 16_000],
         }));
         assert!(
             self.engine
                 .iter()
-                .any(|r| matches!(r, EngineRequest::Transcribe { is_final: true, .. })),
+                .any(|r| matches!(
+                    r,
+                    EngineRequest::Transcribe {
+                        kind: TranscriptKind::Final,
+                        ..
+                    }
+                )),
             "the end of the turn asks for the final transcript"
         );
         self.input(Input::Transcript {
-            is_final: true,
+            kind: TranscriptKind::Final,
             result: Ok(text.into()),
         });
     }
@@ -390,7 +410,10 @@ fn a_barge_in_mid_clause_silences_the_voice_and_drops_the_old_turn() {
     let onset = h.now;
     h.input(Input::Heard(Heard::VoiceOnset { at: onset }));
     h.advance(260 * MS);
-    h.input(Input::Heard(Heard::SpeechStart { onset_at: onset }));
+    h.input(Input::Heard(Heard::SpeechStart {
+        segment: 1,
+        onset_at: onset,
+    }));
     assert!(h.engine.contains(&EngineRequest::CancelLlm));
     assert!(h.engine.contains(&EngineRequest::CancelSynthesis));
     assert!(h.face.contains(&FaceCommand::Interrupt(epoch + 1)));
@@ -457,7 +480,10 @@ fn an_idle_session_ends_after_the_timeout_and_only_user_voice_counts_as_activity
 
     let mut h = Harness::connected();
     h.advance(Duration::from_secs(50));
-    h.input(Input::Heard(Heard::SpeechStart { onset_at: h.now }));
+    h.input(Input::Heard(Heard::SpeechStart {
+        segment: 1,
+        onset_at: h.now,
+    }));
     h.advance(Duration::from_secs(59));
     assert!(h.end.is_none(), "speech restarted the idle clock");
     h.advance(Duration::from_secs(2));
@@ -495,4 +521,252 @@ fn the_kill_switch_stops_face_frames_but_not_the_voice() {
     h.advance(200 * MS);
     assert!(h.frames.is_empty() && h.bridge.is_empty());
     assert_eq!(h.voiced_packets().len(), 5);
+}
+
+// --- the end of the user's turn at a pause (TURN_DETECTOR=smart_turn) ------------------------
+
+impl Harness {
+    /// The listener confirms speech (a new segment) at the current time.
+    fn speech_starts(&mut self) -> u32 {
+        let segment = self.next_segment();
+        self.input(Input::Heard(Heard::SpeechStart {
+            segment,
+            onset_at: self.now,
+        }));
+        segment
+    }
+
+    /// The listener reports a pause that began 200 ms ago (the probe length); returns it.
+    fn pause(&mut self, segment: u32) -> Instant {
+        let since = self.now - 200 * MS;
+        self.input(Input::Heard(Heard::Pause {
+            segment,
+            since,
+            audio: vec![0.1; 24_000],
+            voiced_len: 20_000,
+        }));
+        since
+    }
+
+    fn judged(&self, pause: Instant) -> (bool, Option<Vec<ChatTurn>>) {
+        let audio = self
+            .engine
+            .iter()
+            .any(|r| matches!(r, EngineRequest::JudgeAudio { pause: p, .. } if *p == pause));
+        let text = self.engine.iter().find_map(|r| match r {
+            EngineRequest::JudgeText { pause: p, history } if *p == pause => Some(history.clone()),
+            _ => None,
+        });
+        (audio, text)
+    }
+
+    fn final_asr_requests(&self) -> usize {
+        self.engine
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r,
+                    EngineRequest::Transcribe {
+                        kind: TranscriptKind::Final,
+                        ..
+                    }
+                )
+            })
+            .count()
+    }
+
+    fn llm_requests(&self) -> Vec<Vec<ChatTurn>> {
+        self.engine
+            .iter()
+            .filter_map(|r| match r {
+                EngineRequest::StartLlm { history, .. } => Some(history.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn segments_ended(&self) -> Vec<u32> {
+        self.engine
+            .iter()
+            .filter_map(|r| match r {
+                EngineRequest::EndSegment { segment } => Some(*segment),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn turn_ends(&self) -> Vec<TurnEndReason> {
+        self.observed
+            .iter()
+            .filter_map(|(_, o)| match o {
+                Observation::TurnEnded(reason) => Some(*reason),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The pause's transcript, Smart Turn's and the LLM's verdicts come back.
+    fn verdicts(&mut self, pause: Instant, text: &str, audio: f32, llm: Option<f32>) {
+        self.input(Input::TurnAudio {
+            pause,
+            result: Ok(audio),
+        });
+        self.input(Input::Transcript {
+            kind: TranscriptKind::Pause(pause),
+            result: Ok(text.into()),
+        });
+        if self.judged(pause).1.is_some() {
+            self.input(Input::TurnText {
+                pause,
+                probability: llm,
+            });
+        }
+    }
+}
+
+#[test]
+fn a_pause_mid_sentence_keeps_the_turn_open_and_its_end_answers_the_whole_sentence() {
+    let mut h = Harness::connected();
+    let segment = h.speech_starts();
+    h.advance(1_500 * MS);
+    // "And so my fellow Americans," — the voice sounds finished (Smart Turn 0.97 here), the
+    // words do not (the LLM expects more).
+    let first = h.pause(segment);
+    assert!(
+        h.engine.contains(&EngineRequest::Transcribe {
+            audio: vec![0.1; 20_000],
+            kind: TranscriptKind::Pause(first),
+        }),
+        "the speech up to the pause is transcribed at once"
+    );
+    h.verdicts(first, "And so my fellow Americans,", 0.97, Some(0.02));
+    let (audio, text) = h.judged(first);
+    assert!(audio, "Smart Turn judges the pause");
+    let history = text.expect("the LLM judges the words so far");
+    assert_eq!(history.last().unwrap().text, "And so my fellow Americans,");
+    h.advance(600 * MS);
+    assert_eq!(h.core.state(), TurnState::UserSpeaking, "still the user's turn");
+    assert!(h.segments_ended().is_empty() && h.llm_requests().is_empty());
+
+    // The voice comes back, then a pause where both say the sentence is over.
+    h.input(Input::Heard(Heard::Resumed { segment }));
+    h.advance(2_500 * MS);
+    assert!(h.segments_ended().is_empty(), "a resumed pause is forgotten");
+    let second = h.pause(segment);
+    let sentence = "And so my fellow Americans, ask not what your country can do for you.";
+    h.verdicts(second, sentence, 0.9, Some(0.95));
+    assert_eq!(h.segments_ended(), vec![segment], "the listener ends the speech");
+    assert_eq!(h.turn_ends(), vec![TurnEndReason::Complete]);
+    let asked = h.llm_requests();
+    assert_eq!(asked.len(), 1, "one turn, one answer");
+    assert_eq!(asked[0].last().unwrap().text, sentence);
+    assert_eq!(
+        h.final_asr_requests(),
+        0,
+        "the pause's transcript is the final one"
+    );
+    // The VAD's own end of that speech, later, changes nothing.
+    h.input(Input::Heard(Heard::SpeechEnd {
+        segment,
+        last_speech_at: second,
+        utterance: vec![0.1; 20_000],
+    }));
+    assert_eq!(h.final_asr_requests(), 0);
+    assert_eq!(h.llm_requests().len(), 1);
+    assert_eq!(h.core.state(), TurnState::Thinking);
+}
+
+#[test]
+fn the_longest_pause_ends_the_turn_and_waits_for_the_transcript_under_way() {
+    let mut h = Harness::connected();
+    let segment = h.speech_starts();
+    h.advance(800 * MS);
+    let pause = h.pause(segment);
+    let max = TurnRuleConfig::default().max_silence;
+    h.advance(max - 200 * MS - MS);
+    assert!(h.segments_ended().is_empty(), "not before the longest pause");
+    h.advance(2 * MS);
+    assert_eq!(h.segments_ended(), vec![segment]);
+    assert_eq!(h.turn_ends(), vec![TurnEndReason::MaxSilence]);
+    assert!(h.llm_requests().is_empty(), "the transcript is not back yet");
+    h.input(Input::Transcript {
+        kind: TranscriptKind::Pause(pause),
+        result: Ok("Well".into()),
+    });
+    assert_eq!(h.llm_requests()[0].last().unwrap().text, "Well");
+    assert_eq!(h.final_asr_requests(), 0);
+}
+
+#[test]
+fn without_a_text_signal_sure_audio_ends_the_turn_at_once() {
+    let mut h = Harness::connected();
+    let segment = h.speech_starts();
+    h.advance(800 * MS);
+    let pause = h.pause(segment);
+    // A remote LLM computes no end-of-turn probability.
+    h.verdicts(pause, "What time is it?", 0.95, None);
+    assert_eq!(h.turn_ends(), vec![TurnEndReason::AudioOnly]);
+    assert_eq!(h.llm_requests()[0].last().unwrap().text, "What time is it?");
+}
+
+#[test]
+fn the_vads_silence_still_ends_a_turn_the_detector_did_not() {
+    let mut h = Harness::connected();
+    let segment = h.speech_starts();
+    h.advance(800 * MS);
+    let pause = h.pause(segment);
+    h.verdicts(pause, "Hmm", 0.3, Some(0.3));
+    h.input(Input::Heard(Heard::SpeechEnd {
+        segment,
+        last_speech_at: pause,
+        utterance: vec![0.1; 20_000],
+    }));
+    assert_eq!(h.turn_ends(), vec![TurnEndReason::Silence]);
+    assert_eq!(h.final_asr_requests(), 1, "recognized afresh");
+    // The detector forgot the pause: nothing more comes of it.
+    h.advance(Duration::from_secs(3));
+    assert!(h.segments_ended().is_empty());
+    assert_eq!(h.turn_ends().len(), 1);
+}
+
+#[test]
+fn with_the_silence_rule_pauses_are_not_judged() {
+    let mut h = Harness::with(CoreSettings {
+        turn: TurnRuleConfig::silence(600 * MS),
+        ..settings()
+    });
+    let segment = h.speech_starts();
+    h.advance(800 * MS);
+    let pause = h.pause(segment);
+    assert_eq!(h.judged(pause), (false, None));
+    assert!(h.engine.iter().all(|r| !matches!(
+        r,
+        EngineRequest::Transcribe {
+            kind: TranscriptKind::Pause(_),
+            ..
+        }
+    )));
+    h.advance(Duration::from_secs(3));
+    assert!(h.segments_ended().is_empty());
+}
+
+#[test]
+fn a_barge_in_is_a_new_turn_judged_with_the_interrupted_answer_in_its_history() {
+    let (mut h, _epoch) = speaking();
+    h.input(Input::Heard(Heard::VoiceOnset { at: h.now }));
+    h.advance(260 * MS);
+    let segment = h.speech_starts();
+    assert!(h.engine.contains(&EngineRequest::CancelLlm));
+    h.advance(1_000 * MS);
+    let pause = h.pause(segment);
+    h.verdicts(pause, "Wait, stop.", 0.8, Some(0.9));
+    let (_, history) = h.judged(pause);
+    let history = history.expect("the LLM is free again: it judges the words");
+    let speakers: Vec<Speaker> = history.iter().map(|t| t.speaker).collect();
+    assert_eq!(
+        speakers,
+        [Speaker::User, Speaker::Assistant, Speaker::User],
+        "hello / the heard part of the answer / the barge-in"
+    );
+    assert_eq!(h.llm_requests().len(), 2, "the barge-in is answered");
 }
