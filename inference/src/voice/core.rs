@@ -441,6 +441,7 @@ impl SessionCore {
             Input::Heard(heard) => self.heard(now, heard),
             Input::Transcript { kind, result } => self.transcript(now, kind, result),
             Input::TurnAudio { pause, result } => {
+                tracing::debug!(?result, "Smart Turn's verdict on the pause");
                 match result {
                     Ok(probability) => self
                         .turns
@@ -451,6 +452,7 @@ impl SessionCore {
                 self.judge_turn(now);
             }
             Input::TurnText { pause, probability } => {
+                tracing::debug!(?probability, "the LLM's end-of-turn probability");
                 let input = match probability {
                     Some(probability) => TurnInput::TextProbability { pause, probability },
                     None => TurnInput::NoText { pause },
@@ -647,6 +649,7 @@ impl SessionCore {
                 String::new()
             }
         };
+        tracing::debug!(%text, "the words up to the pause");
         if !self.turns.transcribed(pause, text.clone()) {
             return; // voice came back: that pause is no longer judged
         }
