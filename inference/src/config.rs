@@ -169,6 +169,8 @@ pub struct Config {
     pub llm_max_queue: usize,
     /// `LLM_MAX_NEW_TOKENS`: cap on one answer's length.
     pub llm_max_new_tokens: usize,
+    /// `LLM_NO_ECHO_NGRAM`: the local engine's echo guard (0 = off).
+    pub llm_no_echo_ngram: usize,
     /// `LLM_SYSTEM_PROMPT`
     pub llm_system_prompt: String,
     /// `ASR_ENGINE`
@@ -239,8 +241,7 @@ pub struct Config {
 pub type Validated = goassist_config::Validated<Config>;
 
 /// The default system prompt: short spoken answers, no markup the voice would read out.
-pub const DEFAULT_SYSTEM_PROMPT: &str = "You are GoAssist, a friendly voice assistant. \
-Answer in one or two short spoken sentences. Do not use lists, markdown or emoji.";
+pub const DEFAULT_SYSTEM_PROMPT: &str = goassist_engines::llm::DEFAULT_VOICE_PROMPT;
 
 /// Reads variables from the process environment.
 pub fn from_env() -> Validated {
@@ -310,6 +311,8 @@ pub fn table() -> Table {
                 .doc("cap on one answer's length"),
             Var::new("LLM_SYSTEM_PROMPT", kinds::text()).default(DEFAULT_SYSTEM_PROMPT)
                 .doc("the assistant's instructions"),
+            Var::new("LLM_NO_ECHO_NGRAM", kinds::int::<usize>(0, 16)).default("4").lenient()
+                .doc("local model: no answer repeats this many tokens in a row of the user's last message (reading back instead of answering); 0 = off"),
         ])
         .group("speech", [
             Var::new("ASR_ENGINE", asr_engine()).default("moonshine")
@@ -462,6 +465,7 @@ impl Config {
             llm_max_batch_size: v.get("LLM_MAX_BATCH_SIZE"),
             llm_max_queue: v.get("LLM_MAX_QUEUE"),
             llm_max_new_tokens: v.get("LLM_MAX_NEW_TOKENS"),
+            llm_no_echo_ngram: v.get("LLM_NO_ECHO_NGRAM"),
             llm_system_prompt: v.get("LLM_SYSTEM_PROMPT"),
             asr_engine: v.get("ASR_ENGINE"),
             asr_model_path: v.get("ASR_MODEL_PATH"),

@@ -225,6 +225,7 @@ fn llm_settings(config: &Config) -> LlmSettings {
         max_queue: config.llm_max_queue,
         system_prompt: config.llm_system_prompt.clone(),
         max_new_tokens: config.llm_max_new_tokens,
+        no_echo_ngram: config.llm_no_echo_ngram,
         ..LlmSettings::default()
     };
     match &config.llm {

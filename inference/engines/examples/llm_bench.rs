@@ -96,6 +96,7 @@ fn first_token_ms(engine: &mut LlmEngine, messages: &[ChatMessage]) -> (f64, usi
     let params = GenerationParams {
         max_new_tokens: 1,
         sampling: Sampling::Greedy,
+        no_echo_ngram: 0,
     };
     let stats = engine
         .generate(messages, &params, &mut |_: &str| ControlFlow::Continue(()))
@@ -123,6 +124,7 @@ fn bench_speed(engine: &mut LlmEngine, runs: usize) -> Speed {
             let params = GenerationParams {
                 max_new_tokens: 64,
                 sampling: Sampling::Greedy,
+                no_echo_ngram: 0,
             };
             let ask = [ChatMessage::user(
                 "Describe a walk through Paris in detail.",

@@ -31,6 +31,7 @@ fn greedy(max_new_tokens: usize) -> GenerationParams {
     GenerationParams {
         max_new_tokens,
         sampling: Sampling::Greedy,
+        no_echo_ngram: 0,
     }
 }
 
@@ -207,6 +208,7 @@ fn seeded_sampling_is_reproducible() {
             top_p: 0.95,
             seed,
         },
+        no_echo_ngram: 0,
     };
     let question = [ChatMessage::user("Tell me something about cats.")];
     let (a, _) = answer(&mut engine, &question, params(11));

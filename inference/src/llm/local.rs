@@ -56,6 +56,7 @@ impl LocalBackend {
             },
             max_new_tokens: settings.max_new_tokens,
             temperature: settings.temperature,
+            no_echo_ngram: settings.no_echo_ngram,
             backoff: settings.restart_backoff,
             shared: shared.clone(),
             inbox,
@@ -107,6 +108,7 @@ struct Owner {
     config: LlmEngineConfig,
     max_new_tokens: usize,
     temperature: f32,
+    no_echo_ngram: usize,
     backoff: super::Backoff,
     shared: Arc<Shared>,
     inbox: Receiver<Command>,
@@ -189,6 +191,7 @@ impl Owner {
         GenerationParams {
             max_new_tokens: self.max_new_tokens,
             sampling: Sampling::from_temperature(self.temperature, seed),
+            no_echo_ngram: self.no_echo_ngram,
         }
     }
 

@@ -79,6 +79,9 @@ pub struct LlmSettings {
     pub max_new_tokens: usize,
     /// Sampling temperature; 0 is greedy.
     pub temperature: f32,
+    /// The local engine's echo guard: no answer token completes this many tokens in a row of
+    /// the user's last message (`LLM_NO_ECHO_NGRAM`; below 2: off).
+    pub no_echo_ngram: usize,
     /// Base seed for sampling (each request uses the next one).
     pub seed: u64,
     /// Pacing of engine restarts and remote reconnection probes.
@@ -99,6 +102,7 @@ impl Default for LlmSettings {
             system_prompt: DEFAULT_SYSTEM_PROMPT.to_string(),
             max_new_tokens: 160,
             temperature: 0.0,
+            no_echo_ngram: goassist_engines::llm::DEFAULT_NO_ECHO_NGRAM,
             seed: 0x5eed,
             restart_backoff: Backoff::default(),
             health_probe_interval: Duration::from_secs(5),

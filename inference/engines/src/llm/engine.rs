@@ -13,7 +13,8 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::chat::{ChatMessage, ChatMl};
+use super::chat::{ChatMessage, ChatMl, Role};
+use super::echo_guard::EchoGuard;
 use super::gguf::GgufFile;
 use super::model::{Decoder, KvCache, candle_error};
 use super::prefix_cache::{PrefixCache, common_prefix};
@@ -72,6 +73,9 @@ pub struct GenerationParams {
     pub max_new_tokens: usize,
     /// Greedy or sampled.
     pub sampling: Sampling,
+    /// No answer token may complete a run of this many tokens that the user's last message
+    /// holds (a read-back instead of an answer); below 2: no such rule.
+    pub no_echo_ngram: usize,
 }
 
 impl Default for GenerationParams {
@@ -79,6 +83,7 @@ impl Default for GenerationParams {
         Self {
             max_new_tokens: 128,
             sampling: Sampling::Greedy,
+            no_echo_ngram: 0,
         }
     }
 }
@@ -488,11 +493,16 @@ impl LlmEngine {
             messages,
             self.budget(params.max_new_tokens)?,
         )?;
+        let user = messages.iter().rev().find(|m| m.role == Role::User);
+        let echo_guard = user.and_then(|m| {
+            EchoGuard::new(&self.tokenizer, &m.content, params.no_echo_ngram)
+        });
         let goal = Goal::Answer(Box::new(Answer {
             sampler: Sampler::new(params.sampling),
             text: TextStream::default(),
             generated: 0,
             max_new_tokens: params.max_new_tokens,
+            echo_guard,
         }));
         let mut started = self.start_tokens(slot, prompt.tokens, goal)?;
         started.dropped_messages = prompt.dropped_messages;
@@ -683,7 +693,17 @@ fn take_token(
     mut answer: Box<Answer>,
     logits: &[f32],
 ) -> Emitted {
-    let token = answer.sampler.pick(logits);
+    let token = match &answer.echo_guard {
+        Some(guard) => {
+            let mut logits = logits.to_vec();
+            guard.mask(&mut logits);
+            answer.sampler.pick(&logits)
+        }
+        None => answer.sampler.pick(logits),
+    };
+    if let Some(guard) = &mut answer.echo_guard {
+        guard.push(token);
+    }
     let finish = |sequence: &mut Sequence, answer: &mut Answer, mut text: String, stop| {
         text.push_str(&answer.text.finish());
         sequence.generated = answer.generated;

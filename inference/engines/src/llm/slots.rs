@@ -75,6 +75,8 @@ pub(crate) struct Answer {
     pub(crate) text: TextStream,
     pub(crate) generated: usize,
     pub(crate) max_new_tokens: usize,
+    /// Bans copies of the user's words (see `echo_guard.rs`).
+    pub(crate) echo_guard: Option<super::echo_guard::EchoGuard>,
 }
 
 /// What to do once the prompt is in.

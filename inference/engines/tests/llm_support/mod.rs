@@ -39,6 +39,7 @@ pub fn greedy(max_new_tokens: usize) -> GenerationParams {
     GenerationParams {
         max_new_tokens,
         sampling: Sampling::Greedy,
+        no_echo_ngram: 0,
     }
 }
 
@@ -51,5 +52,6 @@ pub fn seeded(max_new_tokens: usize, seed: u64) -> GenerationParams {
             top_p: 0.95,
             seed,
         },
+        no_echo_ngram: 0,
     }
 }
