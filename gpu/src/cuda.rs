@@ -24,10 +24,15 @@ impl CudaProbe {
     pub fn new() -> Self {
         Self::default()
     }
+}
 
-    /// Names and total memory without opening a context (no VRAM taken; `vram_used` is None):
-    /// what configuration checks need.
-    pub fn totals_only() -> GpuReport {
+/// Names and total memory only, without opening a context (no VRAM taken; `vram_used` is
+/// None): what configuration checks need, cheap enough for `--check-config`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CudaTotals;
+
+impl GpuProbe for CudaTotals {
+    fn report(&self) -> GpuReport {
         guarded(|| {
             let count = init_and_count()?;
             (0..count)

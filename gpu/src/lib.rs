@@ -12,7 +12,7 @@ mod cuda;
 #[cfg(feature = "nvenc")]
 pub mod nvenc;
 
-pub use cuda::CudaProbe;
+pub use cuda::{CudaProbe, CudaTotals};
 
 /// One CUDA device as the driver reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct Device {
     /// Device memory, bytes.
     pub vram_total: u64,
     /// Memory in use by every process on the device, bytes (total − free). `None` where the
-    /// probe did not open a context (see [`CudaProbe::totals_only`]).
+    /// probe did not open a context ([`CudaTotals`]).
     pub vram_used: Option<u64>,
 }
 

@@ -2,7 +2,7 @@
 //! say "no GPU" with a reason and not panic; with one, they must describe the device. Each test
 //! checks the path this host can check and says loudly which one it skipped.
 
-use goassist_gpu::{CudaProbe, GpuProbe, GpuReport};
+use goassist_gpu::{CudaProbe, CudaTotals, GpuProbe, GpuReport};
 
 /// Whether this host has an NVIDIA driver, as the dynamic loader sees it.
 fn driver_present() -> bool {
@@ -15,7 +15,7 @@ fn without_a_driver_the_probe_reports_no_gpu_with_the_reason() {
         eprintln!("SKIPPED: this host has an NVIDIA driver; the driver-absent path is not checked");
         return;
     }
-    for report in [CudaProbe::new().report(), CudaProbe::totals_only()] {
+    for report in [CudaProbe::new().report(), CudaTotals.report()] {
         let GpuReport::NoGpu(reason) = &report else {
             panic!("no driver, yet the probe found {report:?}");
         };
@@ -64,7 +64,7 @@ fn with_a_driver_every_device_has_a_name_and_memory() {
         let used = d.vram_used.expect("a context was opened");
         assert!(used > 0 && used <= d.vram_total, "{d:?}");
     }
-    let totals = CudaProbe::totals_only();
+    let totals = CudaTotals.report();
     assert_eq!(totals.devices().len(), devices.len());
     for (t, d) in totals.devices().iter().zip(devices) {
         assert_eq!(
