@@ -137,8 +137,10 @@ fn probe_device_0() -> Result<NvencReport, String> {
     }
     let ctx = CudaContext::new(0).map_err(|e| format!("no CUDA context on GPU 0: {e}"))?;
     let device_name = ctx.name().map_err(|e| format!("GPU 0: {e}"))?;
-    let guids = api
-        .codec_guids(&ctx)
+    let functions = api.functions()?;
+    let guids = functions
+        .open(&ctx)
+        .and_then(|session| session.codec_guids())
         .map_err(|e| format!("GPU 0 ({device_name}) has no usable encoder: {e}"))?;
     Ok(NvencReport {
         driver_api,
@@ -146,6 +148,37 @@ fn probe_device_0() -> Result<NvencReport, String> {
         codecs: guids.iter().filter_map(ffi::Guid::codec).collect(),
         device_name,
     })
+}
+
+/// Counts the encode sessions the driver lets this process hold at once on CUDA device 0, by
+/// opening sessions until one is refused (at most `up_to`), then closing them all. A check for
+/// a GPU host (`scripts/gpu_check.sh`), not for a server: while it runs, the sessions it holds
+/// are not available to Unreal. `Ok(n)` with n < `up_to` is the driver's cap, `Ok(up_to)`
+/// means no cap was met; the error names the refusal when not even one session opens.
+pub fn measure_session_limit(up_to: u32) -> Result<(u32, Option<String>), String> {
+    if !crate::cuda::driver_loadable() {
+        return Err("no NVIDIA driver: libcuda.so could not be loaded".into());
+    }
+    catch_unwind(AssertUnwindSafe(|| {
+        let lib = open_library()?;
+        let api = ffi::Api::load(&lib)?;
+        let functions = api.functions()?;
+        let ctx = CudaContext::new(0).map_err(|e| format!("no CUDA context on GPU 0: {e}"))?;
+        let mut held = Vec::new();
+        let mut refusal = None;
+        while held.len() < up_to as usize {
+            match functions.open(&ctx) {
+                Ok(session) => held.push(session),
+                Err(e) if held.is_empty() => return Err(e),
+                Err(e) => {
+                    refusal = Some(e);
+                    break;
+                }
+            }
+        }
+        Ok((held.len() as u32, refusal))
+    }))
+    .unwrap_or_else(|_| Err("the NVIDIA driver library failed".into()))
 }
 
 fn open_library() -> Result<libloading::Library, String> {
@@ -306,9 +339,8 @@ mod ffi {
             Ok(raw)
         }
 
-        /// Opens one encode session on `ctx`, reads its codec GUIDs, closes it.
-        pub fn codec_guids(&self, ctx: &CudaContext) -> Result<Vec<Guid>, String> {
-            ctx.bind_to_thread().map_err(|e| e.to_string())?;
+        /// The encoder's entry points (`NvEncodeAPICreateInstance`).
+        pub fn functions(&self) -> Result<Functions, String> {
             let mut list = Box::new(FunctionList {
                 version: struct_version(2),
                 reserved: 0,
@@ -328,30 +360,48 @@ mod ffi {
             };
             // SAFETY (the four transmutes): each slot holds the function the header places
             // there, with the prototype given by the target type.
-            let open: OpenSessionEx = unsafe {
-                std::mem::transmute::<*mut c_void, OpenSessionEx>(slot(
-                    OPEN_ENCODE_SESSION_EX,
-                    "nvEncOpenEncodeSessionEx",
-                )?)
-            };
-            let count: GetGuidCount = unsafe {
-                std::mem::transmute::<*mut c_void, GetGuidCount>(slot(
-                    GET_ENCODE_GUID_COUNT,
-                    "nvEncGetEncodeGUIDCount",
-                )?)
-            };
-            let guids: GetGuids = unsafe {
-                std::mem::transmute::<*mut c_void, GetGuids>(slot(
-                    GET_ENCODE_GUIDS,
-                    "nvEncGetEncodeGUIDs",
-                )?)
-            };
-            let destroy: DestroyEncoder = unsafe {
-                std::mem::transmute::<*mut c_void, DestroyEncoder>(slot(
-                    DESTROY_ENCODER,
-                    "nvEncDestroyEncoder",
-                )?)
-            };
+            unsafe {
+                Ok(Functions {
+                    open: std::mem::transmute::<*mut c_void, OpenSessionEx>(slot(
+                        OPEN_ENCODE_SESSION_EX,
+                        "nvEncOpenEncodeSessionEx",
+                    )?),
+                    guid_count: std::mem::transmute::<*mut c_void, GetGuidCount>(slot(
+                        GET_ENCODE_GUID_COUNT,
+                        "nvEncGetEncodeGUIDCount",
+                    )?),
+                    guids: std::mem::transmute::<*mut c_void, GetGuids>(slot(
+                        GET_ENCODE_GUIDS,
+                        "nvEncGetEncodeGUIDs",
+                    )?),
+                    destroy: std::mem::transmute::<*mut c_void, DestroyEncoder>(slot(
+                        DESTROY_ENCODER,
+                        "nvEncDestroyEncoder",
+                    )?),
+                })
+            }
+        }
+    }
+
+    /// The entry points the probe calls.
+    pub struct Functions {
+        open: OpenSessionEx,
+        guid_count: GetGuidCount,
+        guids: GetGuids,
+        destroy: DestroyEncoder,
+    }
+
+    /// One open encode session; closed on drop. Borrows the context it was opened on.
+    pub struct Session<'a> {
+        functions: &'a Functions,
+        encoder: *mut c_void,
+        _ctx: &'a CudaContext,
+    }
+
+    impl Functions {
+        /// Opens an encode session on `ctx` (the call the driver's session cap refuses).
+        pub fn open<'a>(&'a self, ctx: &'a CudaContext) -> Result<Session<'a>, String> {
+            ctx.bind_to_thread().map_err(|e| e.to_string())?;
             let mut params = Box::new(OpenSessionParams {
                 version: struct_version(1),
                 device_type: DEVICE_TYPE_CUDA,
@@ -362,27 +412,42 @@ mod ffi {
                 reserved2: [std::ptr::null_mut(); 64],
             });
             let mut encoder: *mut c_void = std::ptr::null_mut();
-            // SAFETY: params is a fully initialised struct of the header's layout; the context
-            // outlives the session (destroyed below, before `ctx` can drop).
+            // SAFETY: params is a fully initialised struct of the header's layout; the session
+            // borrows the context, so the context outlives it.
             status("nvEncOpenEncodeSessionEx", unsafe {
-                open(&mut *params, &mut encoder)
+                (self.open)(&mut *params, &mut encoder)
             })?;
-            let result = (|| {
-                let mut n = 0u32;
-                // SAFETY: `encoder` is the open session; the out-pointers are valid.
-                status("nvEncGetEncodeGUIDCount", unsafe { count(encoder, &mut n) })?;
-                let mut found = vec![Guid::default(); n as usize];
-                let mut written = 0u32;
-                // SAFETY: `found` has room for `n` GUIDs, the size passed.
-                status("nvEncGetEncodeGUIDs", unsafe {
-                    guids(encoder, found.as_mut_ptr(), n, &mut written)
-                })?;
-                found.truncate(written.min(n) as usize);
-                Ok(found)
-            })();
-            // SAFETY: closes the session opened above, exactly once.
-            let _ = unsafe { destroy(encoder) };
-            result
+            Ok(Session {
+                functions: self,
+                encoder,
+                _ctx: ctx,
+            })
+        }
+    }
+
+    impl Session<'_> {
+        /// The codec GUIDs this encoder offers.
+        pub fn codec_guids(&self) -> Result<Vec<Guid>, String> {
+            let mut n = 0u32;
+            // SAFETY: `encoder` is an open session; the out-pointer is valid.
+            status("nvEncGetEncodeGUIDCount", unsafe {
+                (self.functions.guid_count)(self.encoder, &mut n)
+            })?;
+            let mut found = vec![Guid::default(); n as usize];
+            let mut written = 0u32;
+            // SAFETY: `found` has room for `n` GUIDs, the size passed.
+            status("nvEncGetEncodeGUIDs", unsafe {
+                (self.functions.guids)(self.encoder, found.as_mut_ptr(), n, &mut written)
+            })?;
+            found.truncate(written.min(n) as usize);
+            Ok(found)
+        }
+    }
+
+    impl Drop for Session<'_> {
+        fn drop(&mut self) {
+            // SAFETY: closes this session, exactly once.
+            let _ = unsafe { (self.functions.destroy)(self.encoder) };
         }
     }
 
