@@ -7,7 +7,7 @@
 //! CUDA context, lists its codec GUIDs and closes it again.
 //!
 //! The session limit is not something the API reports: NVIDIA's drivers cap concurrent encode
-//! sessions on GeForce (and TITAN) cards (8 per system since driver 550; 5 or 3 before), while
+//! sessions on GeForce (and TITAN) cards (8 per system on drivers 550 and later, fewer before), while
 //! data-centre and professional cards have no driver cap. [`session_limit_for`] applies that
 //! rule to the device name; `scripts/gpu_check.sh` prints what it says for the card at hand.
 
@@ -308,10 +308,10 @@ mod ffi {
         ];
         match status {
             0 => Ok(()),
-            s => {
-                let name = NAMES.get(s as usize).copied().unwrap_or("unknown status");
-                Err(format!("{call} returned NV_ENC_ERR_{name} ({s})"))
-            }
+            s => match NAMES.get(s as usize) {
+                Some(name) => Err(format!("{call} returned NV_ENC_ERR_{name} ({s})")),
+                None => Err(format!("{call} returned NVENC status {s}")),
+            },
         }
     }
 
@@ -481,7 +481,7 @@ mod ffi {
                 status("nvEncOpenEncodeSessionEx", 2).unwrap_err(),
                 "nvEncOpenEncodeSessionEx returned NV_ENC_ERR_UNSUPPORTED_DEVICE (2)"
             );
-            assert!(status("x", 99).unwrap_err().contains("unknown status (99)"));
+            assert_eq!(status("x", 99).unwrap_err(), "x returned NVENC status 99");
         }
     }
 }
