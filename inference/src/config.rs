@@ -750,14 +750,15 @@ fn vram_cap_fits_the_gpu(check: &mut Check<'_>) {
     let Some(cap_gb) = check.values().opt::<u32>("LLM_VRAM_CAP_GB") else {
         return;
     };
-    if let Some(gpu_gb) = gpu_memory_gb()
-        && f64::from(cap_gb) > gpu_gb
-    {
-        check.warn(
-            "LLM_VRAM_CAP_GB",
-            format!("LLM_VRAM_CAP_GB={cap_gb} is above the {gpu_gb:.0} GB this GPU has"),
-        );
+    if let Some(problem) = vram_cap_problem(&goassist_gpu::CudaTotals, cap_gb) {
+        check.warn("LLM_VRAM_CAP_GB", problem);
     }
+}
+
+/// The warning when LLM_VRAM_CAP_GB (GiB per GPU) is above a GPU's memory; none when every
+/// GPU has room, or when there is no GPU to compare with (the telemetry logs that once).
+pub fn vram_cap_problem(probe: &dyn goassist_gpu::GpuProbe, cap_gb: u32) -> Option<String> {
+    goassist_gpu::check_vram_cap(&probe.report(), cap_gb).problem("LLM_VRAM_CAP_GB", cap_gb)
 }
 
 fn turn_probe_is_shorter_than_the_longest_pause(check: &mut Check<'_>) {
@@ -830,19 +831,4 @@ fn is_ice_uri(s: &str, schemes: &[&str]) -> bool {
             !host.is_empty() && !host_port.contains(char::is_whitespace)
         })
     })
-}
-
-/// The first GPU's memory in GB from `nvidia-smi`, when there is one.
-fn gpu_memory_gb() -> Option<f64> {
-    let out = std::process::Command::new("nvidia-smi")
-        .args(["--query-gpu=memory.total", "--format=csv,noheader,nounits"])
-        .output()
-        .ok()?;
-    let mib: f64 = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(mib / 1024.0)
 }

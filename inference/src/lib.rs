@@ -17,6 +17,7 @@ pub mod config;
 pub mod conversation;
 pub mod engine_pool;
 pub mod face;
+pub mod gpu;
 pub mod http;
 pub mod llm;
 pub mod logging;

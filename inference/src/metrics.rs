@@ -77,8 +77,11 @@ pub struct Metrics {
     pub llm_prefill_reused_tokens_total: IntCounter,
     /// LLM tokens computed and then thrown away (a partial transcript contradicted later).
     pub llm_wasted_tokens_total: IntCounter,
-    /// GPU memory in use (on GPU hosts).
-    pub vram_bytes: IntGauge,
+    /// GPU memory in use per GPU (`gpu` = CUDA index), by every process on the device,
+    /// refreshed by [`crate::gpu`]. Absent on hosts without an NVIDIA GPU.
+    pub vram_bytes: IntGaugeVec,
+    /// GPU memory per GPU (`gpu` = CUDA index). Absent on hosts without an NVIDIA GPU.
+    pub vram_total_bytes: IntGaugeVec,
     /// Fraction of the user's audio packets lost, one observation per RTCP report of each
     /// session: the distribution over sessions (a gauge would only hold the last reporter).
     pub webrtc_packet_loss_ratio: Histogram,
@@ -146,6 +149,13 @@ impl Metrics {
         };
         let int_gauge = |name: &str, help: &str| {
             let g = IntGauge::new(name, help).expect("valid gauge");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric name");
+            g
+        };
+        let int_gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid gauge");
             registry
                 .register(Box::new(g.clone()))
                 .expect("unique metric name");
@@ -220,7 +230,16 @@ impl Metrics {
                 "goassist_llm_wasted_tokens_total",
                 "LLM tokens computed and then thrown away",
             ),
-            vram_bytes: int_gauge("goassist_vram_bytes", "GPU memory in use (GPU hosts only)"),
+            vram_bytes: int_gauge_vec(
+                "goassist_vram_bytes",
+                "GPU memory in use by every process, per GPU (GPU hosts only)",
+                &["gpu"],
+            ),
+            vram_total_bytes: int_gauge_vec(
+                "goassist_vram_total_bytes",
+                "GPU memory, per GPU (GPU hosts only)",
+                &["gpu"],
+            ),
             webrtc_packet_loss_ratio: distribution(
                 "goassist_webrtc_packet_loss_ratio",
                 "Fraction of user audio packets lost, per RTCP report of each session",

@@ -54,6 +54,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     log_face_assets(&state.config);
 
     crate::services::start(state.clone());
+    crate::gpu::start(
+        state.metrics.clone(),
+        std::sync::Arc::new(goassist_gpu::CudaProbe::new()),
+        state.shutdown.clone(),
+    );
 
     if let Some(listener) = metrics_listener {
         let router = http::metrics_router(state.clone());

@@ -616,3 +616,38 @@ fn the_render_bridge_avatar_id_is_a_number_or_start_up_stops() {
     );
     assert!(messages(&bad, Severity::Error)[0].contains("RENDER_BRIDGE_AVATAR_ID='-1'"));
 }
+
+/// A stand-in for the CUDA probe (no GPU on CI): reports fixed devices.
+struct FakeGpuProbe(goassist_gpu::GpuReport);
+
+impl goassist_gpu::GpuProbe for FakeGpuProbe {
+    fn report(&self) -> goassist_gpu::GpuReport {
+        self.0.clone()
+    }
+}
+
+#[test]
+fn vram_cap_above_a_gpu_warns_naming_the_gpu_and_no_gpu_says_nothing() {
+    use goassist_gpu::{Device, GpuReport};
+    let gpus = FakeGpuProbe(GpuReport::Devices(vec![
+        Device {
+            index: 0,
+            name: "NVIDIA RTX A5000".into(),
+            vram_total: 24 << 30,
+            vram_used: None,
+        },
+        Device {
+            index: 1,
+            name: "NVIDIA GeForce RTX 4070".into(),
+            vram_total: 12 << 30,
+            vram_used: None,
+        },
+    ]));
+    assert_eq!(config::vram_cap_problem(&gpus, 12), None);
+    assert_eq!(
+        config::vram_cap_problem(&gpus, 20).as_deref(),
+        Some("LLM_VRAM_CAP_GB=20 is above the 12.0 GiB that GPU 1 (NVIDIA GeForce RTX 4070) has")
+    );
+    let none = FakeGpuProbe(GpuReport::NoGpu("no NVIDIA driver".into()));
+    assert_eq!(config::vram_cap_problem(&none, 80), None);
+}

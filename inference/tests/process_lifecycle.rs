@@ -133,3 +133,77 @@ fn sigterm_drains_and_exits_zero() {
     assert_eq!(parsed["level"], "WARN");
     assert!(!logs.contains("lifecycle-token"), "secret in logs");
 }
+
+/// `GET path` on the API port, the whole response as text.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn without_a_gpu_the_server_starts_says_no_gpu_once_and_exports_no_vram() {
+    if std::path::Path::new("/proc/driver/nvidia/version").exists() {
+        eprintln!("SKIPPED: this host has an NVIDIA driver; the no-GPU start is not checked here");
+        return;
+    }
+    let port = free_port();
+    let mut child = base_command(port)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The real CUDA loader runs at start; wait (bounded) for its one log line.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut logs = Vec::new();
+    while !logs.iter().any(|l: &String| l.contains("no GPU")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => logs.push(line),
+            Err(_) => panic!("no 'no GPU' line within 20 s: {logs:#?}"),
+        }
+    }
+    let line = logs.iter().find(|l| l.contains("no GPU")).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(line).expect("log lines are JSON");
+    assert_eq!(parsed["level"], "INFO");
+    assert!(
+        parsed["fields"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no NVIDIA driver")),
+        "{line}"
+    );
+    let metrics = http_get(port, "/metrics");
+    assert!(metrics.contains("goassist_sessions_active"), "{metrics}");
+    assert!(
+        !metrics.contains("goassist_vram"),
+        "VRAM exported without a GPU"
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(10), "did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    logs.extend(rx.try_iter());
+    let said = logs.iter().filter(|l| l.contains("no GPU")).count();
+    assert_eq!(said, 1, "'no GPU' is logged once: {logs:#?}");
+}

@@ -170,6 +170,10 @@ pub struct Config {
     pub frontend_dir: PathBuf,
     /// Abuse and liveness limits.
     pub limits: Limits,
+    /// Most players watching at once across every streamer: the GPU's concurrent NVENC
+    /// session cap, set at start from the NVENC probe (not an environment variable); `None`
+    /// when the driver has no cap or there is no encoder to ask.
+    pub encoder_sessions: Option<usize>,
 }
 
 impl Config {
@@ -218,6 +222,7 @@ impl Config {
                 max_players: v.get("PS_MAX_PLAYERS"),
                 max_streamers: v.get("PS_MAX_STREAMERS"),
             },
+            encoder_sessions: None,
         }
     }
 }

@@ -93,7 +93,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: Config, warnings: &[goassist_config::Problem]) -> ExitCode {
+fn run(mut config: Config, warnings: &[goassist_config::Problem]) -> ExitCode {
     tracing_subscriber::fmt()
         .json()
         .with_current_span(true)
@@ -105,6 +105,7 @@ fn run(config: Config, warnings: &[goassist_config::Problem]) -> ExitCode {
     for warning in warnings {
         tracing::warn!(variable = warning.variable, "{}", warning.message);
     }
+    config.encoder_sessions = encoder_sessions();
     let frontend = match Frontend::load(&config.frontend_dir) {
         Ok(f) => f,
         Err(e) => {
@@ -130,6 +131,20 @@ fn run(config: Config, warnings: &[goassist_config::Problem]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The GPU's concurrent NVENC session cap, which bounds the players watching at once (Unreal's
+/// Pixel Streaming encodes once per player); logged once either way.
+fn encoder_sessions() -> Option<usize> {
+    let nvenc = goassist_gpu::nvenc::probe();
+    match nvenc.session_limit() {
+        Some(limit) => tracing::info!(
+            "{}: players beyond {limit} in total are refused",
+            nvenc.summary()
+        ),
+        None => tracing::info!("{}: players are not capped by the encoder", nvenc.summary()),
+    }
+    nvenc.session_limit().map(|n| n as usize)
 }
 
 /// Resolves on SIGINT or SIGTERM.

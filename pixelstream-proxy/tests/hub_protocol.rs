@@ -363,6 +363,45 @@ fn max_players_per_streamer_is_enforced() {
 }
 
 #[test]
+fn the_gpu_encoder_cap_counts_players_across_every_streamer() {
+    // A GeForce render pod: 3 encode sessions for the test (8 on real cards), two streamers.
+    let mut s = settings();
+    s.max_encoded_players = Some(3);
+    let mut h = Harness::new(s);
+    h.streamer(STREAMER, "Avatar");
+    h.streamer(STREAMER_2, "Other");
+    h.subscribed(ConnId(10), STREAMER, "Avatar");
+    h.subscribed(ConnId(11), STREAMER, "Avatar");
+    h.subscribed(ConnId(12), STREAMER_2, "Other");
+    h.player(ConnId(13));
+    h.send(
+        ConnId(13),
+        json!({"type": "subscribe", "streamerId": "Avatar"}),
+    );
+    assert_eq!(h.rejections(), [RejectReason::EncoderFull]);
+    assert_eq!(h.types_to(ConnId(13)), ["subscribeFailed"]);
+    assert_eq!(
+        h.sent_to(ConnId(13))[0]["message"],
+        "No free video encoder on this render pod. Max players = 3."
+    );
+    assert!(h.sent_to(STREAMER).is_empty());
+    // Switching streamers at the cap frees the old session first.
+    h.send(
+        ConnId(10),
+        json!({"type": "subscribe", "streamerId": "Other"}),
+    );
+    assert!(h.rejections().is_empty());
+    assert_eq!(h.types_to(STREAMER_2), ["playerConnected"]);
+    // A session frees up when a player leaves.
+    h.disconnect(ConnId(12));
+    h.send(
+        ConnId(13),
+        json!({"type": "subscribe", "streamerId": "Avatar"}),
+    );
+    assert_eq!(h.types_to(STREAMER), ["playerConnected"]);
+}
+
+#[test]
 fn default_limit_is_eight_players() {
     let mut h = Harness::new(settings());
     h.streamer(STREAMER, "Avatar");

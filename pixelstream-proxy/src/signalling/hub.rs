@@ -82,6 +82,9 @@ pub enum Output {
 pub struct HubSettings {
     /// Most players subscribed to one streamer.
     pub max_players_per_streamer: usize,
+    /// Most players subscribed across every streamer: the GPU's NVENC session cap (Pixel
+    /// Streaming encodes once per player); `None` when no cap is known.
+    pub max_encoded_players: Option<usize>,
     /// Largest player message, bytes.
     pub max_player_message_bytes: usize,
     /// Largest streamer message, bytes.
@@ -102,6 +105,7 @@ impl HubSettings {
         let l = &config.limits;
         Self {
             max_players_per_streamer: config.max_players_per_streamer,
+            max_encoded_players: config.encoder_sessions,
             max_player_message_bytes: l.max_player_message_bytes,
             max_streamer_message_bytes: l.max_streamer_message_bytes,
             player_rate: (l.player_messages_per_second, l.player_message_burst),
@@ -555,6 +559,16 @@ impl Hub {
         };
         // Re-subscribing first leaves the current streamer, as Wilbur does.
         self.unsubscribe(now, conn, out);
+        if let Some(encoders) = self.settings.max_encoded_players
+            && self.subscribed_players() >= encoders
+        {
+            reject(out, conn, RejectReason::EncoderFull);
+            return subscribe_failed(
+                out,
+                conn,
+                &format!("No free video encoder on this render pod. Max players = {encoders}."),
+            );
+        }
         let max = self.settings.max_players_per_streamer;
         let Some(Connection {
             peer: Peer::Streamer(streamer),
@@ -586,6 +600,17 @@ impl Hub {
             streamer_conn,
             outgoing(MessageType::PlayerConnected, connected),
         );
+    }
+
+    /// Players subscribed to any streamer (each holds one encode session on the render pod).
+    fn subscribed_players(&self) -> usize {
+        self.connections
+            .values()
+            .map(|c| match &c.peer {
+                Peer::Streamer(s) => s.subscribers.len(),
+                _ => 0,
+            })
+            .sum()
     }
 
     /// Leaves the current streamer; false when not subscribed.

@@ -93,6 +93,9 @@ pub enum RejectReason {
     UnknownStreamer,
     /// A player subscribed to a streamer that has its maximum of players.
     StreamerFull,
+    /// A player subscribed while every NVENC session the GPU allows is in use (one per
+    /// watching player).
+    EncoderFull,
     /// A player's token is bound to another streamer.
     TokenStreamerMismatch,
     /// A WebSocket binary frame (the protocol is text only).
@@ -139,6 +142,7 @@ impl RejectReason {
         RejectReason::UnknownPlayer,
         RejectReason::UnknownStreamer,
         RejectReason::StreamerFull,
+        RejectReason::EncoderFull,
         RejectReason::TokenStreamerMismatch,
         RejectReason::BinaryFrame,
         RejectReason::SlowConsumer,
@@ -171,6 +175,7 @@ impl RejectReason {
             RejectReason::UnknownPlayer => "unknown_player",
             RejectReason::UnknownStreamer => "unknown_streamer",
             RejectReason::StreamerFull => "streamer_full",
+            RejectReason::EncoderFull => "encoder_full",
             RejectReason::TokenStreamerMismatch => "token_streamer_mismatch",
             RejectReason::BinaryFrame => "binary_frame",
             RejectReason::SlowConsumer => "slow_consumer",
