@@ -153,7 +153,7 @@ async fn cross_origin_answers_are_readable_errors_included() {
         "POST",
         "/v1/sessions",
         &[("origin", PAGE_ORIGIN), ("content-type", "application/sdp")],
-        "v=0\r\n",
+        include_str!("data/browser_offer.sdp"),
     )
     .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
