@@ -113,18 +113,19 @@ async fn create_session(
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| *addr);
-    if let Some(client) = state.create_limit.client_address(peer, &parts.headers) {
-        if let Err(wait) = state.create_limit.check(client) {
-            state
-                .metrics
-                .sessions_rejected_total
-                .with_label_values(&["rate_limited"])
-                .inc();
-            tracing::info!(%client, "session creation refused: over the per-address limit");
-            return Err(AppError::TooManyRequests {
-                retry_after_s: u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX),
-            });
-        }
+    let client = state.create_limit.client_address(peer, &parts.headers);
+    if let Some(client) = client
+        && let Err(wait) = state.create_limit.check(client)
+    {
+        state
+            .metrics
+            .sessions_rejected_total
+            .with_label_values(&["rate_limited"])
+            .inc();
+        tracing::info!(%client, "session creation refused: over the per-address limit");
+        return Err(AppError::TooManyRequests {
+            retry_after_s: u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX),
+        });
     }
     let content_type = parts
         .headers
