@@ -17,6 +17,7 @@ use goassist_config::{Check, Kind, Table, Values, Var, kinds};
 use goassist_engines::asr::AsrLanguage;
 
 use crate::admin_tokens::AdminToken;
+use crate::http::rate_limit::IpNet;
 
 pub use goassist_config::{Problem, Secret, Severity};
 
@@ -145,8 +146,9 @@ pub struct Config {
     /// `SESSIONS_PER_IP_PER_MINUTE`: session creations per client address and minute (burst
     /// of as many); 0 = no limit.
     pub sessions_per_ip_per_minute: u32,
-    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the client for that limit.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// `TRUSTED_PROXIES`: peers (addresses or networks) whose `X-Forwarded-For` names the
+    /// client for that limit.
+    pub trusted_proxies: Vec<IpNet>,
     /// `HTTP_HEADER_TIMEOUT_S`: a connection that has not sent a request's headers in this
     /// long is closed.
     pub http_header_timeout_s: u64,
@@ -283,8 +285,8 @@ pub fn table() -> Table {
                 .doc("drain (SIGTERM or POST /admin/drain) cancels sessions still open after this"),
             Var::new("SESSIONS_PER_IP_PER_MINUTE", kinds::int::<u32>(0, 10_000)).default("20").lenient()
                 .doc("POST /v1/sessions per client address: a burst of this many, refilled over a minute; more get 429 with Retry-After; 0 = no limit"),
-            Var::new("TRUSTED_PROXIES", ip_list())
-                .doc("comma-separated addresses of reverse proxies (e.g. HAProxy) whose X-Forwarded-For names the client for SESSIONS_PER_IP_PER_MINUTE; unset = the TCP peer is the client"),
+            Var::new("TRUSTED_PROXIES", ip_nets())
+                .doc("comma-separated addresses or CIDR networks of reverse proxies (e.g. HAProxy) whose X-Forwarded-For names the client for SESSIONS_PER_IP_PER_MINUTE; unset = the TCP peer is the client"),
             Var::new("HTTP_HEADER_TIMEOUT_S", kinds::int::<u64>(1, 120)).default("10").lenient()
                 .doc("a connection that has not sent a request's headers in this long is closed"),
             Var::new("HTTP_REQUEST_TIMEOUT_S", kinds::int::<u64>(1, 600)).default("30").lenient()
@@ -660,7 +662,19 @@ fn ice_uri(valid: &'static str, schemes: &'static [&'static str]) -> Kind {
     })
 }
 
-/// `WEBRTC_PUBLIC_IPS`, `TRUSTED_PROXIES`: comma-separated IP addresses.
+/// `TRUSTED_PROXIES`: comma-separated IP addresses or CIDR networks.
+fn ip_nets() -> Kind {
+    Kind::new(
+        "comma-separated IP addresses or CIDR networks, e.g. 10.0.0.0/8",
+        |text, _| {
+            text.split(',')
+                .map(|entry| IpNet::parse(entry.trim()).ok_or_else(String::new))
+                .collect::<Result<Vec<_>, _>>()
+        },
+    )
+}
+
+/// `WEBRTC_PUBLIC_IPS`: comma-separated IP addresses.
 fn ip_list() -> Kind {
     Kind::new("comma-separated IP addresses", |text, _| {
         text.split(',')
