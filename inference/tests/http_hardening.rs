@@ -553,3 +553,43 @@ async fn a_huge_drain_deadline_is_refused_and_leaves_no_half_started_drain() {
     s.sessions.resume();
     assert!(!s.sessions.is_draining());
 }
+
+#[test]
+fn the_hardening_settings_have_safe_defaults_and_a_bad_proxy_list_stops_start_up() {
+    let s = state_with(&[]);
+    assert_eq!(s.config.sessions_per_ip_per_minute, 20);
+    assert!(
+        s.config.trusted_proxies.is_empty(),
+        "no proxy is trusted unless named"
+    );
+    assert_eq!(s.config.http_header_timeout_s, 10);
+    assert_eq!(s.config.http_request_timeout_s, 30);
+
+    let dir = std::env::temp_dir().join(format!("goassist-hardening-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("m.gguf"), b"GGUF").unwrap();
+    let vars: BTreeMap<String, String> = [
+        ("MAX_CONCURRENT_SESSIONS", "4"),
+        ("LLM_MODEL_PATH", dir.join("m.gguf").to_str().unwrap()),
+        ("ASR_MODEL_PATH", dir.to_str().unwrap()),
+        ("TTS_ENGINE", "piper"),
+        ("TTS_MODEL_PATH", dir.to_str().unwrap()),
+        ("TRUSTED_PROXIES", "10.0.0.0/8,not-an-address"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let validated = config::validate(&vars);
+    assert!(
+        validated.config.is_none(),
+        "a typo must not trust the wrong peers"
+    );
+    assert!(
+        validated
+            .problems
+            .iter()
+            .any(|p| p.message.contains("TRUSTED_PROXIES")),
+        "{:?}",
+        validated.problems
+    );
+}
