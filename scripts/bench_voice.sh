@@ -17,7 +17,7 @@ cargo build "${flag[@]}" -q -p goassist-inference -p goassist-client --bin goass
 
 port=${BENCH_PORT:-18181}
 log=$(mktemp -t goassist-bench-XXXX.log)
-MODELS_DIR=$models API_HOST=127.0.0.1 API_PORT=$port METRICS_PORT=0 MAX_CONCURRENT_SESSIONS=16 \
+MODELS_DIR=$models API_HOST=127.0.0.1 API_PORT=$port METRICS_PORT=0 MAX_CONCURRENT_SESSIONS=16 SESSIONS_PER_IP_PER_MINUTE=0 \
   LLM_MODEL_PATH=$models/llm/qwen2.5-0.5b-instruct-q8.gguf \
   ASR_MODEL_PATH=$models/asr/moonshine-base-en \
   TTS_ENGINE=piper TTS_MODEL_PATH=$models/tts/piper/en_US-joe-medium.onnx \

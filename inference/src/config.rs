@@ -19,6 +19,7 @@ use goassist_engines::asr::AsrLanguage;
 pub use goassist_engines::turn::{TurnDetectorKind, TurnRuleConfig};
 
 use crate::admin_tokens::AdminToken;
+use crate::http::rate_limit::IpNet;
 
 pub use goassist_config::{Problem, Secret, Severity};
 
@@ -144,6 +145,17 @@ pub struct Config {
     pub session_idle_timeout_s: u64,
     /// `DRAIN_TIMEOUT_S`: how long a drain waits for sessions before force-cancelling them.
     pub drain_timeout_s: u64,
+    /// `SESSIONS_PER_IP_PER_MINUTE`: session creations per client address and minute (burst
+    /// of as many); 0 = no limit.
+    pub sessions_per_ip_per_minute: u32,
+    /// `TRUSTED_PROXIES`: peers (addresses or networks) whose `X-Forwarded-For` names the
+    /// client for that limit.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `HTTP_HEADER_TIMEOUT_S`: a connection that has not sent a request's headers in this
+    /// long is closed.
+    pub http_header_timeout_s: u64,
+    /// `HTTP_REQUEST_TIMEOUT_S`: a request not answered in this long (body included) gets 408.
+    pub http_request_timeout_s: u64,
     /// `ADMIN_TOKEN`: bearer token for /admin; admin endpoints answer 401 when unset.
     pub admin_token: Option<Secret>,
     // --- operations: scoped admin tokens and alert thresholds (deploy/config.yaml "operations")
@@ -277,6 +289,14 @@ pub fn table() -> Table {
                 .doc("a session in which the user neither speaks nor types this long is closed (pings and noise do not count)"),
             Var::new("DRAIN_TIMEOUT_S", kinds::int::<u64>(1, 3600)).default("30").lenient()
                 .doc("drain (SIGTERM or POST /admin/drain) cancels sessions still open after this"),
+            Var::new("SESSIONS_PER_IP_PER_MINUTE", kinds::int::<u32>(0, 10_000)).default("20").lenient()
+                .doc("POST /v1/sessions per client address: a burst of this many, refilled over a minute; more get 429 with Retry-After; 0 = no limit"),
+            Var::new("TRUSTED_PROXIES", ip_nets())
+                .doc("comma-separated addresses or CIDR networks of reverse proxies (e.g. HAProxy) whose X-Forwarded-For names the client for SESSIONS_PER_IP_PER_MINUTE; unset = the TCP peer is the client"),
+            Var::new("HTTP_HEADER_TIMEOUT_S", kinds::int::<u64>(1, 120)).default("10").lenient()
+                .doc("a connection that has not sent a request's headers in this long is closed"),
+            Var::new("HTTP_REQUEST_TIMEOUT_S", kinds::int::<u64>(1, 600)).default("30").lenient()
+                .doc("a request (its body included) not answered in this long gets 408"),
             Var::new("ADMIN_TOKEN", kinds::secret(0))
                 .doc("bearer token for /admin/*; unset = admin API closed (401); use >= 16 random characters"),
             Var::new("ADMIN_TOKENS", admin_tokens())
@@ -454,6 +474,10 @@ impl Config {
             max_concurrent_sessions: v.get("MAX_CONCURRENT_SESSIONS"),
             session_idle_timeout_s: v.get("SESSION_IDLE_TIMEOUT_S"),
             drain_timeout_s: v.get("DRAIN_TIMEOUT_S"),
+            sessions_per_ip_per_minute: v.get("SESSIONS_PER_IP_PER_MINUTE"),
+            trusted_proxies: v.opt("TRUSTED_PROXIES").unwrap_or_default(),
+            http_header_timeout_s: v.get("HTTP_HEADER_TIMEOUT_S"),
+            http_request_timeout_s: v.get("HTTP_REQUEST_TIMEOUT_S"),
             admin_token: v.opt("ADMIN_TOKEN"),
             admin_tokens: v.opt("ADMIN_TOKENS").unwrap_or_default(),
             alert_crash_loop_threshold: v.get("ALERT_CRASH_LOOP_THRESHOLD"),
@@ -663,6 +687,18 @@ fn ice_uri(valid: &'static str, schemes: &'static [&'static str]) -> Kind {
             Err(String::new())
         }
     })
+}
+
+/// `TRUSTED_PROXIES`: comma-separated IP addresses or CIDR networks.
+fn ip_nets() -> Kind {
+    Kind::new(
+        "comma-separated IP addresses or CIDR networks, e.g. 10.0.0.0/8",
+        |text, _| {
+            text.split(',')
+                .map(|entry| IpNet::parse(entry.trim()).ok_or_else(String::new))
+                .collect::<Result<Vec<_>, _>>()
+        },
+    )
 }
 
 /// `WEBRTC_PUBLIC_IPS`: comma-separated IP addresses.

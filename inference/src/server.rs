@@ -5,10 +5,18 @@
 //! once no session is left; a second signal exits at once with code 143.
 
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 use crate::config::Config;
 use crate::http::{self, AppState};
@@ -74,13 +82,83 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     tokio::spawn(watch_signals(state.clone()));
 
-    let shutdown = state.shutdown.clone();
-    axum::serve(api, http::router(state.clone()))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("API server failed")?;
+    serve_api(api, state.clone()).await;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Serves the API on `listener` until `state.shutdown`, then lets open requests finish.
+///
+/// A loop of its own rather than `axum::serve`, for what that one cannot set: a connection
+/// that has not sent a request's headers within HTTP_HEADER_TIMEOUT_S is closed (hyper's
+/// header-read timeout), and each request carries its peer address ([`ConnectInfo`]) for the
+/// per-client limit on session creation.
+pub async fn serve_api(listener: TcpListener, state: AppState) {
+    let router = http::router(state.clone());
+    let header_timeout = Duration::from_secs(state.config.http_header_timeout_s);
+    let shutdown = state.shutdown.clone();
+    // Each connection task holds a receiver; `closed()` resolves once every one has ended.
+    let (open_tx, open_rx) = tokio::sync::watch::channel(());
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.cancelled() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a moment rather than spin.
+                tracing::warn!(error = %e, "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        tokio::spawn(serve_connection(
+            stream,
+            peer,
+            router.clone(),
+            header_timeout,
+            shutdown.clone(),
+            open_rx.clone(),
+        ));
+    }
+    drop(open_rx);
+    open_tx.closed().await;
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    header_timeout: Duration,
+    shutdown: CancellationToken,
+    _open: tokio::sync::watch::Receiver<()>,
+) {
+    let service = router.map_request(move |mut request: axum::extract::Request<_>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request.map(axum::body::Body::new)
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let connection = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+    let mut connection = pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            return;
+        }
+        _ = shutdown.cancelled() => connection.as_mut().graceful_shutdown(),
+    }
+    if let Err(e) = connection.await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
 }
 
 /// First SIGTERM/SIGINT: drain, then shut down. Second: exit now.

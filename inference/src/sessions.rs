@@ -4,13 +4,25 @@
 //! the table and keeps `goassist_sessions_active` right whichever way the session ends. Draining
 //! (safe restart) refuses new sessions, lets live ones finish, and force-cancels what is left
 //! when the deadline passes.
+//!
+//! Every session has three names, all drawn from the OS RNG (never from a clock or a counter,
+//! so that nobody can guess another person's):
+//! - its public [`SessionId`] (128 bits, 32 hex digits): in the WHIP `Location`, the `session`
+//!   event, the admin list and the logs;
+//! - its [`ResourceSecret`] (256 bits): given once, in the 201's `Location`, and asked for on
+//!   every later call on the WHIP resource; never listed or logged;
+//! - its bridge id (64 bits, the table key): the `u64` session field of the face frames and
+//!   render-bridge datagrams (a fixed wire format), shown as `bridge_session` in the admin list
+//!   for render-bridge session routes. It grants nothing on this server's API.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use subtle::ConstantTimeEq;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -52,13 +64,77 @@ pub enum AdmitError {
     Capacity,
     /// The server is draining for a restart.
     Draining,
+    /// The OS RNG failed, so no unguessable id could be drawn.
+    NoRandomness,
+}
+
+/// Fills an array from the OS RNG (getrandom(2) on Linux).
+fn os_random<const N: usize>() -> Result<[u8; N], getrandom::Error> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A session's public id: 128 bits from the OS RNG, written as 32 lowercase hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionId([u8; 16]);
+
+impl SessionId {
+    /// Parses the 32-hex-digit form (either case); anything else is `None`.
+    pub fn parse(text: &str) -> Option<SessionId> {
+        parse_hex::<16>(text).map(SessionId)
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex(&self.0))
+    }
+}
+
+/// The secret that guards a session's WHIP resource: 256 bits from the OS RNG (64 hex digits).
+/// Deliberately not `Debug` or `Display`, so it cannot slip into a log line.
+#[derive(Clone)]
+pub struct ResourceSecret([u8; 32]);
+
+impl ResourceSecret {
+    /// The form a client gets (in the `Location`) and presents back.
+    pub fn expose(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// True if `presented` is this secret; compared in constant time.
+    pub fn matches(&self, presented: &str) -> bool {
+        match parse_hex::<32>(presented) {
+            Some(bytes) => bool::from(bytes.ct_eq(&self.0)),
+            None => false,
+        }
+    }
+}
+
+fn parse_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != 2 * N || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut bytes = [0u8; N];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(bytes)
 }
 
 /// What the admin API shows of a session.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionInfo {
-    /// The session id (also in the WHIP `Location`).
+    /// The public session id (also in the WHIP `Location` and the `session` event).
     pub id: String,
+    /// The 64-bit id in face frames and render-bridge datagrams (16 hex digits): the `ID` of a
+    /// render-bridge session route.
+    pub bridge_session: String,
     /// Seconds since the Unix epoch when it started.
     pub started_at_unix: u64,
     /// Seconds it has been open.
@@ -68,6 +144,8 @@ pub struct SessionInfo {
 }
 
 struct Entry {
+    public_id: SessionId,
+    secret: ResourceSecret,
     started: SystemTime,
     cancel: CancellationToken,
     end_reason: Arc<Mutex<Option<EndReason>>>,
@@ -88,7 +166,6 @@ pub struct DrainStatus {
 /// The session table.
 pub struct SessionRegistry {
     max: usize,
-    next_id: AtomicU64,
     entries: Mutex<BTreeMap<u64, Entry>>,
     draining: AtomicBool,
     drain_deadline: Mutex<Option<tokio::time::Instant>>,
@@ -99,15 +176,8 @@ pub struct SessionRegistry {
 impl SessionRegistry {
     /// A table admitting at most `max` sessions at once.
     pub fn new(max: usize, metrics: Metrics) -> Arc<Self> {
-        // Ids start from a time-derived value so that a restarted server does not reuse the
-        // previous process's ids in logs and dashboards.
-        let seed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() << 20)
-            .unwrap_or(1);
         Arc::new(SessionRegistry {
             max,
-            next_id: AtomicU64::new(seed),
             entries: Mutex::new(BTreeMap::new()),
             draining: AtomicBool::new(false),
             drain_deadline: Mutex::new(None),
@@ -133,13 +203,27 @@ impl SessionRegistry {
                 .inc();
             return Err(AdmitError::Capacity);
         }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let drawn = (os_random::<8>(), os_random::<16>(), os_random::<32>());
+        let (Ok(bridge), Ok(public), Ok(secret)) = drawn else {
+            tracing::error!("the OS random number generator failed; session refused");
+            return Err(AdmitError::NoRandomness);
+        };
+        let id = u64::from_le_bytes(bridge);
+        // 0 means "no session" in the bridge's routing; a repeat of a live id is as unlikely
+        // as guessing one, but would mix two sessions' faces, so both are refused outright.
+        if id == 0 || entries.contains_key(&id) {
+            return Err(AdmitError::NoRandomness);
+        }
+        let public_id = SessionId(public);
+        let secret = ResourceSecret(secret);
         let cancel = CancellationToken::new();
         let end_reason = Arc::new(Mutex::new(None));
         let state = Arc::new(Mutex::new("connecting".to_string()));
         entries.insert(
             id,
             Entry {
+                public_id,
+                secret: secret.clone(),
                 started: SystemTime::now(),
                 cancel: cancel.clone(),
                 end_reason: end_reason.clone(),
@@ -150,6 +234,8 @@ impl SessionRegistry {
         drop(entries);
         Ok(SessionTicket {
             id,
+            public_id,
+            secret,
             registry: Arc::clone(self),
             cancel,
             end_reason,
@@ -157,21 +243,31 @@ impl SessionRegistry {
         })
     }
 
-    /// Ends a session: its task sees the cancellation and closes. False if there is no such id.
+    /// Ends a session by its bridge id: its task sees the cancellation and closes. False if
+    /// there is no such session.
     pub fn end(&self, id: u64, reason: EndReason) -> bool {
-        let entries = self.lock();
-        match entries.get(&id) {
-            Some(entry) => {
-                entry
-                    .end_reason
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_or_insert(reason);
-                entry.cancel.cancel();
-                true
-            }
-            None => false,
-        }
+        self.lock()
+            .get(&id)
+            .map(|entry| entry.end(reason))
+            .is_some()
+    }
+
+    /// Ends a session by its public id (the admin API). False if there is no such session.
+    pub fn end_public(&self, id: SessionId, reason: EndReason) -> bool {
+        self.lock()
+            .values()
+            .find(|entry| entry.public_id == id)
+            .map(|entry| entry.end(reason))
+            .is_some()
+    }
+
+    /// True if session `id` is open and `presented` is its resource secret (constant-time
+    /// compare). A wrong secret and an unknown id are one answer: no oracle for live ids.
+    pub fn authorize(&self, id: SessionId, presented: &str) -> bool {
+        self.lock()
+            .values()
+            .find(|entry| entry.public_id == id)
+            .is_some_and(|entry| entry.secret.matches(presented))
     }
 
     /// The open sessions.
@@ -180,7 +276,8 @@ impl SessionRegistry {
         self.lock()
             .iter()
             .map(|(id, e)| SessionInfo {
-                id: format_id(*id),
+                id: e.public_id.to_string(),
+                bridge_session: format_bridge_id(*id),
                 started_at_unix: e
                     .started
                     .duration_since(UNIX_EPOCH)
@@ -206,8 +303,11 @@ impl SessionRegistry {
     }
 
     /// Starts a drain (idempotent: a second call keeps the first deadline). New sessions are
-    /// refused from now on; at `deadline` the remaining sessions are cancelled.
+    /// refused from now on; at `deadline` the remaining sessions are cancelled. Callers bound
+    /// the deadline ([`MAX_DRAIN_DEADLINE`]); a larger one is cut to it here too, so that no
+    /// value can overflow the clock and leave a drain half-started.
     pub fn start_drain(self: &Arc<Self>, deadline: Duration) -> DrainStatus {
+        let deadline = deadline.min(MAX_DRAIN_DEADLINE);
         if !self.draining.swap(true, Ordering::SeqCst) {
             let at = tokio::time::Instant::now() + deadline;
             *self
@@ -291,21 +391,29 @@ impl SessionRegistry {
     }
 }
 
-/// Formats a session id as it appears in URLs and logs.
-pub fn format_id(id: u64) -> String {
-    format!("{id:016x}")
+/// The longest drain deadline accepted (DRAIN_TIMEOUT_S's upper bound): one hour.
+pub const MAX_DRAIN_DEADLINE: Duration = Duration::from_secs(3600);
+
+impl Entry {
+    fn end(&self, reason: EndReason) {
+        self.end_reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(reason);
+        self.cancel.cancel();
+    }
 }
 
-/// Parses a session id from a URL segment.
-pub fn parse_id(text: &str) -> Option<u64> {
-    (text.len() == 16)
-        .then(|| u64::from_str_radix(text, 16).ok())
-        .flatten()
+/// Formats a bridge id as the render-bridge writes it (16 hex digits).
+pub fn format_bridge_id(id: u64) -> String {
+    format!("{id:016x}")
 }
 
 /// A live session's place in the table; dropping it ends the session's entry.
 pub struct SessionTicket {
     id: u64,
+    public_id: SessionId,
+    secret: ResourceSecret,
     registry: Arc<SessionRegistry>,
     cancel: CancellationToken,
     end_reason: Arc<Mutex<Option<EndReason>>>,
@@ -313,9 +421,17 @@ pub struct SessionTicket {
 }
 
 impl SessionTicket {
-    /// The session id.
-    pub fn id(&self) -> u64 {
+    /// The bridge id: the session field of face frames and render-bridge datagrams.
+    pub fn bridge_id(&self) -> u64 {
         self.id
+    }
+    /// The public id (WHIP `Location`, `session` event, admin list, logs).
+    pub fn public_id(&self) -> SessionId {
+        self.public_id
+    }
+    /// The WHIP resource secret, for the 201 that creates the session and nothing else.
+    pub fn secret(&self) -> &ResourceSecret {
+        &self.secret
     }
     /// Cancelled when the session must end (admin, drain deadline, DELETE).
     pub fn cancelled(&self) -> CancellationToken {
@@ -350,6 +466,42 @@ impl Drop for SessionTicket {
             .with_label_values(&[reason.as_str()])
             .inc();
         self.registry.remove(self.id);
-        tracing::info!(session = %format_id(self.id), reason = reason.as_str(), "session ended");
+        tracing::info!(session = %self.public_id, reason = reason.as_str(), "session ended");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_ids_round_trip_and_nothing_else_parses() {
+        let id = SessionId(os_random::<16>().unwrap());
+        let text = id.to_string();
+        assert_eq!(text.len(), 32);
+        assert_eq!(SessionId::parse(&text), Some(id));
+        assert_eq!(SessionId::parse(&text.to_uppercase()), Some(id));
+        assert_eq!(SessionId::parse(&text[..31]), None);
+        assert_eq!(SessionId::parse(&format!("{text}0")), None);
+        assert_eq!(
+            SessionId::parse("00000000000000aa"),
+            None,
+            "old 16-digit ids"
+        );
+        assert_eq!(SessionId::parse(&"g".repeat(32)), None);
+        assert_eq!(SessionId::parse(&"é".repeat(16)), None);
+    }
+
+    #[test]
+    fn a_secret_matches_itself_only() {
+        let secret = ResourceSecret(os_random::<32>().unwrap());
+        let text = secret.expose();
+        assert!(secret.matches(&text));
+        assert!(secret.matches(&text.to_uppercase()));
+        let mut flipped = text.clone().into_bytes();
+        flipped[63] = if flipped[63] == b'0' { b'1' } else { b'0' };
+        assert!(!secret.matches(std::str::from_utf8(&flipped).unwrap()));
+        assert!(!secret.matches(&text[..62]));
+        assert!(!secret.matches(""));
     }
 }

@@ -8,7 +8,7 @@ use axum::http::{Request, StatusCode, header};
 use goassist_inference::config;
 use goassist_inference::http::{AppState, router};
 use goassist_inference::readiness::ComponentState;
-use goassist_inference::sessions::{AdmitError, EndReason, format_id};
+use goassist_inference::sessions::{AdmitError, EndReason, format_bridge_id};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -216,11 +216,16 @@ async fn admin_lists_and_ends_sessions() {
     let (status, _, body) = call(&s, "GET", "/admin/sessions", Some(TOKEN), "").await;
     assert_eq!(status, StatusCode::OK);
     let body = json(&body);
-    assert_eq!(body["sessions"][0]["id"], format_id(ticket.id()));
+    assert_eq!(body["sessions"][0]["id"], ticket.public_id().to_string());
+    assert_eq!(
+        body["sessions"][0]["bridge_session"],
+        format_bridge_id(ticket.bridge_id()),
+        "the id render-bridge session routes name"
+    );
     assert_eq!(body["sessions"][0]["state"], "listening");
 
     let cancelled = ticket.cancelled();
-    let uri = format!("/admin/sessions/{}", format_id(ticket.id()));
+    let uri = format!("/admin/sessions/{}", ticket.public_id());
     let (status, _, _) = call(&s, "DELETE", &uri, Some(TOKEN), "").await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(cancelled.is_cancelled(), "the session task is told to end");

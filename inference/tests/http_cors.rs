@@ -123,11 +123,22 @@ async fn the_whip_preflight_allows_a_cross_origin_sdp_post() {
 #[tokio::test]
 async fn ending_a_session_cross_origin_is_preflighted_too() {
     let s = state(&temp_models("delete"));
-    let h = preflight(&s, "/v1/sessions/00000000000000aa", "DELETE", "").await;
-    assert_eq!(get(&h, "access-control-allow-origin"), "*");
-    assert!(list(&h, "access-control-allow-methods").contains(&"delete".to_string()));
-    // The session route is not the WHIP endpoint: no Accept-Post there.
-    assert_eq!(get(&h, "accept-post"), "");
+    let capability = format!("/v1/sessions/{}/{}", "ab".repeat(16), "cd".repeat(32));
+    for (uri, headers) in [
+        // The Location as the 201 gives it (the secret in the path) ...
+        (capability.as_str(), ""),
+        // ... and the id alone with the secret as a bearer token.
+        (
+            "/v1/sessions/abababababababababababababababab",
+            "authorization",
+        ),
+    ] {
+        let h = preflight(&s, uri, "DELETE", headers).await;
+        assert_eq!(get(&h, "access-control-allow-origin"), "*", "{uri}");
+        assert!(list(&h, "access-control-allow-methods").contains(&"delete".to_string()));
+        // The session route is not the WHIP endpoint: no Accept-Post there.
+        assert_eq!(get(&h, "accept-post"), "");
+    }
 }
 
 #[tokio::test]
@@ -153,7 +164,7 @@ async fn cross_origin_answers_are_readable_errors_included() {
         "POST",
         "/v1/sessions",
         &[("origin", PAGE_ORIGIN), ("content-type", "application/sdp")],
-        "v=0\r\n",
+        include_str!("data/browser_offer.sdp"),
     )
     .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");

@@ -11,7 +11,6 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use goassist_inference::config;
 use goassist_inference::http::{AppState, router};
-use goassist_inference::sessions::format_id;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -105,7 +104,7 @@ impl Captured {
 async fn oncall_scope_runs_procedures_but_cannot_end_a_users_session() {
     let s = state();
     let ticket = s.sessions.admit().unwrap();
-    let uri = format!("/admin/sessions/{}", format_id(ticket.id()));
+    let uri = format!("/admin/sessions/{}", ticket.public_id());
 
     assert_eq!(
         call(&s, "GET", "/admin/sessions", ONCALL, "").await,
@@ -136,7 +135,7 @@ async fn oncall_scope_runs_procedures_but_cannot_end_a_users_session() {
 
     // The legacy ADMIN_TOKEN keeps every power (scope lead).
     let other = s.sessions.admit().unwrap();
-    let uri = format!("/admin/sessions/{}", format_id(other.id()));
+    let uri = format!("/admin/sessions/{}", other.public_id());
     assert_eq!(
         call(&s, "DELETE", &uri, ADMIN, "").await,
         StatusCode::NO_CONTENT
@@ -161,7 +160,7 @@ async fn every_procedure_is_audited_by_token_name_and_counted() {
 
     let s = state();
     let ticket = s.sessions.admit().unwrap();
-    let uri = format!("/admin/sessions/{}", format_id(ticket.id()));
+    let uri = format!("/admin/sessions/{}", ticket.public_id());
     assert_eq!(
         call(&s, "POST", "/admin/drain", ONCALL, r#"{"deadline_s":60}"#).await,
         StatusCode::ACCEPTED

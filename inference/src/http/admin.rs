@@ -26,7 +26,7 @@ use super::{AppError, AppState};
 use crate::admin_tokens::AdminScope;
 use crate::config::Config;
 use crate::readiness::ComponentState;
-use crate::sessions::{EndReason, parse_id};
+use crate::sessions::{EndReason, MAX_DRAIN_DEADLINE, SessionId};
 
 pub(super) fn routes(state: AppState) -> Router<AppState> {
     Router::new()
@@ -207,7 +207,14 @@ async fn start_drain(
     body: Bytes,
 ) -> Result<impl IntoResponse, AppError> {
     let request: DrainRequest = optional_json(&body)?;
-    let deadline = Duration::from_secs(request.deadline_s.unwrap_or(state.config.drain_timeout_s));
+    let deadline_s = request.deadline_s.unwrap_or(state.config.drain_timeout_s);
+    if deadline_s > MAX_DRAIN_DEADLINE.as_secs() {
+        return Err(AppError::BadRequest(format!(
+            "deadline_s must be 0..={} (seconds)",
+            MAX_DRAIN_DEADLINE.as_secs()
+        )));
+    }
+    let deadline = Duration::from_secs(deadline_s);
     let status = state.sessions.start_drain(deadline);
     let detail = format!(
         "deadline {}s, exit_when_drained {}",
@@ -283,10 +290,12 @@ async fn end_session(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    let parsed = parse_id(&id).ok_or_else(|| {
-        AppError::BadRequest(format!("'{id}' is not a session id (16 hex digits)"))
+    let parsed = SessionId::parse(&id).ok_or_else(|| {
+        AppError::BadRequest(
+            "not a session id (32 hex digits, as GET /admin/sessions lists)".into(),
+        )
     })?;
-    if state.sessions.end(parsed, EndReason::Admin) {
+    if state.sessions.end_public(parsed, EndReason::Admin) {
         Ok(with_detail(StatusCode::NO_CONTENT, format!("session {id}")))
     } else {
         Err(AppError::NotFound(format!("no session {id}")))

@@ -20,9 +20,10 @@ pub(super) fn metrics_routes() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
 }
 
-/// Liveness: the process runs and serves HTTP.
-async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    axum::Json(json!({ "status": "alive", "uptime_s": state.started.elapsed().as_secs() }))
+/// Liveness: the process runs and serves HTTP. Nothing more: this port is public, and uptime
+/// or counters would help guess at sessions (Prometheus has `process_start_time_seconds`).
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({ "status": "alive" }))
 }
 
 /// Readiness: 200 only when models are loaded and warmed, the LLM is healthy and the server is

@@ -18,12 +18,12 @@ use super::listener;
 use crate::http::AppState;
 use crate::llm::LlmEvent;
 use crate::media::{PacketizerConfig, WEBRTC_RATE};
-use crate::sessions::{EndReason, SessionTicket, format_id};
+use crate::sessions::{EndReason, SessionTicket};
 use crate::webrtc::{Peer, PeerEvent};
 
 /// Runs a session until the client leaves, it idles out, or it is cancelled.
 pub async fn run(state: AppState, engines: Arc<VoiceEngines>, ticket: SessionTicket, peer: Peer) {
-    let span = tracing::info_span!("session", session = %format_id(ticket.id()));
+    let span = tracing::info_span!("session", session = %ticket.public_id());
     async move {
         tracing::info!("session started");
         let reason = drive(&state, &engines, &ticket, peer).await;
@@ -44,12 +44,12 @@ async fn drive(
     let face = engines.face.as_ref().and_then(|service| {
         // Voice never depends on the face: the session goes on without one.
         service
-            .open_session(ticket.id())
+            .open_session(ticket.bridge_id())
             .inspect_err(|e| tracing::warn!(error = %e, "no face for this session"))
             .ok()
     });
     let settings = CoreSettings {
-        session_id: format_id(ticket.id()),
+        session_id: ticket.public_id().to_string(),
         packetizer: PacketizerConfig {
             sample_rate: WEBRTC_RATE,
             packet_ms: config.audio_packet_ms,
@@ -75,8 +75,12 @@ async fn drive(
     };
     let detector = engines.vad.new_detector(engines.segmenter);
     let probe = engines.turn.is_some().then_some(engines.turn_rule.probe_after);
-    let (audio_in, mut heard) =
-        listener::spawn(detector, engines.capture, probe, format_id(ticket.id()));
+    let (audio_in, mut heard) = listener::spawn(
+        detector,
+        engines.capture,
+        probe,
+        ticket.public_id().to_string(),
+    );
     let Peer { mut events, handle } = peer;
     let mut io = Io {
         state,

@@ -32,6 +32,20 @@ struct Inner {
     peers_started: AtomicU64,
 }
 
+/// Parses an SDP offer and checks it offers audio: what can be said of an offer before any
+/// port or engine is involved (so a malformed one is refused before any work is done).
+pub fn parse_offer(offer_sdp: &str) -> Result<SdpOffer, WebRtcError> {
+    let offer =
+        SdpOffer::from_sdp_string(offer_sdp).map_err(|e| WebRtcError::InvalidSdp(e.to_string()))?;
+    if !offer_sdp
+        .lines()
+        .any(|l| l.trim_start().starts_with("m=audio"))
+    {
+        return Err(WebRtcError::NoAudioInOffer);
+    }
+    Ok(offer)
+}
+
 impl WebRtcEndpoint {
     /// An endpoint for `settings` (validate them first with [`WebRtcSettings::validate`]).
     pub fn new(settings: WebRtcSettings) -> Self {
@@ -68,14 +82,7 @@ impl WebRtcEndpoint {
     pub async fn accept_offer(&self, offer_sdp: &str) -> Result<(String, Peer), WebRtcError> {
         let settings = &self.inner.settings;
         settings.validate()?;
-        let offer = SdpOffer::from_sdp_string(offer_sdp)
-            .map_err(|e| WebRtcError::InvalidSdp(e.to_string()))?;
-        if !offer_sdp
-            .lines()
-            .any(|l| l.trim_start().starts_with("m=audio"))
-        {
-            return Err(WebRtcError::NoAudioInOffer);
-        }
+        let offer = parse_offer(offer_sdp)?;
         let sockets = self.bind_free_port()?;
         let mut rtc = Rtc::builder()
             .clear_codecs()

@@ -24,7 +24,7 @@ mod peer;
 mod settings;
 mod sockets;
 
-pub use endpoint::WebRtcEndpoint;
+pub use endpoint::{WebRtcEndpoint, parse_offer};
 pub use error::WebRtcError;
 pub use opus_codec::{OpusDecoder, OpusEncoder};
 pub use peer::{

@@ -1,0 +1,194 @@
+//! The per-client limit on session creation (`SESSIONS_PER_IP_PER_MINUTE`): each client address
+//! may open that many sessions in a burst, refilled evenly over a minute (governor's GCRA); past
+//! that `POST /v1/sessions` answers 429 with `Retry-After`, before any work is done for it.
+//!
+//! The client address is the TCP peer, unless the peer is in `TRUSTED_PROXIES` (addresses or
+//! CIDR networks): then it is the right-most `X-Forwarded-For` entry (the address that proxy
+//! saw). A header from anyone else is ignored, so a client cannot pick its own key.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+/// Keys kept before idle ones (those back at a full burst) are forgotten.
+const FORGET_ABOVE_KEYS: usize = 10_000;
+
+/// An address or a network (`10.0.0.0/8`, `fd00::/8`); a bare address is a /32 or /128.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `ADDRESS` or `ADDRESS/PREFIX`.
+    pub fn parse(text: &str) -> Option<IpNet> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let network = address.trim().parse::<IpAddr>().ok()?.to_canonical();
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= bits)?,
+            None => bits,
+        };
+        Some(IpNet { network, prefix })
+    }
+
+    /// True if `ip` is inside this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        /// The top `prefix` bits of a `width`-bit address.
+        fn top(bits: u128, width: u32, prefix: u8) -> u128 {
+            match u32::from(prefix) {
+                0 => 0,
+                keep => bits >> (width - keep),
+            }
+        }
+        match (self.network, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                top(u32::from(net).into(), 32, self.prefix)
+                    == top(u32::from(ip).into(), 32, self.prefix)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                top(u128::from(net), 128, self.prefix) == top(u128::from(ip), 128, self.prefix)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Session creations allowed per client address.
+pub struct CreateLimit {
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    trusted_proxies: Vec<IpNet>,
+}
+
+impl CreateLimit {
+    /// `per_minute` creations per address (0 = no limit); peers in `trusted_proxies` may name
+    /// the client in `X-Forwarded-For`.
+    pub fn new(per_minute: u32, trusted_proxies: Vec<IpNet>) -> CreateLimit {
+        CreateLimit {
+            limiter: NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n))),
+            trusted_proxies,
+        }
+    }
+
+    /// The address a request is counted against: see the module notes.
+    pub fn client_address(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        let peer = peer?.ip().to_canonical();
+        if !self.trusted_proxies.iter().any(|net| net.contains(peer)) {
+            return Some(peer);
+        }
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
+            .next_back();
+        Some(forwarded.map_or(peer, |ip| ip.to_canonical()))
+    }
+
+    /// Counts one creation by `client`; `Err(wait)` when over the limit.
+    pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        if limiter.len() > FORGET_ABOVE_KEYS {
+            limiter.retain_recent();
+        }
+        limiter
+            .check_key(&client)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_burst_then_refusal_with_a_wait_per_address() {
+        let limit = CreateLimit::new(3, vec![]);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        for _ in 0..3 {
+            assert!(limit.check(a).is_ok());
+        }
+        let wait = limit.check(a).expect_err("4th in the same minute");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
+        assert!(limit.check(b).is_ok(), "another address has its own budget");
+    }
+
+    #[test]
+    fn networks_contain_their_addresses_only() {
+        let net = IpNet::parse("10.1.0.0/16").unwrap();
+        assert!(net.contains("10.1.200.3".parse().unwrap()));
+        assert!(
+            net.contains("::ffff:10.1.0.1".parse().unwrap()),
+            "v4-mapped v6"
+        );
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        assert!(!net.contains("::1".parse().unwrap()));
+        let one = IpNet::parse("192.0.2.7").unwrap();
+        assert!(one.contains("192.0.2.7".parse().unwrap()));
+        assert!(!one.contains("192.0.2.8".parse().unwrap()));
+        assert!(
+            IpNet::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        assert!(
+            IpNet::parse("fd00::/8")
+                .unwrap()
+                .contains("fd12::1".parse().unwrap())
+        );
+        for bad in ["10.0.0.0/33", "10.0.0/8", "fd00::/129", "x", "10.0.0.0/"] {
+            assert_eq!(IpNet::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn zero_means_no_limit() {
+        let limit = CreateLimit::new(0, vec![]);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!((0..1000).all(|_| limit.check(a).is_ok()));
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let proxy: SocketAddr = "10.0.0.5:40000".parse().unwrap();
+        let stranger: SocketAddr = "198.51.100.7:40000".parse().unwrap();
+        let limit = CreateLimit::new(3, vec![IpNet::parse("10.0.0.0/24").unwrap()]);
+        let headers = forwarded("203.0.113.9, 192.0.2.44");
+        assert_eq!(
+            limit.client_address(Some(proxy), &headers),
+            Some("192.0.2.44".parse().unwrap()),
+            "the right-most entry is the one the trusted proxy added"
+        );
+        assert_eq!(
+            limit.client_address(Some(stranger), &headers),
+            Some("198.51.100.7".parse().unwrap()),
+            "anyone else's header is ignored"
+        );
+        assert_eq!(
+            limit.client_address(Some(proxy), &HeaderMap::new()),
+            Some("10.0.0.5".parse().unwrap())
+        );
+        assert_eq!(limit.client_address(None, &headers), None);
+    }
+}
