@@ -39,27 +39,69 @@ struct Turn {
 const TURNS: &[Turn] = &[
     Turn {
         said: "and so my fellow americans ask not what your country can do for you ask what you can do for your country",
-        topic: &["kennedy", "country", "speech", "president", "service", "americans", "inaugural", "quote", "serve"],
+        topic: &[
+            "kennedy",
+            "country",
+            "speech",
+            "president",
+            "service",
+            "americans",
+            "inaugural",
+            "quote",
+            "serve",
+        ],
     },
     Turn {
         said: "and mister john dashwood had then leisure to consider how much there might be prudently in his power to do for them",
-        topic: &["dashwood", "john", "help", "family", "money", "sisters", "austen", "sense", "power", "generous"],
+        topic: &[
+            "dashwood", "john", "help", "family", "money", "sisters", "austen", "sense", "power",
+            "generous",
+        ],
     },
     Turn {
         said: "he was not an ill disposed young man",
-        topic: &["he", "young", "man", "character", "kind", "good", "disposed", "nature", "person"],
+        topic: &[
+            "he",
+            "young",
+            "man",
+            "character",
+            "kind",
+            "good",
+            "disposed",
+            "nature",
+            "person",
+        ],
     },
     Turn {
         said: "unless to be rather cold hearted and rather selfish is to be ill disposed",
-        topic: &["selfish", "cold", "hearted", "kind", "character", "disposed", "heart", "selfishness"],
+        topic: &[
+            "selfish",
+            "cold",
+            "hearted",
+            "kind",
+            "character",
+            "disposed",
+            "heart",
+            "selfishness",
+        ],
     },
     Turn {
         said: "had he married a more amiable woman he might have been made still more respectable than he was",
-        topic: &["married", "wife", "woman", "amiable", "respectable", "marriage", "partner"],
+        topic: &[
+            "married",
+            "wife",
+            "woman",
+            "amiable",
+            "respectable",
+            "marriage",
+            "partner",
+        ],
     },
     Turn {
         said: "he might even have been made amiable himself",
-        topic: &["amiable", "kind", "himself", "friendly", "change", "better", "pleasant"],
+        topic: &[
+            "amiable", "kind", "himself", "friendly", "change", "better", "pleasant",
+        ],
     },
 ];
 
@@ -90,7 +132,9 @@ fn check(turn: &Turn, answer: &str) -> Checked {
     let answer_words: Vec<String> = words(answer).collect();
     Checked {
         echo: echo_ratio(turn.said, answer) >= 0.6,
-        on_topic: answer_words.iter().any(|w| turn.topic.contains(&w.as_str())),
+        on_topic: answer_words
+            .iter()
+            .any(|w| turn.topic.contains(&w.as_str())),
         complete: answer.trim_end().ends_with(['.', '!', '?']),
         short: !answer_words.is_empty() && answer_words.len() <= 40,
     }
@@ -163,9 +207,8 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"))
         .join("llm");
-    let models = std::env::var("ANSWER_EVAL_MODELS").unwrap_or_else(|_| {
-        "qwen2.5-0.5b-instruct-q8.gguf,smollm2-135m-instruct-q8.gguf".into()
-    });
+    let models = std::env::var("ANSWER_EVAL_MODELS")
+        .unwrap_or_else(|_| "qwen2.5-0.5b-instruct-q8.gguf,smollm2-135m-instruct-q8.gguf".into());
     // Before this evaluation; the shipped prompt alone; the shipped prompt and echo guard.
     let configurations = [
         ("before", PROMPT_BEFORE, 0),
@@ -185,14 +228,22 @@ fn main() {
         }
     }
     let n = TURNS.len();
-    let mut table = format!(
-        "| model | configuration | echoes | on topic | full sentence | ≤ 40 words | median time to answer |\n|---|---|---|---|---|---|---|\n"
+    // Answers are greedy, so the checks do not depend on the machine; the times do, and are
+    // only printed (docs/benchmarks/ takes figures from quiet machines only).
+    let mut table = String::from(
+        "| model | configuration | echoes | on topic | full sentence | ≤ 40 words |\n|---|---|---|---|---|---|\n",
     );
     for r in &rows {
         table.push_str(&format!(
-            "| {} | {} | {}/{n} | {}/{n} | {}/{n} | {}/{n} | {:.0} ms |\n",
-            r.model, r.prompt, r.echoes, r.on_topic, r.complete, r.short, r.median_ms
+            "| {} | {} | {}/{n} | {}/{n} | {}/{n} | {}/{n} |\n",
+            r.model, r.prompt, r.echoes, r.on_topic, r.complete, r.short
         ));
+    }
+    for r in &rows {
+        eprintln!(
+            "{} / {}: median time to answer {:.0} ms",
+            r.model, r.prompt, r.median_ms
+        );
     }
     println!("{table}");
     for r in &rows {
@@ -204,9 +255,12 @@ fn main() {
     if write {
         let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/benchmarks/llm.md");
         let text = std::fs::read_to_string(&doc).unwrap_or_default();
-        let (begin, end) = ("<!-- answer-quality:begin -->", "<!-- answer-quality:end -->");
+        let (begin, end) = (
+            "<!-- answer-quality:begin -->",
+            "<!-- answer-quality:end -->",
+        );
         let mut samples = String::new();
-        for r in rows.iter().filter(|r| r.prompt == "shipped") {
+        for r in rows.iter().filter(|r| r.prompt == "shipped").take(1) {
             samples.push_str(&format!("\n{}, shipped configuration:\n\n", r.model));
             for (said, answer) in &r.samples {
                 samples.push_str(&format!("- \"{said}\" → \"{answer}\"\n"));

@@ -41,8 +41,8 @@ use tokio::sync::oneshot;
 use crate::metrics::PoolMetrics;
 pub use priority::{Class, Priority};
 pub use speech::{AsrEngine, AsrPool, SynthesizedClause, TtsEngine, TtsPool};
-pub use turn::{TurnEngine, TurnPool};
 use table::{Cancelled, RequestId, SlotTable};
+pub use turn::{TurnEngine, TurnPool};
 
 /// A model a pool can serve: one request in, one result out, on the pool's owner thread.
 pub trait Engine: Send + 'static {

@@ -39,9 +39,6 @@ use super::listener::Heard;
 use super::sinks::{FaceEngine, QueuedClause, Sinks};
 use super::stages::StageClock;
 use super::turns::{PauseTranscript, Turns};
-use goassist_engines::turn::{
-    EndReason as TurnEndReason, TurnAction, TurnInput, TurnRuleConfig,
-};
 use crate::conversation::{
     ChatTurn, Command, Conversation, Input as Turn, Metric, Settings, Speaker,
 };
@@ -51,6 +48,7 @@ use crate::llm::LlmEvent;
 use crate::media::{AudioError, PacedAudio, Packet, PacketizerConfig};
 use crate::render_link::{BridgeFeed, BridgeOut};
 use crate::sessions::EndReason;
+use goassist_engines::turn::{EndReason as TurnEndReason, TurnAction, TurnInput, TurnRuleConfig};
 
 /// What a session is configured with.
 #[derive(Debug, Clone)]

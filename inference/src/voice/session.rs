@@ -11,8 +11,8 @@ use futures_util::stream::FuturesUnordered;
 use tracing::Instrument;
 
 use super::VoiceEngines;
-use super::core::{CoreSettings, Input, SessionCore};
 use super::core::TranscriptKind;
+use super::core::{CoreSettings, Input, SessionCore};
 use super::io::{Io, next_face_frame, next_llm_event, pause_reply, reply};
 use super::listener;
 use crate::http::AppState;
@@ -74,7 +74,10 @@ async fn drive(
         }
     };
     let detector = engines.vad.new_detector(engines.segmenter);
-    let probe = engines.turn.is_some().then_some(engines.turn_rule.probe_after);
+    let probe = engines
+        .turn
+        .is_some()
+        .then_some(engines.turn_rule.probe_after);
     let (audio_in, mut heard) = listener::spawn(
         detector,
         engines.capture,

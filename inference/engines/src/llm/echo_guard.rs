@@ -124,6 +124,10 @@ mod tests {
         let mut logits = vec![1.0f32; 8];
         guard.mask(&mut logits);
         let banned: Vec<usize> = (0..8).filter(|&i| logits[i].is_infinite()).collect();
-        assert_eq!(banned, [6, 7], "both continuations of 5 in the user's words");
+        assert_eq!(
+            banned,
+            [6, 7],
+            "both continuations of 5 in the user's words"
+        );
     }
 }

@@ -494,9 +494,8 @@ impl LlmEngine {
             self.budget(params.max_new_tokens)?,
         )?;
         let user = messages.iter().rev().find(|m| m.role == Role::User);
-        let echo_guard = user.and_then(|m| {
-            EchoGuard::new(&self.tokenizer, &m.content, params.no_echo_ngram)
-        });
+        let echo_guard =
+            user.and_then(|m| EchoGuard::new(&self.tokenizer, &m.content, params.no_echo_ngram));
         let goal = Goal::Answer(Box::new(Answer {
             sampler: Sampler::new(params.sampling),
             text: TextStream::default(),

@@ -372,7 +372,8 @@ impl TurnDetector {
                 if !pause.audio_requested {
                     next = next.min(pause.since + config.probe_after);
                 }
-                if let (Some((_, arrived)), None, false) = (pause.audio, pause.text, pause.no_text) {
+                if let (Some((_, arrived)), None, false) = (pause.audio, pause.text, pause.no_text)
+                {
                     next = next.min(arrived + config.text_wait);
                 }
                 Some(next)

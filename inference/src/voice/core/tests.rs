@@ -134,15 +134,13 @@ impl Harness {
             utterance: vec![0.1; 16_000],
         }));
         assert!(
-            self.engine
-                .iter()
-                .any(|r| matches!(
-                    r,
-                    EngineRequest::Transcribe {
-                        kind: TranscriptKind::Final,
-                        ..
-                    }
-                )),
+            self.engine.iter().any(|r| matches!(
+                r,
+                EngineRequest::Transcribe {
+                    kind: TranscriptKind::Final,
+                    ..
+                }
+            )),
             "the end of the turn asks for the final transcript"
         );
         self.input(Input::Transcript {
@@ -645,17 +643,28 @@ fn a_pause_mid_sentence_keeps_the_turn_open_and_its_end_answers_the_whole_senten
     let history = text.expect("the LLM judges the words so far");
     assert_eq!(history.last().unwrap().text, "And so my fellow Americans,");
     h.advance(600 * MS);
-    assert_eq!(h.core.state(), TurnState::UserSpeaking, "still the user's turn");
+    assert_eq!(
+        h.core.state(),
+        TurnState::UserSpeaking,
+        "still the user's turn"
+    );
     assert!(h.segments_ended().is_empty() && h.llm_requests().is_empty());
 
     // The voice comes back, then a pause where both say the sentence is over.
     h.input(Input::Heard(Heard::Resumed { segment }));
     h.advance(2_500 * MS);
-    assert!(h.segments_ended().is_empty(), "a resumed pause is forgotten");
+    assert!(
+        h.segments_ended().is_empty(),
+        "a resumed pause is forgotten"
+    );
     let second = h.pause(segment);
     let sentence = "And so my fellow Americans, ask not what your country can do for you.";
     h.verdicts(second, sentence, 0.9, Some(0.95));
-    assert_eq!(h.segments_ended(), vec![segment], "the listener ends the speech");
+    assert_eq!(
+        h.segments_ended(),
+        vec![segment],
+        "the listener ends the speech"
+    );
     assert_eq!(h.turn_ends(), vec![TurnEndReason::Complete]);
     let asked = h.llm_requests();
     assert_eq!(asked.len(), 1, "one turn, one answer");
@@ -684,11 +693,17 @@ fn the_longest_pause_ends_the_turn_and_waits_for_the_transcript_under_way() {
     let pause = h.pause(segment);
     let max = TurnRuleConfig::default().max_silence;
     h.advance(max - 200 * MS - MS);
-    assert!(h.segments_ended().is_empty(), "not before the longest pause");
+    assert!(
+        h.segments_ended().is_empty(),
+        "not before the longest pause"
+    );
     h.advance(2 * MS);
     assert_eq!(h.segments_ended(), vec![segment]);
     assert_eq!(h.turn_ends(), vec![TurnEndReason::MaxSilence]);
-    assert!(h.llm_requests().is_empty(), "the transcript is not back yet");
+    assert!(
+        h.llm_requests().is_empty(),
+        "the transcript is not back yet"
+    );
     h.input(Input::Transcript {
         kind: TranscriptKind::Pause(pause),
         result: Ok("Well".into()),
