@@ -78,7 +78,9 @@ fn russian_speech_streams_partials_then_a_final_transcript() {
         ("ASR_LANGUAGE", "auto".into()),
         // A short, quick answer: the test is about what the server heard.
         ("LLM_MAX_NEW_TOKENS", "16".into()),
-        // The pause between the two sentences must not end the turn.
+        // The pause between the two sentences must not end the turn: this test is about what
+        // the server heard, so the turn ends on a fixed silence longer than that pause.
+        ("TURN_DETECTOR", "silence".into()),
         ("VAD_END_OF_TURN_SILENCE_MS", "1500".into()),
     ]);
     server.wait_ready(Duration::from_secs(300));

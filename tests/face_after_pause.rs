@@ -80,6 +80,9 @@ async fn the_face_stays_on_the_voice_after_a_cough_pauses_it() {
     let mut server = Server::start(&[
         ("LLM_SYSTEM_PROMPT", "You are a history teacher speaking to a student. When the student quotes a famous speech, tell the full story of that speech in at least six long spoken sentences, without lists or markdown.".into()),
         ("LLM_MAX_NEW_TOKENS", "160".into()),
+        // This test is about the face: the turn ends on a fixed silence longer than JFK's
+        // pauses.
+        ("TURN_DETECTOR", "silence".into()),
         ("VAD_END_OF_TURN_SILENCE_MS", "1200".into()),
         ("ANIMATION_ENABLED", "true".into()),
         ("ANIMATION_ENGINE", "lam".into()),

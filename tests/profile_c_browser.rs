@@ -139,7 +139,9 @@ fn the_talk_page_keeps_the_conversation_when_the_render_pod_dies() {
         // A long answer, so the render pod dies and comes back while it plays.
         ("LLM_SYSTEM_PROMPT", "You are a history teacher speaking to a student. When the student quotes a famous speech, tell the full story of that speech: who gave it, when, where, why, and what it meant, in at least eight long spoken sentences, without lists or markdown.".into()),
         ("LLM_MAX_NEW_TOKENS", "160".into()),
-        // JFK pauses ~0.8 s mid-sentence; wait longer before ending the turn.
+        // JFK pauses ~0.8 s mid-sentence; this test is about the render path, so the turn
+        // ends on a fixed silence longer than those pauses.
+        ("TURN_DETECTOR", "silence".into()),
         ("VAD_END_OF_TURN_SILENCE_MS", "1200".into()),
     ]);
     server.wait_ready(Duration::from_secs(240));

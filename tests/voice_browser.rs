@@ -56,8 +56,8 @@ fn chromium_talks_to_the_assistant_and_interrupts_it() {
         // A long answer whatever the model makes of the quote, so the barge-in lands mid-answer.
         ("LLM_SYSTEM_PROMPT", "You are a history teacher speaking to a student. When the student quotes a famous speech, tell the full story of that speech: who gave it, when, where, why, and what it meant, in at least eight long spoken sentences, without lists or markdown.".into()),
         ("LLM_MAX_NEW_TOKENS", "220".into()),
-        // JFK pauses ~0.8 s mid-sentence; wait longer before ending the turn.
-        ("VAD_END_OF_TURN_SILENCE_MS", "1200".into()),
+        // JFK pauses ~0.8 s mid-sentence: the default turn detector (Smart Turn with the
+        // LLM's end-of-turn probability) keeps the sentence one turn (docs/turn-taking.md).
         ("ANIMATION_ENABLED", "true".into()),
         ("ANIMATION_ENGINE", "lam".into()),
     ]);

@@ -11,9 +11,13 @@ pub const FACE_THREAD_NICE: i32 = 10;
 pub fn lower_current_thread() {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: `setpriority` takes plain integers and only reads them; `who = 0` names the
-        // calling thread under Linux/NPTL (the nice value is a per-thread attribute there).
-        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, FACE_THREAD_NICE) };
+        // SAFETY: `getpriority`/`setpriority` take plain integers and only read them; `who = 0`
+        // names the calling thread under Linux/NPTL (the nice value is a per-thread attribute
+        // there). Relative to the thread's own value: a server started under `nice` still has
+        // its face threads below its audio path.
+        let current = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        let lowered = (current + FACE_THREAD_NICE).min(19);
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, lowered) };
         if rc != 0 {
             tracing::debug!(
                 error = %std::io::Error::last_os_error(),
