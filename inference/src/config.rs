@@ -502,7 +502,7 @@ impl Config {
             vad_engine: v.get("VAD_ENGINE"),
             vad_end_of_turn_silence_ms: v.get("VAD_END_OF_TURN_SILENCE_MS"),
             barge_in_min_speech_ms: v.get("BARGE_IN_MIN_SPEECH_MS"),
-            turn: turn_rule(&v),
+            turn: turn_rule(v),
             tts_engine: v.get("TTS_ENGINE"),
             tts_model_path: v.get("TTS_MODEL_PATH"),
             audio_packet_ms: v.get("AUDIO_PACKET_MS"),
