@@ -41,7 +41,7 @@ const JITTER_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0
 
 /// The admin procedures of the runbook's recovery matrix (§11), pre-created as label values of
 /// `goassist_admin_actions_total` so an alert sees zeros before the first incident.
-pub const ADMIN_ACTIONS: &[&str] = &["drain", "resume", "animation", "end_session"];
+pub const ADMIN_ACTIONS: &[&str] = &["drain", "resume", "animation", "end_session", "llm_restart"];
 
 /// Outcomes of an admin procedure: done, refused (no valid token; the token's scope is too
 /// low), or failed (bad body, unknown session).

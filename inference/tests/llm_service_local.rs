@@ -334,6 +334,44 @@ async fn a_crashed_engine_is_reported_and_restarted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_restart_reloads_the_engine_and_ends_answers_in_flight_explicitly() {
+    let service = LlmService::start(LlmSettings {
+        max_new_tokens: 200,
+        ..settings()
+    });
+    wait_for(&service, LlmHealth::is_ready, "Ready").await;
+    let mut health = service.subscribe_health();
+    let mut running = service.generate(
+        ask("Count from one to one hundred in words."),
+        CancellationToken::new(),
+    );
+    let first = tokio::time::timeout(Duration::from_secs(60), running.recv())
+        .await
+        .unwrap();
+    assert!(matches!(first, Some(LlmEvent::Token(_))), "{first:?}");
+    service.restart().expect("a local engine restarts");
+    let (_, outcome) = collect(running).await;
+    match outcome {
+        Err(LlmError::Unavailable { reason }) => {
+            assert!(reason.contains("restarted by an operator"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        health.wait_for(|h| matches!(h, LlmHealth::Unavailable { .. })),
+    )
+    .await
+    .expect("Unavailable while it reloads")
+    .unwrap();
+    wait_for(&service, LlmHealth::is_ready, "Ready after the restart").await;
+    assert_eq!(service.restarts(), 1, "counted as a restart");
+    let (text, stats) = collect(service.generate(ask("Say hi."), CancellationToken::new())).await;
+    assert!(stats.is_ok() && !text.is_empty(), "{stats:?}");
+    assert_eq!(service.in_flight(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unloadable_model_is_unavailable_and_retried() {
     let service = LlmService::start(LlmSettings {
         model_path: models_dir().join("llm/no-such-model.gguf"),

@@ -148,6 +148,24 @@ async fn oncall_scope_runs_procedures_but_cannot_end_a_users_session() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn an_llm_restart_needs_a_token_and_waits_for_the_models() {
+    let s = state();
+    assert_eq!(
+        call(&s, "POST", "/admin/llm/restart", "wrong", "").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(actions(&s, "llm_restart", "unauthorized"), 1.0);
+    // An on-call token may restart the LLM; with the models still loading there is nothing
+    // to restart yet, and the attempt is audited as failed.
+    assert_eq!(
+        call(&s, "POST", "/admin/llm/restart", ONCALL, "").await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(actions(&s, "llm_restart", "failed"), 1.0);
+    assert_eq!(actions(&s, "llm_restart", "ok"), 0.0);
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn every_procedure_is_audited_by_token_name_and_counted() {
     let captured = Captured::default();
     let writer = captured.clone();

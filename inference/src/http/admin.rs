@@ -35,6 +35,7 @@ pub(super) fn routes(state: AppState) -> Router<AppState> {
         .route("/animation", post(set_animation).get(animation_status))
         .route("/sessions", get(list_sessions))
         .route("/sessions/{id}", delete(end_session))
+        .route("/llm/restart", post(restart_llm))
         .route_layer(middleware::from_fn_with_state(state, authorize_and_audit))
 }
 
@@ -57,6 +58,7 @@ fn procedure(method: &Method, path: &str) -> Option<&'static str> {
         (&Method::POST, "/resume") => Some("resume"),
         (&Method::POST, "/animation") => Some("animation"),
         (&Method::DELETE, p) if p.starts_with("/sessions/") => Some("end_session"),
+        (&Method::POST, "/llm/restart") => Some("llm_restart"),
         _ => None,
     }
 }
@@ -302,6 +304,27 @@ async fn end_session(
     }
 }
 
+/// Restarts the LLM engine (runbook: the LLM is stuck or leaking and will not recover alone).
+async fn restart_llm(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
+    let Some(voice) = state.voice.get() else {
+        return Err(AppError::Unavailable {
+            code: "not_ready",
+            message: "the models are still loading; nothing to restart yet".into(),
+            retry_after_s: 5,
+        });
+    };
+    let in_flight = voice.llm.in_flight();
+    voice.llm.restart().map_err(AppError::Conflict)?;
+    tracing::warn!(in_flight, "LLM restart requested by an operator");
+    Ok(with_detail(
+        (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({ "llm": "restarting", "answers_cancelled": in_flight })),
+        ),
+        format!("{in_flight} answers in flight cancelled"),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Method, constant_time_eq, procedure, required_scope};
@@ -321,6 +344,11 @@ mod tests {
             Some("end_session")
         );
         assert_eq!(procedure(&Method::GET, "/admin/sessions"), None);
+        assert_eq!(
+            procedure(&Method::POST, "/admin/llm/restart"),
+            Some("llm_restart")
+        );
+        assert_eq!(required_scope(Some("llm_restart")), AdminScope::Oncall);
         assert_eq!(required_scope(Some("end_session")), AdminScope::Lead);
         assert_eq!(required_scope(Some("drain")), AdminScope::Oncall);
         assert_eq!(required_scope(None), AdminScope::Oncall);

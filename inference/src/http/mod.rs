@@ -149,6 +149,8 @@ pub enum AppError {
     Forbidden(String),
     /// 404
     NotFound(String),
+    /// 409: the request cannot apply to the server as it is (an LLM restart with a remote LLM).
+    Conflict(String),
     /// 408: the request took longer than HTTP_REQUEST_TIMEOUT_S.
     RequestTimeout,
     /// 413: the body is over this many bytes.
@@ -184,6 +186,7 @@ impl IntoResponse for AppError {
             ),
             AppError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
             AppError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
+            AppError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
             AppError::RequestTimeout => (
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",

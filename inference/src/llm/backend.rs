@@ -33,6 +33,12 @@ pub(crate) trait LlmBackend: Send + Sync {
     /// The session is over: drop whatever is kept for it.
     fn end_session(&self, _session: SessionKey) {}
 
+    /// An operator's restart: reload the model now, failing what is in flight with the
+    /// reason. A backend with nothing to restart here (a remote server) says why not.
+    fn restart(&self) -> Result<(), String> {
+        Err("the LLM is a remote server (LLM_BASE_URL): restart it where it runs".into())
+    }
+
     /// Makes the backend fail as a crash would, to exercise recovery (tests only).
     fn crash_for_test(&self) {}
 }

@@ -35,6 +35,8 @@ enum Command {
     Answer(AnswerJob),
     OpenTurn(OpenTurnJob),
     EndSession(SessionKey),
+    /// An operator's restart (`POST /admin/llm/restart`).
+    Restart,
     Crash,
 }
 
@@ -96,13 +98,27 @@ impl LlmBackend for LocalBackend {
         let _ = self.commands.send(Command::EndSession(session));
     }
 
+    fn restart(&self) -> Result<(), String> {
+        self.commands
+            .send(Command::Restart)
+            .map_err(|_| "the LLM engine thread is gone".to_string())
+    }
+
     fn crash_for_test(&self) {
         let _ = self.commands.send(Command::Crash);
     }
 }
 
-/// The service was dropped: the thread ends.
-struct Shutdown;
+/// Why serving stopped without a panic.
+enum Stop {
+    /// The service was dropped: the thread ends.
+    Shutdown,
+    /// An operator asked for a restart: the model is loaded again at once.
+    Restart,
+}
+
+/// What requests in flight are told when an operator restarts the engine.
+const RESTARTED_BY_OPERATOR: &str = "the LLM engine is being restarted by an operator";
 
 struct Owner {
     config: LlmEngineConfig,
@@ -133,7 +149,8 @@ impl Owner {
                     self.shared.set_health(LlmHealth::Ready);
                     failures = 0;
                     match catch_unwind(AssertUnwindSafe(|| self.serve(&mut engine, &mut work))) {
-                        Ok(Shutdown) => return,
+                        Ok(Stop::Shutdown) => return,
+                        Ok(Stop::Restart) => RESTARTED_BY_OPERATOR.to_string(),
                         Err(panic) => {
                             format!("LLM engine panicked: {}", panic_message(&*panic))
                         }
@@ -147,8 +164,14 @@ impl Owner {
             });
             work.fail_all(&reason);
             self.shared.metrics.slots_active.set(0);
-            let delay = self.backoff.delay(failures);
-            failures = failures.saturating_add(1);
+            // An operator's restart reloads at once; failures back off.
+            let delay = if reason == RESTARTED_BY_OPERATOR {
+                Duration::ZERO
+            } else {
+                let delay = self.backoff.delay(failures);
+                failures = failures.saturating_add(1);
+                delay
+            };
             if !self.refuse_until(Instant::now() + delay, &reason) {
                 return;
             }
@@ -157,8 +180,9 @@ impl Owner {
         }
     }
 
-    /// Steps the engine until the service is dropped (a panic unwinds out of here).
-    fn serve(&self, engine: &mut LlmEngine, work: &mut Work) -> Shutdown {
+    /// Steps the engine until the service is dropped or an operator restarts it (a panic
+    /// unwinds out of here).
+    fn serve(&self, engine: &mut LlmEngine, work: &mut Work) -> Stop {
         let mut turn = Turn {
             engine,
             work,
@@ -167,15 +191,17 @@ impl Owner {
         loop {
             if turn.work.is_empty() {
                 match self.inbox.recv() {
+                    Ok(Command::Restart) => return Stop::Restart,
                     Ok(command) => turn.take(command),
-                    Err(_) => return Shutdown,
+                    Err(_) => return Stop::Shutdown,
                 }
             }
             loop {
                 match self.inbox.try_recv() {
+                    Ok(Command::Restart) => return Stop::Restart,
                     Ok(command) => turn.take(command),
                     Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => return Shutdown,
+                    Err(TryRecvError::Disconnected) => return Stop::Shutdown,
                 }
             }
             turn.drop_abandoned();
@@ -210,7 +236,8 @@ impl Owner {
                     }));
                 }
                 Ok(Command::OpenTurn(job)) => job.reply(None),
-                Ok(Command::EndSession(_) | Command::Crash) => {}
+                // Reloading is what comes next anyway.
+                Ok(Command::EndSession(_) | Command::Restart | Command::Crash) => {}
                 Err(RecvTimeoutError::Timeout) => return true,
                 Err(RecvTimeoutError::Disconnected) => return false,
             }
@@ -291,6 +318,8 @@ impl Turn<'_> {
             Command::Answer(job) => self.arrive(job),
             Command::OpenTurn(job) => self.open_turn(job),
             Command::EndSession(session) => self.end_session(session),
+            // Taken by `serve` before it gets here.
+            Command::Restart => {}
             Command::Crash => forced_crash(),
         }
     }

@@ -336,6 +336,14 @@ impl LlmService {
         receiver
     }
 
+    /// An operator's restart (`POST /admin/llm/restart`): the local engine reloads its model
+    /// at once; answers in flight end with an explicit error, readiness shows the LLM loading
+    /// until it is back, and the restart is counted like a crash's (`restarts`). A remote LLM
+    /// has nothing to restart here: the error says so.
+    pub fn restart(&self) -> Result<(), String> {
+        self.backend.restart()
+    }
+
     /// Makes the local engine thread panic, to exercise crash recovery. Not for production.
     #[doc(hidden)]
     pub fn crash_engine_for_test(&self) {
