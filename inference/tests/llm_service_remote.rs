@@ -218,7 +218,9 @@ async fn streams_tokens_from_an_openai_compatible_server() {
     assert!(received < 10, "{received} tokens despite cancel");
     assert_eq!(service.restarts(), 0);
     // An operator's restart has nothing to act on here: it says where to restart instead.
-    let refused = service.restart().expect_err("a remote LLM is not restarted from here");
+    let refused = service
+        .restart()
+        .expect_err("a remote LLM is not restarted from here");
     assert!(refused.contains("LLM_BASE_URL"), "{refused}");
     server.shut_down().await;
 }
