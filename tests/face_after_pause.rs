@@ -128,7 +128,14 @@ async fn the_face_stays_on_the_voice_after_a_cough_pauses_it() {
         tail(&server.logs(), 40)
     );
     let r = client.snapshot();
-    let logs = server.logs();
+    // The server's log line of the dismissed pause may reach its file a little after the audio
+    // reached the client: wait for it (bounded) rather than read the file once.
+    let mut logs = server.logs();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !logs.contains("audio resumed later; face re-stamped") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        logs = server.logs();
+    }
 
     // Paused, dismissed, resumed later: no barge-in.
     assert!(
