@@ -78,6 +78,10 @@ def main():
             missing = sorted(
                 n for n in metric_names(expr) if n not in exported_names
             )
+            if missing and gpu_only:
+                # The GPU telemetry exports nothing on a host without an NVIDIA driver.
+                print(f"SKIP {panel['title']} [{target['refId']}]: GPU only, and this host has no GPU: {missing} not exported")
+                continue
             if missing:
                 print(f"FAIL {panel['title']} [{target['refId']}]: not exported: {missing}")
                 failures += 1
