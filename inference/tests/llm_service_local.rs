@@ -296,8 +296,10 @@ async fn a_session_thinks_ahead_and_answers_from_what_it_computed() {
     eventually("gauges back to zero", || metrics.requests.get() == 0).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crashed_engine_is_reported_and_restarted() {
+/// Starts an answer, stops the engine mid-answer with `stop`, and checks the recovery: the
+/// answer ends with an explicit error whose reason holds `reason` (not silence), health goes
+/// Unavailable and back to Ready, one restart is counted, and the next answer works.
+async fn answer_interrupted_then_recovered(stop: impl FnOnce(&LlmService), reason_holds: &str) {
     let service = LlmService::start(LlmSettings {
         max_new_tokens: 200,
         ..settings()
@@ -312,48 +314,11 @@ async fn a_crashed_engine_is_reported_and_restarted() {
         .await
         .unwrap();
     assert!(matches!(first, Some(LlmEvent::Token(_))), "{first:?}");
-    service.crash_engine_for_test();
-    // The answer in progress ends with an explicit error, not silence.
-    let (_, outcome) = collect(running).await;
-    match outcome {
-        Err(LlmError::Unavailable { reason }) => assert!(reason.contains("panicked"), "{reason}"),
-        other => panic!("{other:?}"),
-    }
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        health.wait_for(|h| matches!(h, LlmHealth::Unavailable { .. })),
-    )
-    .await
-    .expect("Unavailable after the crash")
-    .unwrap();
-    wait_for(&service, LlmHealth::is_ready, "Ready after restart").await;
-    assert_eq!(service.restarts(), 1);
-    let (text, stats) = collect(service.generate(ask("Say hi."), CancellationToken::new())).await;
-    assert!(stats.is_ok() && !text.is_empty(), "{stats:?}");
-    assert_eq!(service.in_flight(), 0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_operator_restart_reloads_the_engine_and_ends_answers_in_flight_explicitly() {
-    let service = LlmService::start(LlmSettings {
-        max_new_tokens: 200,
-        ..settings()
-    });
-    wait_for(&service, LlmHealth::is_ready, "Ready").await;
-    let mut health = service.subscribe_health();
-    let mut running = service.generate(
-        ask("Count from one to one hundred in words."),
-        CancellationToken::new(),
-    );
-    let first = tokio::time::timeout(Duration::from_secs(60), running.recv())
-        .await
-        .unwrap();
-    assert!(matches!(first, Some(LlmEvent::Token(_))), "{first:?}");
-    service.restart().expect("a local engine restarts");
+    stop(&service);
     let (_, outcome) = collect(running).await;
     match outcome {
         Err(LlmError::Unavailable { reason }) => {
-            assert!(reason.contains("restarted by an operator"), "{reason}")
+            assert!(reason.contains(reason_holds), "{reason}")
         }
         other => panic!("{other:?}"),
     }
@@ -369,6 +334,20 @@ async fn an_operator_restart_reloads_the_engine_and_ends_answers_in_flight_expli
     let (text, stats) = collect(service.generate(ask("Say hi."), CancellationToken::new())).await;
     assert!(stats.is_ok() && !text.is_empty(), "{stats:?}");
     assert_eq!(service.in_flight(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_engine_is_reported_and_restarted() {
+    answer_interrupted_then_recovered(LlmService::crash_engine_for_test, "panicked").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_restart_reloads_the_engine_and_ends_answers_in_flight_explicitly() {
+    answer_interrupted_then_recovered(
+        |service| service.restart().expect("a local engine restarts"),
+        "restarted by an operator",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
