@@ -10,7 +10,8 @@
 //! Prometheus metrics on a separate admin port. [`config`] validates every `PS_*` variable
 //! before any socket opens.
 
-pub mod auth;
+/// Tokens, TURN credentials and secret comparison, shared with the inference server.
+pub use goassist_protocol::auth;
 pub mod config;
 pub mod server;
 pub mod signalling;

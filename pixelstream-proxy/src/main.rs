@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use goassist_config::cli;
-use goassist_pixelstream_proxy::auth::issue_player_token;
+use goassist_pixelstream_proxy::auth::{Audience, issue_token};
 use goassist_pixelstream_proxy::config::table;
 use goassist_pixelstream_proxy::{Config, Frontend, Listeners, serve};
 
@@ -86,7 +86,12 @@ fn main() -> ExitCode {
                 .unwrap_or(0);
             println!(
                 "{}",
-                issue_player_token(secret.expose(), &streamer_id, now + ttl_seconds)
+                issue_token(
+                    Audience::PixelStreamingPlayer,
+                    secret.expose(),
+                    &streamer_id,
+                    now + ttl_seconds
+                )
             );
             ExitCode::SUCCESS
         }

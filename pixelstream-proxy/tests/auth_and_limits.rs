@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Client, Proxy, metric, player, streamer};
 use goassist_pixelstream_proxy::Frontend;
-use goassist_pixelstream_proxy::auth::issue_player_token;
+use goassist_pixelstream_proxy::auth::{Audience, issue_token};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Error as WsError;
 
@@ -41,19 +41,34 @@ async fn player_tokens_are_enforced_before_upgrade() {
     let url = |q: &str| format!("ws://{}/{q}", proxy.player);
 
     assert_eq!(http_status(Client::connect(&url("")).await), 401);
-    let expired = issue_player_token(TOKEN_SECRET, "Mine", now() - 1);
+    let expired = issue_token(
+        Audience::PixelStreamingPlayer,
+        TOKEN_SECRET,
+        "Mine",
+        now() - 1,
+    );
     assert_eq!(
         http_status(Client::connect(&url(&format!("?token={expired}"))).await),
         401
     );
-    let valid = issue_player_token(TOKEN_SECRET, "Mine", now() + 60);
+    let valid = issue_token(
+        Audience::PixelStreamingPlayer,
+        TOKEN_SECRET,
+        "Mine",
+        now() + 60,
+    );
     let tampered = valid.replacen("TWluZQ", "VGhlaXJz", 1); // Mine -> Theirs
     assert_ne!(tampered, valid);
     assert_eq!(
         http_status(Client::connect(&url(&format!("?token={tampered}"))).await),
         401
     );
-    let forged = issue_player_token("another-secret-of-enough-length", "Mine", now() + 60);
+    let forged = issue_token(
+        Audience::PixelStreamingPlayer,
+        "another-secret-of-enough-length",
+        "Mine",
+        now() + 60,
+    );
     assert_eq!(
         http_status(Client::connect(&url(&format!("?token={forged}"))).await),
         401

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{Proxy, metric};
 use goassist_pixelstream_proxy::Frontend;
-use goassist_pixelstream_proxy::auth::issue_player_token;
+use goassist_pixelstream_proxy::auth::{Audience, issue_token};
 
 const SETUP: &str = "scripts/setup_pixelstream_frontend.sh";
 
@@ -58,7 +58,12 @@ async fn chromium_plays_video_through_the_proxy() {
         .unwrap()
         .as_secs()
         + 300;
-    let token = issue_player_token(secret, "TestStreamer", expires);
+    let token = issue_token(
+        Audience::PixelStreamingPlayer,
+        secret,
+        "TestStreamer",
+        expires,
+    );
     // The page connects its signalling socket to its own origin, carrying the page's token.
     let page = format!(
         "http://{}/?token={token}&AutoConnect=true&AutoPlayVideo=true&StartVideoMuted=true",

@@ -5,6 +5,7 @@
 //! come back as a typed error.
 
 pub mod arkit;
+pub mod auth;
 pub mod bridge_stream;
 pub mod events;
 pub mod face_frame;

@@ -19,6 +19,7 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use goassist_protocol::auth::secrets_match;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -85,7 +86,7 @@ fn identify(config: &Config, presented: Option<&str>) -> Option<Caller> {
         .iter()
         .map(|t| (t.name.as_str(), t.scope, &t.secret));
     for (name, scope, secret) in legacy.chain(named) {
-        if constant_time_eq(secret.expose().as_bytes(), presented.as_bytes()) {
+        if secrets_match(secret.expose(), presented) {
             found = Some(Caller {
                 name: name.to_string(),
                 scope,
@@ -167,15 +168,6 @@ async fn authorize_and_audit(
         audit(&state, &caller.name, action, outcome, &detail);
     }
     response
-}
-
-/// Compares without an early exit, so timing does not reveal how much of the token matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
-    for i in 0..a.len().max(b.len()) {
-        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff);
-    }
-    diff == 0
 }
 
 /// A response with the audit detail attached.
@@ -327,7 +319,7 @@ async fn restart_llm(State(state): State<AppState>) -> Result<impl IntoResponse,
 
 #[cfg(test)]
 mod tests {
-    use super::{Method, constant_time_eq, procedure, required_scope};
+    use super::{Method, procedure, required_scope};
     use crate::admin_tokens::AdminScope;
 
     #[test]
@@ -352,14 +344,5 @@ mod tests {
         assert_eq!(required_scope(Some("end_session")), AdminScope::Lead);
         assert_eq!(required_scope(Some("drain")), AdminScope::Oncall);
         assert_eq!(required_scope(None), AdminScope::Oncall);
-    }
-
-    #[test]
-    fn token_comparison() {
-        assert!(constant_time_eq(b"secret-token", b"secret-token"));
-        assert!(!constant_time_eq(b"secret-token", b"secret-tokeN"));
-        assert!(!constant_time_eq(b"secret-token", b"secret"));
-        assert!(!constant_time_eq(b"", b"x"));
-        assert!(!constant_time_eq(b"abc", b"abc\0"));
     }
 }

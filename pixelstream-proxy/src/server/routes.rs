@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::socket::serve_socket;
 use super::state::{Shared, unix_now};
-use crate::auth::{TokenError, secrets_match, verify_player_token};
+use crate::auth::{Audience, TokenError, secrets_match, verify_token};
 use crate::signalling::{RejectReason, Role};
 
 /// Query parameters a WebSocket upgrade may carry.
@@ -65,8 +65,13 @@ async fn player_entry(
         None => None,
         Some(secret) => {
             let token = credentials.token.unwrap_or_default();
-            match verify_player_token(secret.expose(), &token, unix_now()) {
-                Ok(claims) => Some(claims.streamer_id),
+            match verify_token(
+                Audience::PixelStreamingPlayer,
+                secret.expose(),
+                &token,
+                unix_now(),
+            ) {
+                Ok(claims) => Some(claims.subject),
                 Err(e) => return refuse(&shared, token_reason(e), StatusCode::UNAUTHORIZED),
             }
         }

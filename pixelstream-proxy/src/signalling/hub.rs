@@ -684,7 +684,7 @@ impl Hub {
             match &ice.turn_secret {
                 Some(secret) => {
                     let creds = turn_credentials(
-                        secret,
+                        secret.expose(),
                         ice_user,
                         unix_now,
                         ice.turn_credential_ttl.as_secs(),
