@@ -129,9 +129,13 @@ fn secrets_never_appear_in_check_config_or_error_messages() {
     let admin = "admin-secret-0123456789";
     let turn_password = "turn-password-0123456789";
     let api_key = "llm-api-key-0123456789";
+    let join = "join-token-secret-0123456789abcdef0123";
+    let turn_rest = "turn-rest-shared-secret-0123";
     let mut env = files.inference_env();
     env.extend([
         ("ADMIN_TOKEN", admin.to_string()),
+        ("SESSION_TOKEN_SECRET", join.to_string()),
+        ("WEBRTC_TURN_SECRET", turn_rest.to_string()),
         ("LLM_API_KEY", api_key.to_string()),
         ("WEBRTC_TURN_SERVER", "turn:turn.example:3478".to_string()),
         ("WEBRTC_TURN_USERNAME", "user".to_string()),
@@ -144,6 +148,8 @@ fn secrets_never_appear_in_check_config_or_error_messages() {
         "ADMIN_TOKEN=<redacted>",
         "LLM_API_KEY=<redacted>",
         "WEBRTC_TURN_PASSWORD=<redacted>",
+        "SESSION_TOKEN_SECRET=<redacted>",
+        "WEBRTC_TURN_SECRET=<redacted>",
     ] {
         assert!(stdout.contains(line), "{line} missing:\n{stdout}");
     }
@@ -158,7 +164,14 @@ fn secrets_never_appear_in_check_config_or_error_messages() {
         &text(&failed.stdout),
         &text(&failed.stderr),
     ] {
-        for secret in [admin, turn_password, api_key, "short-secret"] {
+        for secret in [
+            admin,
+            turn_password,
+            api_key,
+            join,
+            turn_rest,
+            "short-secret",
+        ] {
             assert!(!output.contains(secret), "{secret} leaked:\n{output}");
         }
     }
@@ -197,4 +210,50 @@ fn secrets_never_appear_in_check_config_or_error_messages() {
             assert!(!output.contains(secret), "{secret} leaked:\n{output}");
         }
     }
+}
+
+#[test]
+fn issue_token_mints_a_join_token_the_server_accepts() {
+    use goassist_protocol::auth::{Audience, verify_token};
+    let secret = "join-token-secret-0123456789abcdef0123";
+    let out = run(
+        INFERENCE,
+        &["issue-token", "user-42", "120"],
+        &[("SESSION_TOKEN_SECRET", secret.to_string())],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = verify_token(Audience::VoiceSession, secret, &token, now).expect("valid");
+    assert_eq!(claims.subject, "user-42");
+    assert!(claims.expires_at.abs_diff(now + 120) <= 5);
+
+    // docs/security.md's shell recipe (openssl and coreutils) makes the same kind of token.
+    let recipe = format!(
+        "subject=$(printf '%s' user-42 | basenc --base64url | tr -d '=')\n\
+         expiry={}\n\
+         tag=$(printf '%s' \"goassist-session-token-v1.$subject.$expiry\" \
+           | openssl dgst -sha256 -hmac \"$SESSION_TOKEN_SECRET\" -binary | basenc --base64url | tr -d '=')\n\
+         echo \"$subject.$expiry.$tag\"",
+        claims.expires_at
+    );
+    let shell = std::process::Command::new("sh")
+        .args(["-c", &recipe])
+        .env("SESSION_TOKEN_SECRET", secret)
+        .output()
+        .expect("sh");
+    assert_eq!(text(&shell.stdout).trim(), token, "{}", text(&shell.stderr));
+
+    let missing = run(INFERENCE, &["issue-token", "user-42"], &[]);
+    assert_eq!(missing.status.code(), Some(78));
+    assert!(text(&missing.stderr).contains("SESSION_TOKEN_SECRET"));
+    let short = run(
+        INFERENCE,
+        &["issue-token", "user-42"],
+        &[("SESSION_TOKEN_SECRET", "short".to_string())],
+    );
+    assert_eq!(short.status.code(), Some(78));
 }

@@ -4,6 +4,10 @@
 //! event, the admin list and the logs show) cannot end the session, a wrong secret gets the 404
 //! of an unknown session, and the client's own DELETE on its `Location` ends it. The secret never
 //! appears in the admin list or the server's log.
+//!
+//! The server runs as a public deployment would: `SESSION_TOKEN_SECRET` (a join token is needed
+//! to start a session or read the ICE servers) and `WEBRTC_TURN_SECRET` (each hand-out gets its
+//! own expiring TURN credentials). Neither secret reaches a response, `/metrics` or the log.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -11,8 +15,18 @@ use std::time::{Duration, Instant};
 
 use goassist_client::VoiceClient;
 use goassist_e2e::{Server, tail};
+use goassist_protocol::auth::{Audience, issue_token, turn_credentials};
 
 const ADMIN: &str = "e2e-admin-token-0123456789abcdef";
+const JOIN_SECRET: &str = "e2e-join-token-secret-0123456789abcdef";
+const TURN_SECRET: &str = "e2e-turn-rest-secret-0123";
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
 
 /// One HTTP/1.1 request on loopback: (status, body).
 fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
@@ -53,10 +67,76 @@ fn listed_sessions(port: u16) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_client_holding_the_location_ends_its_session() {
-    let mut server = Server::start(&[("ADMIN_TOKEN", ADMIN.into())]);
+    let mut server = Server::start(&[
+        ("ADMIN_TOKEN", ADMIN.into()),
+        ("SESSION_TOKEN_SECRET", JOIN_SECRET.into()),
+        ("WEBRTC_TURN_SERVER", "turn:127.0.0.1:3478".into()),
+        ("WEBRTC_TURN_SECRET", TURN_SECRET.into()),
+        ("WEBRTC_TURN_CREDENTIAL_TTL_S", "600".into()),
+    ]);
     server.wait_ready(Duration::from_secs(240));
     let port = server.port;
-    let client = VoiceClient::connect(&format!("{}/v1/sessions", server.url()))
+    let whip = format!("{}/v1/sessions", server.url());
+
+    // No join token, or one signed with another secret: 401, and no session.
+    let Err(err) = VoiceClient::connect(&whip).await else {
+        panic!("a session without a join token");
+    };
+    assert!(err.to_string().contains("401"), "{err}");
+    let forged = issue_token(
+        Audience::VoiceSession,
+        "not-the-secret-0123456789abcdef-x",
+        "mallory",
+        unix_now() + 60,
+    );
+    let Err(err) = VoiceClient::connect_with_token(&whip, Some(&forged)).await else {
+        panic!("a session with a forged join token");
+    };
+    assert!(err.to_string().contains("401"), "{err}");
+    let (status, _) = request(port, "GET", "/v1/ice-servers", &[]);
+    assert_eq!(status, 401, "the TURN credentials are not for strangers");
+
+    // With a token: the ICE servers carry TURN credentials of this hand-out's own, which the
+    // TURN server can check with the shared secret alone.
+    let token = issue_token(
+        Audience::VoiceSession,
+        JOIN_SECRET,
+        "user-42",
+        unix_now() + 60,
+    );
+    let bearer_token = format!("Bearer {token}");
+    let (status, body) = request(
+        port,
+        "GET",
+        "/v1/ice-servers",
+        &[("Authorization", &bearer_token)],
+    );
+    assert_eq!(status, 200, "{body}");
+    let servers: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let turn = &servers["iceServers"][1];
+    assert_eq!(turn["urls"], "turn:127.0.0.1:3478");
+    let username = turn["username"].as_str().expect("a TURN username");
+    let (expiry, label) = username.split_once(':').expect("<expiry>:<label>");
+    let expiry: u64 = expiry.parse().unwrap();
+    assert!(
+        expiry.abs_diff(unix_now() + 600) <= 5,
+        "expires after the TTL: {username}"
+    );
+    assert!(is_hex(label, 16), "an unguessable label: {username}");
+    let recomputed = turn_credentials(TURN_SECRET, label, expiry - 600, 600);
+    assert_eq!(turn["credential"], recomputed.credential.as_str());
+    let (_, again) = request(
+        port,
+        "GET",
+        "/v1/ice-servers",
+        &[("Authorization", &bearer_token)],
+    );
+    assert!(
+        !again.contains(username),
+        "each hand-out has its own credentials"
+    );
+
+    let client = VoiceClient::connect_with_token(&whip, Some(&token))
         .await
         .expect("WebRTC session");
 
@@ -128,7 +208,17 @@ async fn only_the_client_holding_the_location_ends_its_session() {
         metrics.contains("goassist_sessions_ended_total{reason=\"client\"} 1"),
         "ended by the client"
     );
+    let rejected = "goassist_sessions_rejected_total{reason=\"token_missing\"} 2";
+    assert!(
+        metrics.contains(rejected),
+        "both tokenless calls are counted"
+    );
+    assert!(metrics.contains("goassist_sessions_rejected_total{reason=\"token_invalid\"} 1"));
     let log = server.logs();
     assert!(log.contains(id), "the logs name the session by its id");
-    assert!(!log.contains(secret), "the secret is never logged");
+    assert!(log.contains("user-42"), "the log names the token's subject");
+    for secret in [secret, JOIN_SECRET, TURN_SECRET, token.as_str()] {
+        assert!(!log.contains(secret), "a secret is never logged");
+        assert!(!metrics.contains(secret), "nor exported");
+    }
 }

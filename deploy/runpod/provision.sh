@@ -106,16 +106,18 @@ if [ "$TURN" = 1 ]; then
   step "6. turn: coturn on TCP 3478"
   run $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends coturn
   pod_ip=$(hostname -I 2>/dev/null | awk '{print $1}')
-  turn_password=$(secret 24)
+  turn_secret=$(secret 24)
   write_file /etc/turnserver.conf 0640 <<TURNCONF
 # coturn for GoAssist on a pod that exposes only TCP (runbook §7.4): clients reach TURN over
-# TCP on 3478 and their media is relayed to goassist-inference on this pod only.
+# TCP on 3478 and their media is relayed to goassist-inference on this pod only. Credentials
+# are TURN REST ones: goassist-inference signs a short-lived pair per client with the shared
+# secret (WEBRTC_TURN_SECRET), so a leaked pair dies with its expiry.
 listening-port=3478
 no-udp
 no-tls
 no-dtls
-lt-cred-mech
-user=goassist:$turn_password
+use-auth-secret
+static-auth-secret=$turn_secret
 realm=goassist
 relay-ip=${pod_ip:-<pod ip>}
 allowed-peer-ip=${pod_ip:-<pod ip>}
@@ -123,10 +125,10 @@ denied-peer-ip=0.0.0.0-255.255.255.255
 no-cli
 fingerprint
 TURNCONF
-  printf '+ append WEBRTC_TURN_SERVER/USERNAME/PASSWORD to /etc/goassist/inference.env (set the public host:port RunPod maps to 3478)\n'
+  printf '+ append WEBRTC_TURN_SERVER/SECRET to /etc/goassist/inference.env (set the public host:port RunPod maps to 3478)\n'
   if [ "$DRY_RUN" = 0 ]; then
-    printf 'WEBRTC_TURN_SERVER=turn:%s:3478?transport=tcp\nWEBRTC_TURN_USERNAME=goassist\nWEBRTC_TURN_PASSWORD=%s\nWEBRTC_PUBLIC_IPS=%s\n' \
-      "${RUNPOD_PUBLIC_IP:-$pod_ip}" "$turn_password" "$pod_ip" | $SUDO tee -a /etc/goassist/inference.env >/dev/null
+    printf 'WEBRTC_TURN_SERVER=turn:%s:3478?transport=tcp\nWEBRTC_TURN_SECRET=%s\nWEBRTC_PUBLIC_IPS=%s\n' \
+      "${RUNPOD_PUBLIC_IP:-$pod_ip}" "$turn_secret" "$pod_ip" | $SUDO tee -a /etc/goassist/inference.env >/dev/null
   fi
   run $SUDO sh -c 'turnserver -c /etc/turnserver.conf --daemon'
 fi

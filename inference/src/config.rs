@@ -17,6 +17,7 @@ use std::time::Duration;
 use goassist_config::{Check, Kind, Table, Values, Var, kinds};
 use goassist_engines::asr::AsrLanguage;
 pub use goassist_engines::turn::{TurnDetectorKind, TurnRuleConfig};
+use goassist_protocol::auth::turn_credentials;
 
 use crate::admin_tokens::AdminToken;
 use crate::http::rate_limit::IpNet;
@@ -115,7 +116,7 @@ pub enum LlmBackendConfig {
     },
 }
 
-/// An ICE server handed to clients.
+/// An ICE server as one client is given it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IceServer {
     /// `stun:` or `turn:` URI.
@@ -125,6 +126,41 @@ pub struct IceServer {
     /// TURN password.
     pub credential: Option<Secret>,
 }
+
+/// `WEBRTC_TURN_SERVER` and how its clients authenticate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnServer {
+    /// `turn:` or `turns:` URI.
+    pub url: String,
+    /// Where each client's username and password come from.
+    pub credentials: TurnAuth,
+}
+
+/// How TURN credentials are made.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TurnAuth {
+    /// `WEBRTC_TURN_SECRET`: per-client credentials in the TURN REST convention, valid for
+    /// `ttl_s` (`WEBRTC_TURN_CREDENTIAL_TTL_S`).
+    Rest {
+        /// The secret shared with the TURN server.
+        secret: Secret,
+        /// Lifetime of each credential, seconds.
+        ttl_s: u64,
+    },
+    /// `WEBRTC_TURN_USERNAME` / `WEBRTC_TURN_PASSWORD`: one pair for everybody (warned).
+    Static {
+        /// The username.
+        username: String,
+        /// The password.
+        password: Secret,
+    },
+}
+
+/// `SESSION_TOKEN_SECRET` shorter than this is refused: join tokens are HMAC-SHA256, and a
+/// short key can be found offline from one token.
+pub const MIN_SESSION_TOKEN_SECRET_LEN: usize = 32;
+/// `WEBRTC_TURN_SECRET` shorter than this is refused, for the same reason (HMAC-SHA1).
+pub const MIN_TURN_SECRET_LEN: usize = 16;
 
 /// The whole validated configuration of `goassist-inference`.
 #[derive(Debug, Clone)]
@@ -143,6 +179,8 @@ pub struct Config {
     pub max_concurrent_sessions: usize,
     /// `SESSION_IDLE_TIMEOUT_S`
     pub session_idle_timeout_s: u64,
+    /// `SESSION_MAX_DURATION_S`: no session lasts longer; 0 = no cap.
+    pub session_max_duration_s: u64,
     /// `DRAIN_TIMEOUT_S`: how long a drain waits for sessions before force-cancelling them.
     pub drain_timeout_s: u64,
     /// `SESSIONS_PER_IP_PER_MINUTE`: session creations per client address and minute (burst
@@ -156,6 +194,9 @@ pub struct Config {
     pub http_header_timeout_s: u64,
     /// `HTTP_REQUEST_TIMEOUT_S`: a request not answered in this long (body included) gets 408.
     pub http_request_timeout_s: u64,
+    /// `SESSION_TOKEN_SECRET`: when set, creating a session (and reading the ICE servers)
+    /// needs a join token signed with it.
+    pub session_token_secret: Option<Secret>,
     /// `ADMIN_TOKEN`: bearer token for /admin; admin endpoints answer 401 when unset.
     pub admin_token: Option<Secret>,
     // --- operations: scoped admin tokens and alert thresholds (deploy/config.yaml "operations")
@@ -234,7 +275,7 @@ pub struct Config {
     /// `WEBRTC_STUN_SERVER`
     pub stun_server: String,
     /// `WEBRTC_TURN_SERVER` with its credentials.
-    pub turn_server: Option<IceServer>,
+    pub turn_server: Option<TurnServer>,
     /// `WEBRTC_UDP_PORT_MIN`..=`WEBRTC_UDP_PORT_MAX`
     pub webrtc_udp_ports: (u16, u16),
     /// `WEBRTC_PUBLIC_IPS`: addresses advertised as host candidates (default: the interfaces).
@@ -287,6 +328,8 @@ pub fn table() -> Table {
                 .doc("sessions served at once; more are refused with 503"),
             Var::new("SESSION_IDLE_TIMEOUT_S", kinds::int::<u64>(60, 3600)).default("300").lenient()
                 .doc("a session in which the user neither speaks nor types this long is closed (pings and noise do not count)"),
+            Var::new("SESSION_MAX_DURATION_S", kinds::int::<u64>(0, 86_400)).default("3600").lenient()
+                .doc("no session lasts longer than this, however active (one client cannot hold a slot for ever); 0 = no cap"),
             Var::new("DRAIN_TIMEOUT_S", kinds::int::<u64>(1, 3600)).default("30").lenient()
                 .doc("drain (SIGTERM or POST /admin/drain) cancels sessions still open after this"),
             Var::new("SESSIONS_PER_IP_PER_MINUTE", kinds::int::<u32>(0, 10_000)).default("20").lenient()
@@ -297,6 +340,8 @@ pub fn table() -> Table {
                 .doc("a connection that has not sent a request's headers in this long is closed"),
             Var::new("HTTP_REQUEST_TIMEOUT_S", kinds::int::<u64>(1, 600)).default("30").lenient()
                 .doc("a request (its body included) not answered in this long gets 408"),
+            Var::new("SESSION_TOKEN_SECRET", kinds::secret(MIN_SESSION_TOKEN_SECRET_LEN))
+                .doc("when set, POST /v1/sessions and GET /v1/ice-servers need Authorization: Bearer <join token> signed with it (your app's backend mints them, e.g. `goassist-inference issue-token`); unset = anyone who reaches the API may start a session"),
             Var::new("ADMIN_TOKEN", kinds::secret(0))
                 .doc("bearer token for /admin/*; unset = admin API closed (401); use >= 16 random characters"),
             Var::new("ADMIN_TOKENS", admin_tokens())
@@ -411,10 +456,14 @@ pub fn table() -> Table {
                 .doc("STUN server handed to clients"),
             Var::new("WEBRTC_TURN_SERVER", ice_uri("a TURN URI turn:host[:port][?transport=udp|tcp] or turns:...", &["turn:", "turns:"]))
                 .doc("TURN server handed to clients; unset = no TURN"),
-            Var::new("WEBRTC_TURN_USERNAME", kinds::text()).required_when_set("WEBRTC_TURN_SERVER")
-                .doc("TURN username"),
-            Var::new("WEBRTC_TURN_PASSWORD", kinds::secret(0)).required_when_set("WEBRTC_TURN_SERVER")
-                .doc("TURN password"),
+            Var::new("WEBRTC_TURN_SECRET", kinds::secret(MIN_TURN_SECRET_LEN))
+                .doc("TURN REST shared secret (coturn static-auth-secret): every client gets its own credentials that expire; needs WEBRTC_TURN_SERVER"),
+            Var::new("WEBRTC_TURN_CREDENTIAL_TTL_S", kinds::int::<u64>(60, 86_400)).default("3600").lenient()
+                .doc("lifetime of the credentials made from WEBRTC_TURN_SECRET; a session that needs TURN must connect within it"),
+            Var::new("WEBRTC_TURN_USERNAME", kinds::text())
+                .doc("static TURN username, only without WEBRTC_TURN_SECRET (every client gets it: warned)"),
+            Var::new("WEBRTC_TURN_PASSWORD", kinds::secret(0))
+                .doc("static TURN password, only without WEBRTC_TURN_SECRET"),
             Var::new("WEBRTC_UDP_PORT_MIN", kinds::int::<u16>(1024, 65535)).default("9000").lenient()
                 .doc("first UDP port for sessions (one port per session); <= WEBRTC_UDP_PORT_MAX"),
             Var::new("WEBRTC_UDP_PORT_MAX", kinds::int::<u16>(1024, 65535)).default("9200").lenient()
@@ -444,6 +493,7 @@ pub fn table() -> Table {
         .rule(overlap_is_shorter_than_a_packet)
         .rule(turn_probe_is_shorter_than_the_longest_pause)
         .rule(udp_port_range_holds_the_sessions)
+        .rule(turn_has_credentials)
 }
 
 impl Config {
@@ -460,10 +510,18 @@ impl Config {
                 model_path: v.get("LLM_MODEL_PATH"),
             },
         };
-        let turn_server = v.opt::<String>("WEBRTC_TURN_SERVER").map(|url| IceServer {
+        let turn_server = v.opt::<String>("WEBRTC_TURN_SERVER").map(|url| TurnServer {
             url,
-            username: v.opt("WEBRTC_TURN_USERNAME"),
-            credential: v.opt("WEBRTC_TURN_PASSWORD"),
+            credentials: match v.opt::<Secret>("WEBRTC_TURN_SECRET") {
+                Some(secret) => TurnAuth::Rest {
+                    secret,
+                    ttl_s: v.get("WEBRTC_TURN_CREDENTIAL_TTL_S"),
+                },
+                None => TurnAuth::Static {
+                    username: v.get("WEBRTC_TURN_USERNAME"),
+                    password: v.get("WEBRTC_TURN_PASSWORD"),
+                },
+            },
         });
         Config {
             api_host: v.get("API_HOST"),
@@ -473,11 +531,13 @@ impl Config {
             metrics_port: v.get("METRICS_PORT"),
             max_concurrent_sessions: v.get("MAX_CONCURRENT_SESSIONS"),
             session_idle_timeout_s: v.get("SESSION_IDLE_TIMEOUT_S"),
+            session_max_duration_s: v.get("SESSION_MAX_DURATION_S"),
             drain_timeout_s: v.get("DRAIN_TIMEOUT_S"),
             sessions_per_ip_per_minute: v.get("SESSIONS_PER_IP_PER_MINUTE"),
             trusted_proxies: v.opt("TRUSTED_PROXIES").unwrap_or_default(),
             http_header_timeout_s: v.get("HTTP_HEADER_TIMEOUT_S"),
             http_request_timeout_s: v.get("HTTP_REQUEST_TIMEOUT_S"),
+            session_token_secret: v.opt("SESSION_TOKEN_SECRET"),
             admin_token: v.opt("ADMIN_TOKEN"),
             admin_tokens: v.opt("ADMIN_TOKENS").unwrap_or_default(),
             alert_crash_loop_threshold: v.get("ALERT_CRASH_LOOP_THRESHOLD"),
@@ -527,14 +587,29 @@ impl Config {
         }
     }
 
-    /// The ICE servers handed to WebRTC clients (STUN always, TURN when configured).
-    pub fn ice_servers(&self) -> Vec<IceServer> {
+    /// The ICE servers handed to one WebRTC client (STUN always, TURN when configured).
+    /// `client` labels the TURN REST username (an unguessable id of this hand-out, not a
+    /// secret); `now_unix` starts the credentials' lifetime.
+    pub fn ice_servers(&self, client: &str, now_unix: u64) -> Vec<IceServer> {
         let mut servers = vec![IceServer {
             url: self.stun_server.clone(),
             username: None,
             credential: None,
         }];
-        servers.extend(self.turn_server.clone());
+        if let Some(turn) = &self.turn_server {
+            let (username, password) = match &turn.credentials {
+                TurnAuth::Rest { secret, ttl_s } => {
+                    let c = turn_credentials(secret.expose(), client, now_unix, *ttl_s);
+                    (c.username, Secret::new(c.credential))
+                }
+                TurnAuth::Static { username, password } => (username.clone(), password.clone()),
+            };
+            servers.push(IceServer {
+                url: turn.url.clone(),
+                username: Some(username),
+                credential: Some(password),
+            });
+        }
         servers
     }
 }
@@ -779,6 +854,52 @@ fn admin_tokens_are_long_and_distinct(check: &mut Check<'_>) {
                 ),
             );
         }
+    }
+}
+
+/// `WEBRTC_TURN_SERVER` needs credentials: per-client ones from `WEBRTC_TURN_SECRET`, or a
+/// static pair, which is warned about because every caller of the API gets it (an open relay
+/// for anyone who can reach the server).
+fn turn_has_credentials(check: &mut Check<'_>) {
+    let v = check.values();
+    let server = v.opt::<String>("WEBRTC_TURN_SERVER").is_some();
+    let secret = v.opt::<Secret>("WEBRTC_TURN_SECRET").is_some();
+    let user = v.opt::<String>("WEBRTC_TURN_USERNAME").is_some();
+    let password = v.opt::<Secret>("WEBRTC_TURN_PASSWORD").is_some();
+    if !server {
+        if secret || user || password {
+            check.warn(
+                "WEBRTC_TURN_SERVER",
+                "TURN credentials are set but WEBRTC_TURN_SERVER is not: no TURN server is handed to clients",
+            );
+        }
+        return;
+    }
+    if secret {
+        if user || password {
+            check.warn(
+                "WEBRTC_TURN_USERNAME",
+                "WEBRTC_TURN_USERNAME/WEBRTC_TURN_PASSWORD are ignored: WEBRTC_TURN_SECRET gives each client its own credentials",
+            );
+        }
+        return;
+    }
+    for (name, present, valid) in [
+        ("WEBRTC_TURN_USERNAME", user, "any text"),
+        ("WEBRTC_TURN_PASSWORD", password, "any text"),
+    ] {
+        if !present {
+            check.error(
+                name,
+                format!("{name} is missing or empty; it is required when WEBRTC_TURN_SERVER is set without WEBRTC_TURN_SECRET (valid: {valid})"),
+            );
+        }
+    }
+    if user && password {
+        check.warn(
+            "WEBRTC_TURN_PASSWORD",
+            "static TURN credentials go to every client that can reach the API, which makes the TURN server a relay for anyone; set WEBRTC_TURN_SECRET (the TURN server's static-auth-secret) for per-client credentials that expire",
+        );
     }
 }
 

@@ -4,6 +4,7 @@
 //! goassist-inference                 run the server (configuration from the environment)
 //! goassist-inference --check-config  validate and print the effective configuration
 //! goassist-inference requantize-gguf IN OUT   rewrite slow GGUF tensors as Q8_0
+//! goassist-inference issue-token SUBJECT [TTL_SECONDS]   print a join token
 //! ```
 //!
 //! Exit codes: 0, 1 (runtime failure), 64 (usage), 78 (configuration).
@@ -40,6 +41,15 @@ enum Command {
         /// The GGUF file to write.
         output: PathBuf,
     },
+    /// Print a join token for POST /v1/sessions (needs only SESSION_TOKEN_SECRET; an app
+    /// backend can equally mint them itself, see docs/security.md).
+    IssueToken {
+        /// Who the token is for (your app's user id; logged with the session).
+        subject: String,
+        /// Lifetime in seconds (1–86400): how long it may be used to start a session.
+        #[arg(default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        ttl_seconds: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +59,10 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Some(Command::RequantizeGguf { input, output }) => requantize(&input, &output),
+        Some(Command::IssueToken {
+            subject,
+            ttl_seconds,
+        }) => issue_token(&subject, ttl_seconds),
         None if cli.check_config => check_config(),
         None => run_server(),
     }
@@ -119,4 +133,28 @@ fn requantize(input: &Path, output: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn issue_token(subject: &str, ttl_seconds: u64) -> ExitCode {
+    use goassist_protocol::auth::{Audience, MAX_SUBJECT_BYTES, issue_token};
+    let min = config::MIN_SESSION_TOKEN_SECRET_LEN;
+    let secret = std::env::var("SESSION_TOKEN_SECRET").unwrap_or_default();
+    if secret.len() < min {
+        eprintln!(
+            "config error: SESSION_TOKEN_SECRET is missing or shorter than {min} bytes; issue-token signs with it"
+        );
+        return ExitCode::from(cli::EXIT_CONFIG);
+    }
+    if subject.is_empty() || subject.len() > MAX_SUBJECT_BYTES {
+        eprintln!("issue-token: the subject must be 1 to {MAX_SUBJECT_BYTES} bytes");
+        return ExitCode::from(cli::EXIT_USAGE);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    println!(
+        "{}",
+        issue_token(Audience::VoiceSession, &secret, subject, now + ttl_seconds)
+    );
+    ExitCode::SUCCESS
 }

@@ -65,7 +65,8 @@ pub struct Metrics {
     pub stage_seconds: HistogramVec,
     /// Sessions currently open.
     pub sessions_active: IntGauge,
-    /// Sessions ended, by how they ended (`client`, `idle_timeout`, `admin`, `drain`, `error`).
+    /// Sessions ended, by how they ended (`client`, `idle_timeout`, `max_duration`, `admin`,
+    /// `drain`, `error`).
     pub sessions_ended_total: IntCounterVec,
     /// Session offers refused, by reason (`capacity`, `draining`, `not_ready`, `bad_offer`).
     pub sessions_rejected_total: IntCounterVec,
@@ -340,7 +341,14 @@ impl Metrics {
             ),
             (
                 &metrics.sessions_ended_total,
-                &["client", "idle_timeout", "admin", "drain", "error"],
+                &[
+                    "client",
+                    "idle_timeout",
+                    "max_duration",
+                    "admin",
+                    "drain",
+                    "error",
+                ],
             ),
             (&metrics.restarts_total, &["llm"]),
             (

@@ -36,6 +36,8 @@ pub enum EndReason {
     Client,
     /// No user voice (speech or typed text) for SESSION_IDLE_TIMEOUT_S.
     IdleTimeout,
+    /// The session reached SESSION_MAX_DURATION_S.
+    MaxDuration,
     /// An operator ended it through the admin API.
     Admin,
     /// The drain deadline passed.
@@ -50,6 +52,7 @@ impl EndReason {
         match self {
             EndReason::Client => "client",
             EndReason::IdleTimeout => "idle_timeout",
+            EndReason::MaxDuration => "max_duration",
             EndReason::Admin => "admin",
             EndReason::Drain => "drain",
             EndReason::Error => "error",
@@ -77,6 +80,12 @@ fn os_random<const N: usize>() -> Result<[u8; N], getrandom::Error> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// 64 random bits as 16 hex digits: a label that says nothing about time or order (the TURN
+/// REST username of an ICE-server hand-out). Not a secret.
+pub fn unguessable_label() -> String {
+    os_random::<8>().map_or_else(|_| "client".to_string(), |bytes| hex(&bytes))
 }
 
 /// A session's public id: 128 bits from the OS RNG, written as 32 lowercase hex digits.

@@ -343,7 +343,7 @@ fn turn_requires_username_and_password() {
     );
     assert!(!format!("{:?}", v.effective).contains("turn-secret-pw"));
     let c = v.config.expect("valid TURN");
-    assert_eq!(c.ice_servers().len(), 2);
+    assert_eq!(c.ice_servers("client-1", 0).len(), 2);
     assert!(!format!("{c:?}").contains("turn-secret-pw"));
 
     let v = with(

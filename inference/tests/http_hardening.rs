@@ -593,3 +593,204 @@ fn the_hardening_settings_have_safe_defaults_and_a_bad_proxy_list_stops_start_up
         validated.problems
     );
 }
+
+// --- 2. join tokens and TURN credentials -----------------------------------------------------
+
+const JOIN_SECRET: &str = "join-token-secret-0123456789abcdef";
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn rejected(state: &AppState, reason: &str) -> u64 {
+    state
+        .metrics
+        .sessions_rejected_total
+        .with_label_values(&[reason])
+        .get()
+}
+
+#[tokio::test]
+async fn with_a_token_secret_only_a_valid_join_token_starts_a_session() {
+    use goassist_protocol::auth::{Audience, issue_token};
+    let s = state_with(&[("SESSION_TOKEN_SECRET", JOIN_SECRET)]);
+    let now = unix_now();
+    let sdp = ("content-type", "application/sdp");
+    let valid = issue_token(Audience::VoiceSession, JOIN_SECRET, "user-1", now + 60);
+    let refused = [
+        ("token_missing", None),
+        (
+            "token_expired",
+            Some(issue_token(
+                Audience::VoiceSession,
+                JOIN_SECRET,
+                "user-1",
+                now - 1,
+            )),
+        ),
+        (
+            "token_invalid",
+            Some(issue_token(
+                Audience::VoiceSession,
+                "another-secret-0123456789abcdef-xyz",
+                "user-1",
+                now + 60,
+            )),
+        ),
+        // A Pixel Streaming player token signed with the same secret opens nothing here.
+        (
+            "token_invalid",
+            Some(issue_token(
+                Audience::PixelStreamingPlayer,
+                JOIN_SECRET,
+                "user-1",
+                now + 60,
+            )),
+        ),
+        ("token_invalid", Some(format!("{valid}x"))),
+        ("token_invalid", Some("not a token".to_string())),
+    ];
+    for (reason, token) in refused {
+        let before = rejected(&s, reason);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![sdp];
+        headers.extend(auth.as_deref().map(|a| ("authorization", a)));
+        let (status, h, body) = call(&s, "POST", "/v1/sessions", &headers, OFFER).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{reason}: {body}");
+        assert_eq!(h[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(
+            json(&body)["error"]["message"],
+            "missing or invalid bearer token",
+            "the same words whatever was wrong"
+        );
+        assert_eq!(rejected(&s, reason), before + 1, "{reason} is counted");
+    }
+
+    // A valid token gets past the check, to the readiness check (no models in this test).
+    let auth = format!("Bearer {valid}");
+    let (status, _, body) = call(
+        &s,
+        "POST",
+        "/v1/sessions",
+        &[sdp, ("authorization", &auth)],
+        OFFER,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(json(&body)["error"]["code"], "not_ready");
+
+    // The ICE servers (TURN credentials) need the same token.
+    let (status, _, _) = call(&s, "GET", "/v1/ice-servers", &[], "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = call(
+        &s,
+        "GET",
+        "/v1/ice-servers",
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Without the setting, nothing is asked for.
+    let open = state_with(&[]);
+    let (status, _, body) = call(&open, "POST", "/v1/sessions", &[sdp], OFFER).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+}
+
+#[tokio::test]
+async fn a_turn_secret_gives_every_hand_out_its_own_expiring_credentials() {
+    use goassist_protocol::auth::turn_credentials;
+    let turn_secret = "turn-rest-secret-0123456789";
+    let s = state_with(&[
+        ("WEBRTC_TURN_SERVER", "turn:turn.example.com:3478"),
+        ("WEBRTC_TURN_SECRET", turn_secret),
+        ("WEBRTC_TURN_CREDENTIAL_TTL_S", "120"),
+    ]);
+    let mut usernames = HashSet::new();
+    for _ in 0..3 {
+        let (status, h, body) = call(&s, "GET", "/v1/ice-servers", &[], "").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(h[header::CACHE_CONTROL], "no-store");
+        assert!(!body.contains(turn_secret));
+        let turn = json(&body)["iceServers"][1].clone();
+        let username = turn["username"].as_str().unwrap().to_string();
+        let (expiry, label) = username.split_once(':').unwrap();
+        let expiry: u64 = expiry.parse().unwrap();
+        assert!(expiry.abs_diff(unix_now() + 120) <= 5, "{username}");
+        let expected = turn_credentials(turn_secret, label, expiry - 120, 120);
+        assert_eq!(turn["credential"], expected.credential.as_str());
+        usernames.insert(username);
+    }
+    assert_eq!(usernames.len(), 3, "no two clients share credentials");
+}
+
+#[test]
+fn turn_and_token_settings_are_checked_and_never_shown() {
+    let dir = std::env::temp_dir().join(format!("goassist-hardening-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("m.gguf"), b"GGUF").unwrap();
+    let validate = |extra: &[(&str, &str)]| {
+        let vars: BTreeMap<String, String> = [
+            ("MAX_CONCURRENT_SESSIONS", "4"),
+            ("LLM_MODEL_PATH", dir.join("m.gguf").to_str().unwrap()),
+            ("ASR_MODEL_PATH", dir.to_str().unwrap()),
+            ("TTS_ENGINE", "piper"),
+            ("TTS_MODEL_PATH", dir.to_str().unwrap()),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        config::validate(&vars)
+    };
+    let messages = |v: &config::Validated| -> Vec<String> {
+        v.problems.iter().map(|p| p.message.clone()).collect()
+    };
+
+    let short = validate(&[("SESSION_TOKEN_SECRET", "short-secret")]);
+    assert!(
+        short.config.is_none(),
+        "a short key could be found offline from one token"
+    );
+    assert!(!format!("{:?}", short.problems).contains("short-secret"));
+
+    let stat = validate(&[
+        ("WEBRTC_TURN_SERVER", "turn:t.example"),
+        ("WEBRTC_TURN_USERNAME", "u"),
+        ("WEBRTC_TURN_PASSWORD", "static-pass-123"),
+    ]);
+    assert!(stat.config.is_some(), "static credentials still work");
+    assert!(
+        messages(&stat)
+            .iter()
+            .any(|m| m.contains("static TURN credentials go to every client")),
+        "{:?}",
+        messages(&stat)
+    );
+
+    let rest = validate(&[
+        ("WEBRTC_TURN_SERVER", "turn:t.example"),
+        ("WEBRTC_TURN_SECRET", "turn-rest-secret-0123456789"),
+    ]);
+    assert!(rest.config.is_some(), "{:?}", messages(&rest));
+    assert!(
+        messages(&rest).iter().all(|m| !m.contains("TURN")),
+        "{:?}",
+        messages(&rest)
+    );
+    let shown = format!("{:?} {:?}", rest.effective, rest.config);
+    assert!(!shown.contains("turn-rest-secret"), "{shown}");
+
+    let neither = validate(&[("WEBRTC_TURN_SERVER", "turn:t.example")]);
+    assert!(neither.config.is_none());
+    assert!(
+        messages(&neither)[0]
+            .contains("required when WEBRTC_TURN_SERVER is set without WEBRTC_TURN_SECRET"),
+        "{:?}",
+        messages(&neither)
+    );
+}

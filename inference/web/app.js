@@ -110,10 +110,25 @@ function waitForIce(pc) {
   });
 }
 
+// A server with SESSION_TOKEN_SECRET wants a join token (docs/security.md). The app that sends
+// its user here puts it in the fragment, `/#token=...`, which browsers never send to a server
+// or in a Referer.
+function joinHeaders() {
+  const token = new URLSearchParams(location.hash.slice(1)).get("token");
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
 export async function connect() {
   $("connect").disabled = true;
   setState("connecting");
-  const { iceServers } = await (await fetch("/v1/ice-servers")).json();
+  const ice = await fetch("/v1/ice-servers", { headers: joinHeaders() });
+  if (ice.status === 401) {
+    setState("refused");
+    addLine("error", "this server needs a join token: open the page from your app's link (…/#token=…)");
+    $("connect").disabled = false;
+    return;
+  }
+  const { iceServers } = await ice.json();
   const pc = new RTCPeerConnection({ iceServers });
   goassist.pc = pc;
   let mic;
@@ -160,7 +175,7 @@ export async function connect() {
   await waitForIce(pc);
   const response = await fetch("/v1/sessions", {
     method: "POST",
-    headers: { "Content-Type": "application/sdp" },
+    headers: { "Content-Type": "application/sdp", ...joinHeaders() },
     body: pc.localDescription.sdp,
   });
   if (response.status !== 201) {

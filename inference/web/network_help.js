@@ -132,7 +132,7 @@ export function connectionProblem({ which, state, candidates = [], seconds = 0 }
     what: `The server answered, but the audio connection ${how}: no UDP path between this browser and the server's media ports.${offered}`,
     fix: [
       "Operator: set WEBRTC_PUBLIC_IPS to the inference server's public IP address and open its UDP media ports (WEBRTC_UDP_PORT_MIN-WEBRTC_UDP_PORT_MAX, default 9000-9200) to the internet.",
-      "Where UDP is blocked (company networks), set WEBRTC_TURN_SERVER, WEBRTC_TURN_USERNAME and WEBRTC_TURN_PASSWORD to a TURN server (turns: on port 443 passes most firewalls).",
+      "Where UDP is blocked (company networks), set WEBRTC_TURN_SERVER and WEBRTC_TURN_SECRET (its shared secret) to a TURN server (turns: on port 443 passes most firewalls).",
     ],
     settings: ["WEBRTC_PUBLIC_IPS", "WEBRTC_UDP_PORT_MIN", "WEBRTC_UDP_PORT_MAX", "WEBRTC_TURN_SERVER"],
   };

@@ -176,6 +176,15 @@ impl VoiceClient {
     /// Connects to a WHIP endpoint (`POST` the offer, expect `201` + `Location`) and waits
     /// until media flows.
     pub async fn connect(whip_url: &str) -> Result<Self, ClientError> {
+        Self::connect_with_token(whip_url, None).await
+    }
+
+    /// [`connect`](Self::connect) presenting a join token (`Authorization: Bearer`), for a
+    /// server with `SESSION_TOKEN_SECRET` set.
+    pub async fn connect_with_token(
+        whip_url: &str,
+        join_token: Option<&str>,
+    ) -> Result<Self, ClientError> {
         let host_is_loopback = whip::HttpUrl::parse(whip_url)?
             .host
             .parse::<IpAddr>()
@@ -190,10 +199,11 @@ impl VoiceClient {
             ..ClientOptions::default()
         };
         let url = whip_url.to_owned();
+        let token = join_token.map(str::to_owned);
         let resource = Arc::new(Mutex::new(None));
         let resource_slot = resource.clone();
         let mut client = Self::connect_with_options(options, move |offer| async move {
-            let (answer, location) = whip::post_offer(&url, offer).await?;
+            let (answer, location) = whip::post_offer(&url, token.as_deref(), offer).await?;
             *lock(&resource_slot) = location;
             Ok(answer)
         })

@@ -86,16 +86,17 @@ pub(crate) struct Response {
     pub(crate) body: String,
 }
 
-/// Sends one request with a body and returns the response.
+/// Sends one request with a body (and a bearer token, if given) and returns the response.
 pub(crate) async fn request(
     method: Method,
     url: &HttpUrl,
     content_type: Option<&str>,
+    bearer: Option<&str>,
     body: String,
 ) -> Result<Response, ClientError> {
     tokio::time::timeout(
         REQUEST_TIMEOUT,
-        request_inner(method, url, content_type, body),
+        request_inner(method, url, content_type, bearer, body),
     )
     .await
     .map_err(|_| ClientError::Http(format!("no response within {REQUEST_TIMEOUT:?}")))?
@@ -105,6 +106,7 @@ async fn request_inner(
     method: Method,
     url: &HttpUrl,
     content_type: Option<&str>,
+    bearer: Option<&str>,
     body: String,
 ) -> Result<Response, ClientError> {
     let http = |e: &dyn std::fmt::Display| ClientError::Http(e.to_string());
@@ -125,6 +127,9 @@ async fn request_inner(
         .header(hyper::header::HOST, url.authority.as_str());
     if let Some(ct) = content_type {
         builder = builder.header(hyper::header::CONTENT_TYPE, ct);
+    }
+    if let Some(token) = bearer {
+        builder = builder.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
     }
     let request = builder
         .body(Full::new(Bytes::from(body)))
@@ -150,13 +155,16 @@ async fn request_inner(
     })
 }
 
-/// POSTs `offer` to the WHIP endpoint; returns the answer and the session resource URL.
+/// POSTs `offer` to the WHIP endpoint (with the join token, if the server asks for one);
+/// returns the answer and the session resource URL.
 pub(crate) async fn post_offer(
     url: &str,
+    join_token: Option<&str>,
     offer: String,
 ) -> Result<(String, Option<String>), ClientError> {
     let parsed = HttpUrl::parse(url)?;
-    let response = request(Method::POST, &parsed, Some("application/sdp"), offer).await?;
+    let content_type = Some("application/sdp");
+    let response = request(Method::POST, &parsed, content_type, join_token, offer).await?;
     if response.status != StatusCode::CREATED {
         return Err(ClientError::Rejected {
             status: response.status.as_u16(),
@@ -170,7 +178,7 @@ pub(crate) async fn post_offer(
 /// DELETEs the session resource.
 pub(crate) async fn delete(resource: &str) -> Result<(), ClientError> {
     let parsed = HttpUrl::parse(resource)?;
-    let response = request(Method::DELETE, &parsed, None, String::new()).await?;
+    let response = request(Method::DELETE, &parsed, None, None, String::new()).await?;
     if response.status.is_success() {
         Ok(())
     } else {

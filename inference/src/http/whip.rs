@@ -11,8 +11,10 @@
 //! an unknown session: the same 404, so neither says whether a session exists.
 //!
 //! Before any work is done for it, a creation is counted against its client's address
-//! ([`super::rate_limit`], 429) and its body is held to [`MAX_OFFER_BYTES`] (413 from
-//! `Content-Length` at once, or as soon as a streamed body passes the limit).
+//! ([`super::rate_limit`], 429), must carry a join token when `SESSION_TOKEN_SECRET` is set
+//! (401), and its body is held to [`MAX_OFFER_BYTES`] (413 from `Content-Length` at once, or as
+//! soon as a streamed body passes the limit). `/v1/ice-servers` needs the same join token, since
+//! it hands out TURN credentials; with `WEBRTC_TURN_SECRET` each hand-out gets its own, expiring.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,8 +28,11 @@ use axum::routing::{get, post};
 use http_body_util::{BodyExt, Limited};
 use serde_json::json;
 
+use goassist_protocol::auth::{Audience, TokenError, verify_token};
+
 use super::{AppError, AppState, cors};
-use crate::sessions::{AdmitError, EndReason, SessionId};
+use crate::config::IceServer;
+use crate::sessions::{AdmitError, EndReason, SessionId, unguessable_label};
 use crate::webrtc::WebRtcError;
 
 /// Largest SDP offer accepted.
@@ -127,6 +132,7 @@ async fn create_session(
             retry_after_s: u32::try_from(wait.as_secs() + 1).unwrap_or(u32::MAX),
         });
     }
+    let subject = check_join_token(&state, &parts.headers)?;
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -198,6 +204,12 @@ async fn create_session(
         ticket.public_id(),
         ticket.secret().expose()
     );
+    let ice_servers = state
+        .config
+        .ice_servers(&ticket.public_id().to_string(), unix_now());
+    if let Some(subject) = subject {
+        tracing::info!(session = %ticket.public_id(), %subject, "session admitted by join token");
+    }
     tokio::spawn(crate::voice::session::run(
         state.clone(),
         engines,
@@ -216,7 +228,7 @@ async fn create_session(
     }
     // The Location holds a secret: no cache along the way may keep the answer.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    for server in state.config.ice_servers() {
+    for server in ice_servers {
         let mut link = format!("<{}>; rel=\"ice-server\"", server.url);
         if let (Some(user), Some(credential)) = (&server.username, &server.credential) {
             link.push_str(&format!(
@@ -229,6 +241,39 @@ async fn create_session(
         }
     }
     Ok(response)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// With `SESSION_TOKEN_SECRET` set, the request's bearer must be a valid join token: `Ok` with
+/// its subject (for the log), or 401 (the reason is logged and counted, never told). Without
+/// the setting every request passes with no subject.
+fn check_join_token(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, AppError> {
+    let Some(secret) = &state.config.session_token_secret else {
+        return Ok(None);
+    };
+    let token = bearer(headers).unwrap_or("");
+    match verify_token(Audience::VoiceSession, secret.expose(), token, unix_now()) {
+        Ok(claims) => Ok(Some(claims.subject)),
+        Err(e) => {
+            let reason = match e {
+                TokenError::Missing => "token_missing",
+                TokenError::Expired => "token_expired",
+                TokenError::Malformed | TokenError::BadSignature => "token_invalid",
+            };
+            state
+                .metrics
+                .sessions_rejected_total
+                .with_label_values(&[reason])
+                .inc();
+            tracing::info!(reason = e.reason(), "join token refused");
+            Err(AppError::Unauthorized)
+        }
+    }
 }
 
 /// The bearer token of a request, if it has one.
@@ -303,18 +348,31 @@ fn trickle() -> Response {
     response
 }
 
-/// ICE servers for browser clients (the page builds its RTCPeerConnection with them).
-async fn ice_servers(State(state): State<AppState>) -> impl IntoResponse {
+/// ICE servers for browser clients (the page builds its RTCPeerConnection with them). The
+/// TURN credentials are this hand-out's own when `WEBRTC_TURN_SECRET` is set.
+async fn ice_servers(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    check_join_token(&state, &headers)?;
     let servers: Vec<_> = state
         .config
-        .ice_servers()
-        .into_iter()
-        .map(|s| match (&s.username, &s.credential) {
-            (Some(user), Some(credential)) => {
-                json!({ "urls": s.url, "username": user, "credential": credential.expose() })
-            }
-            _ => json!({ "urls": s.url }),
-        })
+        .ice_servers(&unguessable_label(), unix_now())
+        .iter()
+        .map(ice_server_json)
         .collect();
-    axum::Json(json!({ "iceServers": servers }))
+    let mut response = axum::Json(json!({ "iceServers": servers })).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+fn ice_server_json(server: &IceServer) -> serde_json::Value {
+    match (&server.username, &server.credential) {
+        (Some(user), Some(credential)) => {
+            json!({ "urls": server.url, "username": user, "credential": credential.expose() })
+        }
+        _ => json!({ "urls": server.url }),
+    }
 }

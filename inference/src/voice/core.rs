@@ -25,7 +25,8 @@
 //!   far and the LLM's end-of-turn probability for it, and ends the turn when the rule says so;
 //!   that transcript is then the final one (no second recognition);
 //! - **the idle rule**: a session with no user voice (speech or typed text) for the idle
-//!   timeout ends; packets, silence and pings do not count;
+//!   timeout ends; packets, silence and pings do not count; and no session outlives its length
+//!   cap, however busy;
 //! - **stage timing** of each answer (see `stages.rs`).
 
 use std::collections::{BTreeMap, VecDeque};
@@ -61,6 +62,8 @@ pub struct CoreSettings {
     pub barge_in_min_speech: Duration,
     /// `SESSION_IDLE_TIMEOUT_S`.
     pub idle_timeout: Duration,
+    /// `SESSION_MAX_DURATION_S`: the session ends this long after it started; `None` = no cap.
+    pub max_duration: Option<Duration>,
     /// `ANIMATION_FPS`.
     pub face_fps: u32,
     /// Whether animation is configured at all (`ANIMATION_ENABLED`): the client is told the
@@ -345,6 +348,8 @@ pub struct SessionCore {
     /// End and send time of the last packet carrying speech.
     last_speech_packet: Option<(u64, Instant)>,
     last_activity: Instant,
+    /// When the length cap ends the session, if there is one.
+    hard_end: Option<Instant>,
     animation: bool,
     ended: bool,
 }
@@ -374,6 +379,7 @@ impl SessionCore {
             ready: BTreeMap::new(),
             last_speech_packet: None,
             last_activity: now,
+            hard_end: settings.max_duration.map(|cap| now + cap),
             animation: true,
             ended: false,
             settings,
@@ -421,6 +427,7 @@ impl SessionCore {
         }
         let idle = self.last_activity + self.settings.idle_timeout;
         let due = [
+            self.hard_end,
             self.sinks.audio.next_due(),
             self.conversation.poll_timeout(),
             self.turns.poll_timeout(),
@@ -478,7 +485,7 @@ impl SessionCore {
     }
 
     /// Time passed: packets due, the barge-in confirmation window, the pause being judged,
-    /// bridge frames, the idle rule.
+    /// bridge frames, the idle rule and the length cap.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.conversation.handle_timeout(now);
         self.judge_turn(now);
@@ -487,13 +494,23 @@ impl SessionCore {
             self.packet_cut(now, packet);
         }
         self.release_bridge_frames(now);
-        if !self.ended && now >= self.last_activity + self.settings.idle_timeout {
+        if self.ended {
+            return;
+        }
+        if now >= self.last_activity + self.settings.idle_timeout {
             tracing::info!(
                 idle_s = self.settings.idle_timeout.as_secs(),
                 "session idle timeout"
             );
             self.ended = true;
             self.out.end = Some(EndReason::IdleTimeout);
+        } else if self.hard_end.is_some_and(|end| now >= end) {
+            tracing::info!(
+                max_s = self.settings.max_duration.map_or(0, |d| d.as_secs()),
+                "session reached its length cap"
+            );
+            self.ended = true;
+            self.out.end = Some(EndReason::MaxDuration);
         }
     }
 

@@ -57,6 +57,8 @@ async fn drive(
         },
         barge_in_min_speech: Duration::from_millis(u64::from(config.barge_in_min_speech_ms)),
         idle_timeout: Duration::from_secs(config.session_idle_timeout_s),
+        max_duration: (config.session_max_duration_s > 0)
+            .then(|| Duration::from_secs(config.session_max_duration_s)),
         face_fps: config.animation_fps,
         face_configured: config.animation_enabled,
         face_engine: face.is_some(),

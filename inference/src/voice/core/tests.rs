@@ -35,6 +35,7 @@ fn settings() -> CoreSettings {
         },
         barge_in_min_speech: Duration::from_millis(250),
         idle_timeout: Duration::from_secs(60),
+        max_duration: None,
         face_fps: 30,
         face_configured: true,
         face_engine: true,
@@ -486,6 +487,30 @@ fn an_idle_session_ends_after_the_timeout_and_only_user_voice_counts_as_activity
     assert!(h.end.is_none(), "speech restarted the idle clock");
     h.advance(Duration::from_secs(2));
     assert!(h.end.is_some());
+}
+
+#[test]
+fn no_session_outlives_its_length_cap_however_active() {
+    let mut h = Harness::with(CoreSettings {
+        max_duration: Some(Duration::from_secs(120)),
+        ..settings()
+    });
+    let started = h.now;
+    for minute_third in 1..=5 {
+        h.advance(Duration::from_secs(20));
+        h.input(Input::ClientText(
+            r#"{"type":"user_text","text":"still here"}"#.into(),
+        ));
+        assert!(h.end.is_none(), "{minute_third} × 20 s: under the cap");
+    }
+    h.advance(Duration::from_secs(30));
+    let (at, reason) = h.end.expect("the cap ended it");
+    assert_eq!(reason, EndReason::MaxDuration);
+    assert_eq!(
+        at - started,
+        Duration::from_secs(120),
+        "at the cap, to the tick"
+    );
 }
 
 #[test]
