@@ -7,8 +7,10 @@
 #   BRIDGE_BASELINE_REV   the baseline commit (default: the last one before the rewrite)
 #   BRIDGE_BASELINE_BIN   a baseline binary already built (skips building it)
 #   BENCH_SECONDS         length of each measurement (default 5); BENCH_REPEATS (default 3)
-#   BENCH_MAX_LOAD        highest 1-minute load average that still counts as quiet
-#                         (default: half the logical cores)
+#   BENCH_MAX_LOAD        highest 1-minute load average before the run that still counts as
+#                         quiet (default: half the logical cores)
+#   BENCH_MAX_OTHER_CPU   most CPU (in cores) that other processes may use during the run
+#                         (default 0.25; the benchmark's own floods are not counted)
 # Takes about 1 + 6 × BENCH_SECONDS × BENCH_REPEATS seconds plus two release builds.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
