@@ -194,6 +194,8 @@ pub struct Config {
     pub http_header_timeout_s: u64,
     /// `HTTP_REQUEST_TIMEOUT_S`: a request not answered in this long (body included) gets 408.
     pub http_request_timeout_s: u64,
+    /// `HTTP_MAX_CONNECTIONS`: open connections to API_PORT at once; more wait to be accepted.
+    pub http_max_connections: usize,
     /// `SESSION_TOKEN_SECRET`: when set, creating a session (and reading the ICE servers)
     /// needs a join token signed with it.
     pub session_token_secret: Option<Secret>,
@@ -340,6 +342,8 @@ pub fn table() -> Table {
                 .doc("a connection that has not sent a request's headers in this long is closed"),
             Var::new("HTTP_REQUEST_TIMEOUT_S", kinds::int::<u64>(1, 600)).default("30").lenient()
                 .doc("a request (its body included) not answered in this long gets 408"),
+            Var::new("HTTP_MAX_CONNECTIONS", kinds::int::<usize>(2, 100_000)).default("1024").lenient()
+                .doc("open connections to API_PORT at once; more wait in the listen backlog until one closes (goassist_http_connections)"),
             Var::new("SESSION_TOKEN_SECRET", kinds::secret(MIN_SESSION_TOKEN_SECRET_LEN))
                 .doc("when set, POST /v1/sessions and GET /v1/ice-servers need Authorization: Bearer <join token> signed with it (your app's backend mints them, e.g. `goassist-inference issue-token`); unset = anyone who reaches the API may start a session"),
             Var::new("ADMIN_TOKEN", kinds::secret(0))
@@ -537,6 +541,7 @@ impl Config {
             trusted_proxies: v.opt("TRUSTED_PROXIES").unwrap_or_default(),
             http_header_timeout_s: v.get("HTTP_HEADER_TIMEOUT_S"),
             http_request_timeout_s: v.get("HTTP_REQUEST_TIMEOUT_S"),
+            http_max_connections: v.get("HTTP_MAX_CONNECTIONS"),
             session_token_secret: v.opt("SESSION_TOKEN_SECRET"),
             admin_token: v.opt("ADMIN_TOKEN"),
             admin_tokens: v.opt("ADMIN_TOKENS").unwrap_or_default(),

@@ -65,6 +65,8 @@ pub struct Metrics {
     pub stage_seconds: HistogramVec,
     /// Sessions currently open.
     pub sessions_active: IntGauge,
+    /// Open connections to API_PORT (at most HTTP_MAX_CONNECTIONS).
+    pub http_connections: IntGauge,
     /// Sessions ended, by how they ended (`client`, `idle_timeout`, `max_duration`, `admin`,
     /// `drain`, `error`).
     pub sessions_ended_total: IntCounterVec,
@@ -204,6 +206,10 @@ impl Metrics {
             ),
             stage_seconds,
             sessions_active: int_gauge("goassist_sessions_active", "Sessions currently open"),
+            http_connections: int_gauge(
+                "goassist_http_connections",
+                "Open connections to the API port (at most HTTP_MAX_CONNECTIONS)",
+            ),
             sessions_ended_total: counter_vec(
                 "goassist_sessions_ended_total",
                 "Sessions ended, by how they ended",

@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,7 +15,9 @@ use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
+use prometheus::IntGauge;
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -99,7 +102,32 @@ pub async fn serve_api(listener: TcpListener, state: AppState) {
     let shutdown = state.shutdown.clone();
     // Each connection task holds a receiver; `closed()` resolves once every one has ended.
     let (open_tx, open_rx) = tokio::sync::watch::channel(());
+    let cap = state.config.http_max_connections;
+    let slots = Arc::new(Semaphore::new(cap));
+    let mut at_cap = false;
     loop {
+        // Past HTTP_MAX_CONNECTIONS, new connections wait in the kernel's listen backlog until
+        // one closes: a flood of idle connections cannot run the process out of descriptors or
+        // memory, and the header timeout frees the slots it holds.
+        let slot = match Arc::clone(&slots).try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if !at_cap {
+                    tracing::warn!(
+                        cap,
+                        "HTTP connection cap reached: new connections wait until one closes"
+                    );
+                }
+                at_cap = true;
+                tokio::select! {
+                    slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        };
+        if at_cap && slots.available_permits() > cap / 10 {
+            at_cap = false;
+        }
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = shutdown.cancelled() => break,
@@ -113,13 +141,14 @@ pub async fn serve_api(listener: TcpListener, state: AppState) {
                 continue;
             }
         };
+        let slot = ConnectionSlot::new(slot, state.metrics.http_connections.clone());
         tokio::spawn(serve_connection(
             stream,
             peer,
             router.clone(),
             header_timeout,
             shutdown.clone(),
-            open_rx.clone(),
+            (open_rx.clone(), slot),
         ));
     }
     drop(open_rx);
@@ -132,7 +161,7 @@ async fn serve_connection(
     router: Router,
     header_timeout: Duration,
     shutdown: CancellationToken,
-    _open: tokio::sync::watch::Receiver<()>,
+    _open: (tokio::sync::watch::Receiver<()>, ConnectionSlot),
 ) {
     let service = router.map_request(move |mut request: axum::extract::Request<_>| {
         request.extensions_mut().insert(ConnectInfo(peer));
@@ -158,6 +187,28 @@ async fn serve_connection(
     }
     if let Err(e) = connection.await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// One of the HTTP_MAX_CONNECTIONS slots, counted in `goassist_http_connections` while held.
+struct ConnectionSlot {
+    _permit: OwnedSemaphorePermit,
+    open: IntGauge,
+}
+
+impl ConnectionSlot {
+    fn new(permit: OwnedSemaphorePermit, open: IntGauge) -> Self {
+        open.inc();
+        ConnectionSlot {
+            _permit: permit,
+            open,
+        }
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.open.dec();
     }
 }
 

@@ -467,6 +467,40 @@ async fn a_connection_that_never_finishes_its_headers_is_closed() {
 }
 
 #[tokio::test]
+async fn past_the_connection_cap_a_new_connection_waits_until_one_closes() {
+    let s = state_with(&[("HTTP_MAX_CONNECTIONS", "2")]);
+    let addr = serve(&s).await;
+    // Two connections that send nothing hold both slots.
+    let mut held = vec![
+        TcpStream::connect(addr).await.unwrap(),
+        TcpStream::connect(addr).await.unwrap(),
+    ];
+    let deadline = tokio::time::Instant::now() + BOUND;
+    while s.metrics.http_connections.get() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the two were never accepted"
+        );
+        tokio::task::yield_now().await;
+    }
+    // A third connects (the kernel's backlog) and asks, but is not served while both are held.
+    // A correct server never answers here, so the bounded wait can only miss a broken cap.
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let early = tokio::time::timeout(Duration::from_millis(500), read_head(&mut third)).await;
+    assert!(early.is_err(), "served past the cap: {early:?}");
+    assert_eq!(s.metrics.http_connections.get(), 2);
+
+    // One closes: the third is accepted and answered.
+    drop(held.pop());
+    let answer = read_to_close(&mut third).await.expect("an answer");
+    assert_eq!(status_of(&answer), 200, "{answer}");
+}
+
+#[tokio::test]
 async fn a_request_whose_body_trickles_gets_408() {
     let s = state_with(&[("HTTP_REQUEST_TIMEOUT_S", "1")]);
     let addr = serve(&s).await;
