@@ -29,7 +29,8 @@ const BOUND: Duration = Duration::from_secs(10);
 /// An offer as a browser sends it (one Opus audio section), which the SDP parser accepts.
 const OFFER: &str = include_str!("data/browser_offer.sdp");
 
-fn state_with(extra: &[(&str, &str)]) -> AppState {
+/// The configuration of these tests (model paths that exist, no models loaded) plus `extra`.
+fn validate_with(extra: &[(&str, &str)]) -> config::Validated {
     let dir = std::env::temp_dir().join(format!("goassist-hardening-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("m.gguf"), b"GGUF").unwrap();
@@ -40,13 +41,20 @@ fn state_with(extra: &[(&str, &str)]) -> AppState {
         ("ASR_MODEL_PATH", dir.to_str().unwrap()),
         ("TTS_ENGINE", "piper"),
         ("TTS_MODEL_PATH", dir.to_str().unwrap()),
-        ("ADMIN_TOKEN", ADMIN),
     ]
     .into_iter()
     .chain(extra.iter().copied())
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    AppState::new(config::validate(&vars).config.expect("valid test config"))
+    config::validate(&vars)
+}
+
+fn state_with(extra: &[(&str, &str)]) -> AppState {
+    let vars: Vec<(&str, &str)> = [("ADMIN_TOKEN", ADMIN)]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    AppState::new(validate_with(&vars).config.expect("valid test config"))
 }
 
 /// One request through the real router: status, headers and body text.
@@ -599,21 +607,7 @@ fn the_hardening_settings_have_safe_defaults_and_a_bad_proxy_list_stops_start_up
     assert_eq!(s.config.http_header_timeout_s, 10);
     assert_eq!(s.config.http_request_timeout_s, 30);
 
-    let dir = std::env::temp_dir().join(format!("goassist-hardening-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("m.gguf"), b"GGUF").unwrap();
-    let vars: BTreeMap<String, String> = [
-        ("MAX_CONCURRENT_SESSIONS", "4"),
-        ("LLM_MODEL_PATH", dir.join("m.gguf").to_str().unwrap()),
-        ("ASR_MODEL_PATH", dir.to_str().unwrap()),
-        ("TTS_ENGINE", "piper"),
-        ("TTS_MODEL_PATH", dir.to_str().unwrap()),
-        ("TRUSTED_PROXIES", "10.0.0.0/8,not-an-address"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let validated = config::validate(&vars);
+    let validated = validate_with(&[("TRUSTED_PROXIES", "10.0.0.0/8,not-an-address")]);
     assert!(
         validated.config.is_none(),
         "a typo must not trust the wrong peers"
@@ -764,35 +758,18 @@ async fn a_turn_secret_gives_every_hand_out_its_own_expiring_credentials() {
 
 #[test]
 fn turn_and_token_settings_are_checked_and_never_shown() {
-    let dir = std::env::temp_dir().join(format!("goassist-hardening-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("m.gguf"), b"GGUF").unwrap();
-    let validate = |extra: &[(&str, &str)]| {
-        let vars: BTreeMap<String, String> = [
-            ("MAX_CONCURRENT_SESSIONS", "4"),
-            ("LLM_MODEL_PATH", dir.join("m.gguf").to_str().unwrap()),
-            ("ASR_MODEL_PATH", dir.to_str().unwrap()),
-            ("TTS_ENGINE", "piper"),
-            ("TTS_MODEL_PATH", dir.to_str().unwrap()),
-        ]
-        .iter()
-        .chain(extra)
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        config::validate(&vars)
-    };
     let messages = |v: &config::Validated| -> Vec<String> {
         v.problems.iter().map(|p| p.message.clone()).collect()
     };
 
-    let short = validate(&[("SESSION_TOKEN_SECRET", "short-secret")]);
+    let short = validate_with(&[("SESSION_TOKEN_SECRET", "short-secret")]);
     assert!(
         short.config.is_none(),
         "a short key could be found offline from one token"
     );
     assert!(!format!("{:?}", short.problems).contains("short-secret"));
 
-    let stat = validate(&[
+    let stat = validate_with(&[
         ("WEBRTC_TURN_SERVER", "turn:t.example"),
         ("WEBRTC_TURN_USERNAME", "u"),
         ("WEBRTC_TURN_PASSWORD", "static-pass-123"),
@@ -806,7 +783,7 @@ fn turn_and_token_settings_are_checked_and_never_shown() {
         messages(&stat)
     );
 
-    let rest = validate(&[
+    let rest = validate_with(&[
         ("WEBRTC_TURN_SERVER", "turn:t.example"),
         ("WEBRTC_TURN_SECRET", "turn-rest-secret-0123456789"),
     ]);
@@ -819,7 +796,7 @@ fn turn_and_token_settings_are_checked_and_never_shown() {
     let shown = format!("{:?} {:?}", rest.effective, rest.config);
     assert!(!shown.contains("turn-rest-secret"), "{shown}");
 
-    let neither = validate(&[("WEBRTC_TURN_SERVER", "turn:t.example")]);
+    let neither = validate_with(&[("WEBRTC_TURN_SERVER", "turn:t.example")]);
     assert!(neither.config.is_none());
     assert!(
         messages(&neither)[0]
