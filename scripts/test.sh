@@ -30,6 +30,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked -- --test-threads=2
 
+# Every parser of network bytes under libFuzzer from the corpus in the repo (protocol/fuzz/),
+# 15 s per target plus about a minute's build.
+step "fuzz (scripts/fuzz.sh --seconds 15)"
+scripts/fuzz.sh --seconds 15
+
 # deploy/: every file by its real tool (promtool, Compose v2, kubernetes-validate,
 # systemd-analyze, haproxy, shellcheck, yamllint, RunPod dry runs, the entrypoint's model check).
 # About 30 s.
