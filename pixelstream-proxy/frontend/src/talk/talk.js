@@ -15,7 +15,8 @@
 // URL parameters: voice=<inference server origin>, token=<player token> (forwarded to the
 // signalling socket), audioDelayMs=<0-1000> (hold the voice back to meet a late video),
 // face=2d|3d|auto, log=debug (Epic's library logs every message), and Epic's own
-// (StreamerId=..., ss=...).
+// (StreamerId=..., ss=...). In the fragment, which browsers never send to a server:
+// voiceToken=<the inference server's join token> (docs/security.md).
 import { Config, Flags, Logger, LogLevel, PixelStreaming } from '@epicgames-ps/lib-pixelstreamingfrontend-ue5.5';
 import { attachFace } from '../../../../inference/web/face/face.js';
 import { microphoneProblem, pageEnvironment, showHelp, connectionProblem } from '../../../../inference/web/network_help.js';
@@ -120,6 +121,7 @@ async function connectVoice() {
   $('connect').disabled = true;
   const voice = new VoiceSession({
     base: voiceBase(),
+    joinToken: new URLSearchParams(location.hash.slice(1)).get('voiceToken'),
     onEvent,
     onState: setVoiceState,
     onHelp: (help) => {

@@ -19,9 +19,12 @@ export class VoiceSession {
    * @param {(track: MediaStreamTrack, receiver: RTCRtpReceiver) => void} options.onAudio
    * @param {number} options.audioDelayMs hold the assistant's audio back this long (lip sync
    *   with a video that arrives later), 0 = as soon as possible
+   * @param {string|null} options.joinToken the inference server's join token, for a server with
+   *   SESSION_TOKEN_SECRET (sent as `Authorization: Bearer`), null = none
    */
-  constructor({ base, onEvent, onState, onHelp, onAudio, audioDelayMs = 0 }) {
+  constructor({ base, onEvent, onState, onHelp, onAudio, audioDelayMs = 0, joinToken = null }) {
     this.base = base.replace(/\/+$/, '');
+    this.auth = joinToken ? { Authorization: `Bearer ${joinToken}` } : {};
     this.onEvent = onEvent;
     this.onState = onState;
     this.onHelp = onHelp;
@@ -37,7 +40,12 @@ export class VoiceSession {
   /** Opens the session. Resolves once the answer is applied; false when it could not start. */
   async connect() {
     this.onState('connecting');
-    const { iceServers } = await (await fetch(`${this.base}/v1/ice-servers`)).json();
+    const ice = await fetch(`${this.base}/v1/ice-servers`, { headers: this.auth });
+    if (ice.status === 401) {
+      this.onState('refused');
+      throw new Error('the voice server needs a join token: open the page from your app\'s link (…#voiceToken=…)');
+    }
+    const { iceServers } = await ice.json();
     const pc = new RTCPeerConnection({ iceServers });
     this.pc = pc;
     let mic;
@@ -84,7 +92,7 @@ export class VoiceSession {
     await waitForIce(pc);
     const response = await fetch(`${this.base}/v1/sessions`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/sdp' },
+      headers: { 'Content-Type': 'application/sdp', ...this.auth },
       body: pc.localDescription.sdp,
     });
     if (response.status !== 201) {
