@@ -15,18 +15,11 @@ use std::time::{Duration, Instant};
 
 use goassist_client::VoiceClient;
 use goassist_e2e::{Server, tail};
-use goassist_protocol::auth::{Audience, issue_token, turn_credentials};
+use goassist_protocol::auth::{Audience, issue_token, turn_credentials, unix_now};
 
 const ADMIN: &str = "e2e-admin-token-0123456789abcdef";
 const JOIN_SECRET: &str = "e2e-join-token-secret-0123456789abcdef";
 const TURN_SECRET: &str = "e2e-turn-rest-secret-0123";
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 /// One HTTP/1.1 request on loopback: (status, body).
 fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {

@@ -136,7 +136,7 @@ fn requantize(input: &Path, output: &Path) -> ExitCode {
 }
 
 fn issue_token(subject: &str, ttl_seconds: u64) -> ExitCode {
-    use goassist_protocol::auth::{Audience, MAX_SUBJECT_BYTES, issue_token};
+    use goassist_protocol::auth::{Audience, MAX_SUBJECT_BYTES, issue_token, unix_now};
     let min = config::MIN_SESSION_TOKEN_SECRET_LEN;
     let secret = std::env::var("SESSION_TOKEN_SECRET").unwrap_or_default();
     if secret.len() < min {
@@ -149,12 +149,14 @@ fn issue_token(subject: &str, ttl_seconds: u64) -> ExitCode {
         eprintln!("issue-token: the subject must be 1 to {MAX_SUBJECT_BYTES} bytes");
         return ExitCode::from(cli::EXIT_USAGE);
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
     println!(
         "{}",
-        issue_token(Audience::VoiceSession, &secret, subject, now + ttl_seconds)
+        issue_token(
+            Audience::VoiceSession,
+            &secret,
+            subject,
+            unix_now() + ttl_seconds
+        )
     );
     ExitCode::SUCCESS
 }

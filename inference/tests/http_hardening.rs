@@ -16,6 +16,7 @@ use axum::response::IntoResponse;
 use goassist_inference::config;
 use goassist_inference::http::{AppError, AppState, MAX_OFFER_BYTES, router};
 use goassist_inference::sessions::SessionRegistry;
+use goassist_protocol::auth::unix_now;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -625,13 +626,6 @@ fn the_hardening_settings_have_safe_defaults_and_a_bad_proxy_list_stops_start_up
 // --- 2. join tokens and TURN credentials -----------------------------------------------------
 
 const JOIN_SECRET: &str = "join-token-secret-0123456789abcdef";
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 fn rejected(state: &AppState, reason: &str) -> u64 {
     state

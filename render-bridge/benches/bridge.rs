@@ -563,7 +563,7 @@ fn render(
     writeln!(w, "# Render-bridge benchmark\n").unwrap();
     writeln!(
         w,
-        "Reproduce on a quiet machine: `scripts/bench_bridge.sh` (builds the pre-ECS bridge as \
+        "Release builds of both bridges. Reproduce on a quiet machine: `scripts/bench_bridge.sh` (builds the pre-ECS bridge as \
          the baseline, then `cargo bench --workspace --bench bridge`). Each measurement ran \
          {seconds} s; floods were repeated {repeats}× alternating binaries (medians shown).\n"
     )

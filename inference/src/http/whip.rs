@@ -28,7 +28,7 @@ use axum::routing::{get, post};
 use http_body_util::{BodyExt, Limited};
 use serde_json::json;
 
-use goassist_protocol::auth::{Audience, TokenError, verify_token};
+use goassist_protocol::auth::{Audience, TokenError, unix_now, verify_token};
 
 use super::{AppError, AppState, cors};
 use crate::config::IceServer;
@@ -241,12 +241,6 @@ async fn create_session(
         }
     }
     Ok(response)
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// With `SESSION_TOKEN_SECRET` set, the request's bearer must be a valid join token: `Ok` with

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
 
@@ -52,13 +52,7 @@ pub struct Shared {
     next_conn: AtomicU64,
 }
 
-/// Wall-clock seconds, for token expiry and TURN credentials.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use crate::auth::unix_now;
 
 impl Shared {
     /// State for a server with `config`.

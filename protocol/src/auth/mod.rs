@@ -11,6 +11,14 @@ pub use turn::{TurnCredentials, turn_credentials};
 
 use subtle::ConstantTimeEq;
 
+/// Wall-clock seconds since the Unix epoch: the clock token expiry and TURN credentials are
+/// dated by (0 if the system clock is before 1970).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Compares a presented secret with the expected one in time that depends only on their
 /// lengths, so a caller cannot learn the secret byte by byte from response timing.
 pub fn secrets_match(expected: &str, presented: &str) -> bool {
