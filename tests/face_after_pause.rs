@@ -20,14 +20,14 @@ use goassist_protocol::{CurveIndex, FaceFrame};
 /// One face frame at 30 fps, in samples of the 48 kHz clock.
 const FRAME: u64 = 1_600;
 
-/// The cough: the loudest `ms` of a recording (16 kHz).
-fn loudest(samples: &[f32], ms: usize) -> Vec<f32> {
-    let len = 16 * ms;
-    let start = (0..samples.len() - len)
-        .step_by(160)
-        .max_by(|&a, &b| rms(&samples[a..a + len]).total_cmp(&rms(&samples[b..b + len])))
-        .unwrap();
-    samples[start..start + len].to_vec()
+/// The cough: 150 ms of the recording from 8.6 s (16 kHz), one syllable. Silero hears it at
+/// every alignment to its 32 ms window (probability ≥ 0.99 at each of 16 offsets, measured
+/// offline), and it is too short to be confirmed as speech. A burst this short is not heard at
+/// every alignment: the recording's loudest 150 ms stayed under the VAD threshold at about 6
+/// offsets in 16, so a test that coughed with it failed about one run in three.
+fn cough(samples: &[f32]) -> Vec<f32> {
+    let start = 16 * 8_600;
+    samples[start..start + 16 * 150].to_vec()
 }
 
 /// The frames a client holds once everything has arrived, applied in arrival order by the
@@ -76,7 +76,7 @@ async fn the_face_stays_on_the_voice_after_a_cough_pauses_it() {
     let models = models_dir();
     let (question, rate) = read_wav(&models.join("speech/jfk.wav"));
     assert_eq!(rate, 16_000);
-    let cough = loudest(&question, 150);
+    let cough = cough(&question);
     let mut server = Server::start(&[
         ("LLM_SYSTEM_PROMPT", "You are a history teacher speaking to a student. When the student quotes a famous speech, tell the full story of that speech in at least six long spoken sentences, without lists or markdown.".into()),
         ("LLM_MAX_NEW_TOKENS", "160".into()),

@@ -917,6 +917,10 @@ impl SessionCore {
     fn pause_audio(&mut self) {
         let audio = &mut self.sinks.audio;
         let (from, until) = (audio.send_position(), audio.queued_until());
+        tracing::debug!(
+            queued_ms = until.saturating_sub(from) / 48,
+            "a voice: answer paused"
+        );
         audio.pause();
         let rest = self
             .sinks
@@ -935,6 +939,7 @@ impl SessionCore {
     /// A dismissed voice (a cough) ends the pause: the queued speech plays later by the
     /// silence sent meanwhile, and the face follows it (see face/timeline.rs).
     fn resume_audio(&mut self, now: Instant) {
+        tracing::debug!("the voice was not speech: answer resumed");
         self.sinks.audio.resume();
         let resumed = self.sinks.face.resumed(self.sinks.audio.queued_until());
         if let Some(shift) = &resumed.shift {
