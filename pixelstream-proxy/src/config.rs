@@ -21,12 +21,12 @@ pub use goassist_config::{ConfigError, Secret};
 pub fn table() -> Table {
     Table::new("goassist-pixelstream-proxy")
         .group("listeners", [
-            Var::new("PS_PLAYER_BIND", kinds::ip()).default("0.0.0.0")
-                .doc("address of the player page + player WebSocket"),
+            Var::new("PS_PLAYER_BIND", kinds::ip()).default("127.0.0.1")
+                .doc("address of the player page + player WebSocket (loopback: behind a TLS reverse proxy on this host; any other address needs PS_PLAYER_TOKEN_SECRET)"),
             Var::new("PS_PLAYER_PORT", kinds::int::<u16>(1, 65535)).default("8080")
                 .doc("port of the player page + player WebSocket"),
             Var::new("PS_STREAMER_BIND", kinds::ip()).default("127.0.0.1")
-                .doc("address Unreal connects to (keep on loopback or a private network)"),
+                .doc("address Unreal connects to (keep on loopback or a private network; any other than loopback needs PS_STREAMER_SECRET)"),
             Var::new("PS_STREAMER_PORT", kinds::int::<u16>(1, 65535)).default("8888")
                 .doc("port Unreal connects to (-PixelStreamingSignallingURL)"),
             Var::new("PS_ADMIN_BIND", kinds::ip()).default("127.0.0.1")
@@ -39,8 +39,14 @@ pub fn table() -> Table {
         .group("access", [
             Var::new("PS_PLAYER_TOKEN_SECRET", kinds::secret(16))
                 .doc("HMAC secret of player tokens; when set every player needs ?token="),
+            Var::new("PS_ALLOW_ANONYMOUS_PLAYERS", kinds::boolean()).default("false")
+                .doc("serve players without tokens on a non-loopback PS_PLAYER_BIND (only when a reverse proxy in front authenticates them)"),
+            Var::new("PS_ALLOWED_ORIGINS", origins())
+                .doc("origins of other sites' pages allowed to open the player WebSocket, e.g. https://app.example.com; unset = this host's own pages only"),
+            Var::new("PS_MAX_PLAYERS_PER_IP", kinds::int::<usize>(1, 100_000)).default("16")
+                .doc("simultaneous player connections from one client address"),
             Var::new("PS_STREAMER_SECRET", kinds::secret(16))
-                .doc("secret streamers must send as ?secret= or Authorization: Bearer"),
+                .doc("secret streamers must send as Authorization: Bearer, or as ?secret= from a loopback or private address (Unreal's plugin can only send a URL)"),
             Var::new("PS_MAX_PLAYERS_PER_STREAMER", kinds::int::<usize>(1, 1000)).default("8")
                 .doc("players per streamer (8 = GeForce NVENC limit; more with an SFU or datacenter GPUs)"),
             Var::new("PS_MAX_PLAYERS", kinds::int::<usize>(1, 100_000)).default("2000")
@@ -87,6 +93,7 @@ pub fn table() -> Table {
                 .doc("log filter (JSON lines on stdout)"),
         ])
         .rule(ping_timeout_exceeds_the_interval)
+        .rule(listeners_beyond_loopback_need_secrets)
 }
 
 /// ICE servers handed to every peer in `config.peerConnectionOptions`.
@@ -162,6 +169,11 @@ pub struct Config {
     pub player_token_secret: Option<Secret>,
     /// Shared secret streamers must present; when set it is enforced.
     pub streamer_secret: Option<Secret>,
+    /// Origins (`scheme://host[:port]`, lowercase) of other sites' pages allowed to open the
+    /// player WebSocket, besides the proxy's own; `PS_ALLOWED_ORIGINS`.
+    pub allowed_origins: Vec<String>,
+    /// Most player connections from one client address; `PS_MAX_PLAYERS_PER_IP`.
+    pub max_players_per_ip: usize,
     /// Most players subscribed to one streamer (8 = GeForce NVENC session limit).
     pub max_players_per_streamer: usize,
     /// ICE servers sent to peers.
@@ -199,6 +211,8 @@ impl Config {
             admin_port: v.get("PS_ADMIN_PORT"),
             player_token_secret: v.opt("PS_PLAYER_TOKEN_SECRET"),
             streamer_secret: v.opt("PS_STREAMER_SECRET"),
+            allowed_origins: v.opt("PS_ALLOWED_ORIGINS").unwrap_or_default(),
+            max_players_per_ip: v.get("PS_MAX_PLAYERS_PER_IP"),
             max_players_per_streamer: v.get("PS_MAX_PLAYERS_PER_STREAMER"),
             ice: IceConfig {
                 stun_urls: v.opt("PS_STUN_SERVER").unwrap_or_default(),
@@ -253,6 +267,79 @@ fn urls(schemes: &'static [&'static str]) -> Kind {
             }
         },
     )
+}
+
+/// Comma-separated page origins (`https://host[:port]`), lowercased, as a list.
+fn origins() -> Kind {
+    Kind::new(
+        "comma-separated origins like https://app.example.com (scheme, host, optional port; no path)",
+        |text, _| {
+            let origins: Vec<String> = text
+                .split(',')
+                .map(|o| o.trim().to_ascii_lowercase())
+                .filter(|o| !o.is_empty())
+                .collect();
+            let valid = |origin: &String| {
+                let host = origin
+                    .strip_prefix("https://")
+                    .or_else(|| origin.strip_prefix("http://"));
+                host.is_some_and(|h| {
+                    !h.is_empty()
+                        && !h.contains(['/', '?', '#', '@'])
+                        && !h.contains(char::is_whitespace)
+                })
+            };
+            if !origins.is_empty() && origins.iter().all(valid) {
+                Ok(origins)
+            } else {
+                Err(String::new())
+            }
+        },
+    )
+}
+
+/// A listener reachable from beyond this host takes no anonymous peers: players need tokens
+/// (unless the operator says a reverse proxy authenticates them) and streamers the secret.
+fn listeners_beyond_loopback_need_secrets(check: &mut Check<'_>) {
+    let v = check.values();
+    let player_bind = v.opt::<IpAddr>("PS_PLAYER_BIND");
+    let streamer_bind = v.opt::<IpAddr>("PS_STREAMER_BIND");
+    let has = |name| !v.is_unset(name);
+    let anonymous_players = v.opt::<bool>("PS_ALLOW_ANONYMOUS_PLAYERS") == Some(true);
+    let player_tokens = has("PS_PLAYER_TOKEN_SECRET");
+    let streamer_secret = has("PS_STREAMER_SECRET");
+    if let Some(ip) = player_bind.filter(|ip| !ip.is_loopback()) {
+        if !player_tokens && !anonymous_players {
+            check.error(
+                "PS_PLAYER_TOKEN_SECRET",
+                format!(
+                    "PS_PLAYER_BIND={ip} serves players beyond this host: set \
+                     PS_PLAYER_TOKEN_SECRET (each player then needs a token), or \
+                     PS_ALLOW_ANONYMOUS_PLAYERS=true if a reverse proxy in front authenticates \
+                     them"
+                ),
+            );
+        } else if !player_tokens {
+            check.warn(
+                "PS_ALLOW_ANONYMOUS_PLAYERS",
+                format!(
+                    "players on PS_PLAYER_BIND={ip} need no token: anyone who reaches it can \
+                     watch and send input to the avatar"
+                ),
+            );
+        }
+    }
+    if let Some(ip) = streamer_bind.filter(|ip| !ip.is_loopback())
+        && !streamer_secret
+    {
+        check.error(
+            "PS_STREAMER_SECRET",
+            format!(
+                "PS_STREAMER_BIND={ip} lets streamers connect from beyond this host: set \
+                 PS_STREAMER_SECRET (Unreal sends it in -PixelStreamingSignallingURL)"
+            ),
+        );
+    }
 }
 
 fn ping_timeout_exceeds_the_interval(check: &mut Check<'_>) {
@@ -316,6 +403,55 @@ mod tests {
     fn every_problem_is_reported_at_once() {
         let err = config(&[("PS_PLAYER_PORT", "0"), ("PS_SEND_QUEUE", "1")]).unwrap_err();
         assert_eq!(err.variables(), ["PS_PLAYER_PORT", "PS_SEND_QUEUE"]);
+    }
+
+    #[test]
+    fn listeners_beyond_loopback_take_no_anonymous_peers() {
+        assert!(config(&[]).is_ok(), "the defaults are loopback");
+        let err = config(&[("PS_PLAYER_BIND", "0.0.0.0")]).unwrap_err();
+        assert_eq!(err.variables(), ["PS_PLAYER_TOKEN_SECRET"]);
+        assert!(
+            err.to_string()
+                .contains("PS_PLAYER_BIND=0.0.0.0 serves players beyond this host"),
+            "{err}"
+        );
+        let token = ("PS_PLAYER_TOKEN_SECRET", "player-token-secret-0123");
+        assert!(config(&[("PS_PLAYER_BIND", "0.0.0.0"), token]).is_ok());
+        let anonymous = config(&[
+            ("PS_PLAYER_BIND", "0.0.0.0"),
+            ("PS_ALLOW_ANONYMOUS_PLAYERS", "true"),
+        ]);
+        assert!(anonymous.is_ok(), "an explicit opt-out (warned) starts");
+        // A secret given but too short is reported once, as too short.
+        let err = config(&[
+            ("PS_PLAYER_BIND", "0.0.0.0"),
+            ("PS_PLAYER_TOKEN_SECRET", "short"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variables(), ["PS_PLAYER_TOKEN_SECRET"]);
+        assert!(!err.to_string().contains("beyond this host"), "{err}");
+
+        let err = config(&[("PS_STREAMER_BIND", "10.0.0.2")]).unwrap_err();
+        assert_eq!(err.variables(), ["PS_STREAMER_SECRET"]);
+        let secret = ("PS_STREAMER_SECRET", "streamer-secret-0123456789");
+        assert!(config(&[("PS_STREAMER_BIND", "10.0.0.2"), secret]).is_ok());
+    }
+
+    #[test]
+    fn allowed_origins_are_scheme_host_and_port() {
+        let c = config(&[(
+            "PS_ALLOWED_ORIGINS",
+            "https://App.example.com, http://10.0.0.5:8080",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.allowed_origins,
+            ["https://app.example.com", "http://10.0.0.5:8080"]
+        );
+        for bad in ["app.example.com", "https://app.example.com/talk", "ftp://x"] {
+            let err = config(&[("PS_ALLOWED_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(err.variables(), ["PS_ALLOWED_ORIGINS"], "{bad}");
+        }
     }
 
     #[test]

@@ -307,3 +307,79 @@ async fn a_stuck_player_never_stalls_the_streamer_or_other_players() {
     healthy.expect("offer").await;
     drop(stuck);
 }
+
+/// A player upgrade carrying `origin` as a browser page would.
+async fn player_from_origin(proxy: &Proxy, origin: &str) -> Result<Client, WsError> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{}/", proxy.player)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("Origin", origin.parse().unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+    Ok(Client { ws })
+}
+
+#[tokio::test]
+async fn only_this_hosts_pages_and_allowed_origins_open_the_player_socket() {
+    let proxy = Proxy::start(
+        &[("PS_ALLOWED_ORIGINS", "https://app.example.com")],
+        Frontend::empty(),
+    )
+    .await;
+    let own = format!("http://{}", proxy.player);
+    assert!(player_from_origin(&proxy, &own).await.is_ok(), "own page");
+    assert!(
+        player_from_origin(&proxy, "https://app.example.com")
+            .await
+            .is_ok(),
+        "allowed origin"
+    );
+    assert_eq!(
+        http_status(player_from_origin(&proxy, "https://evil.example").await),
+        403
+    );
+    let (_, text) = proxy.admin_get("/metrics").await;
+    assert_eq!(
+        metric(
+            &text,
+            r#"goassist_pixelstream_rejections_total{reason="origin_not_allowed"}"#
+        ),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn one_address_holds_at_most_its_share_of_player_sockets() {
+    let proxy = Proxy::start(&[("PS_MAX_PLAYERS_PER_IP", "2")], Frontend::empty()).await;
+    let first = player(&proxy, "").await;
+    let _second = player(&proxy, "").await;
+    let url = format!("ws://{}/", proxy.player);
+    assert_eq!(http_status(Client::connect(&url).await), 429);
+    let (_, text) = proxy.admin_get("/metrics").await;
+    assert_eq!(
+        metric(
+            &text,
+            r#"goassist_pixelstream_rejections_total{reason="too_many_from_address"}"#
+        ),
+        1.0
+    );
+
+    // The slot comes back when a socket closes: wait (bounded) for the server to see it.
+    let mut first = first;
+    first.ws.close(None).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match Client::connect(&url).await {
+            Ok(_) => break,
+            Err(WsError::Http(r)) if r.status() == 429 => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the closed socket's slot never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,5 +1,6 @@
 //! The socket layer around the sans-IO hub: listeners, routes, connection tasks, metrics.
 
+mod admission;
 pub mod frontend;
 pub mod metrics;
 mod routes;
@@ -12,8 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
-use tokio::net::TcpListener;
+use axum::serve::{ListenerExt, TapIo};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::Config;
 use frontend::Frontend;
@@ -66,7 +67,7 @@ impl Listeners {
 
 /// Signalling messages are small and latency-bound: without TCP_NODELAY, Nagle's algorithm
 /// meeting the peer's delayed ACK holds a message back for up to ~40 ms.
-fn no_delay(listener: TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
+fn no_delay(listener: TcpListener) -> TapIo<TcpListener, fn(&mut TcpStream)> {
     listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
@@ -90,12 +91,12 @@ pub async fn serve(
 
     let player = axum::serve(
         no_delay(listeners.player),
-        routes::player_router(shared.clone()),
+        routes::player_router(shared.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(stopped(stop_rx.clone()));
     let streamer = axum::serve(
         no_delay(listeners.streamer),
-        routes::streamer_router(shared.clone()),
+        routes::streamer_router(shared.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(stopped(stop_rx.clone()));
     let admin = axum::serve(listeners.admin, routes::admin_router(shared.clone()))

@@ -6,11 +6,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
 
+use super::admission::AddressSlots;
 use super::frontend::Frontend;
 use super::metrics::Metrics;
 use crate::config::Config;
@@ -48,6 +49,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Set once every listener is serving.
     pub ready: AtomicBool,
+    /// Player connections held per client address.
+    pub player_addresses: Arc<AddressSlots>,
     core: Mutex<Core>,
     next_conn: AtomicU64,
 }
@@ -63,6 +66,7 @@ impl Shared {
             frontend,
             metrics,
             ready: AtomicBool::new(false),
+            player_addresses: Arc::default(),
             core: Mutex::new(Core {
                 hub,
                 peers: HashMap::new(),

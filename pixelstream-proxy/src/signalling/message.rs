@@ -124,6 +124,13 @@ pub enum RejectReason {
     BadStreamerSecret,
     /// Upgrade refused: connection limit reached.
     TooManyConnections,
+    /// Upgrade refused: this client address holds its maximum of player connections.
+    TooManyFromAddress,
+    /// Upgrade refused: a browser page of another origin opened the player WebSocket.
+    OriginNotAllowed,
+    /// Upgrade refused: the streamer secret came in the URL from a public address (only the
+    /// `Authorization` header is accepted there).
+    SecretInQuery,
 }
 
 impl RejectReason {
@@ -157,6 +164,9 @@ impl RejectReason {
         RejectReason::TokenExpired,
         RejectReason::BadStreamerSecret,
         RejectReason::TooManyConnections,
+        RejectReason::TooManyFromAddress,
+        RejectReason::OriginNotAllowed,
+        RejectReason::SecretInQuery,
     ];
 
     /// The metrics label.
@@ -190,6 +200,9 @@ impl RejectReason {
             RejectReason::TokenExpired => "token_expired",
             RejectReason::BadStreamerSecret => "bad_streamer_secret",
             RejectReason::TooManyConnections => "too_many_connections",
+            RejectReason::TooManyFromAddress => "too_many_from_address",
+            RejectReason::OriginNotAllowed => "origin_not_allowed",
+            RejectReason::SecretInQuery => "secret_in_query",
         }
     }
 }

@@ -350,7 +350,7 @@ fn read(
     let slot = |value: Option<Value>, shown: String| Slot { name, value, shown };
     let default_or_unset = || match var.presence {
         Presence::Default(text) => slot(Some(var.parse_default(text, values)), text.to_string()),
-        _ => slot(None, "(unset)".to_string()),
+        _ => slot(None, crate::values::UNSET.to_string()),
     };
     let mut report = |severity: Severity, message: String| {
         let message = match severity {

@@ -2,6 +2,9 @@
 
 use crate::kinds::Value;
 
+/// What `--check-config` shows for an optional variable nobody set.
+pub(crate) const UNSET: &str = "(unset)";
+
 /// One variable's outcome.
 pub(crate) struct Slot {
     pub(crate) name: &'static str,
@@ -41,6 +44,13 @@ impl Values {
                 )
             })
         })
+    }
+
+    /// True when an optional variable was given no value. Unlike `opt(..).is_none()`, a value
+    /// given but invalid (already reported) counts as given, so a rule does not also say
+    /// "set it".
+    pub fn is_unset(&self, name: &str) -> bool {
+        self.slot(name).shown == UNSET
     }
 
     /// `NAME`, value pairs as `--check-config` prints them (secrets `<redacted>`).
