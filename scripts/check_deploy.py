@@ -7,11 +7,16 @@ systemd-analyze verify). Each check prints ok/FAIL; exit 1 on any failure.
     check_deploy.py k8s DEPLOY_K8S_DIR
     check_deploy.py systemd DEPLOY_SYSTEMD_DIR
     check_deploy.py extract-configmap FILE NAME KEY  # prints a ConfigMap's data[KEY]
+    check_deploy.py bridge-env BRIDGE_BINARY COMPOSE_CONFIG_JSON DEPLOY_K8S_DIR DOCKERFILE
+        # the render-bridge's environment in each file passes the binary's own --check-config
 """
 
 import json
+import os
 import pathlib
 import re
+import shlex
+import subprocess
 import sys
 
 import yaml
@@ -183,6 +188,53 @@ def systemd(directory):
             check("check-models" in get("ExecStartPre"), f"{name}: model check before start")
 
 
+def dockerfile_env(path):
+    """The ENV settings of a Dockerfile (KEY=VALUE forms, continuation lines joined)."""
+    text = re.sub(r"\\\n", " ", open(path).read())
+    env = {}
+    for line in text.splitlines():
+        if line.strip().startswith("ENV "):
+            for word in shlex.split(line.strip()[4:]):
+                key, _, value = word.partition("=")
+                env[key] = value
+    return env
+
+
+def bridge_check_config(binary, env):
+    """Runs `goassist-render-bridge --check-config` with only `env`; (exit code, stderr)."""
+    env = {k: v for k, v in env.items() if k.startswith(("BRIDGE_", "ANIMATION_"))}
+    done = subprocess.run(
+        [binary, "--check-config"], env={"PATH": os.environ.get("PATH", ""), **env},
+        capture_output=True, text=True, timeout=30,
+    )
+    return done.returncode, done.stderr.strip()
+
+
+def bridge_env(binary, compose_json, k8s_dir, dockerfile):
+    image = dockerfile_env(dockerfile)
+    compose_env = json.load(open(compose_json))["services"]["render-bridge"].get("environment", {})
+    render = next(
+        d for d in yaml.safe_load_all(open(pathlib.Path(k8s_dir) / "render-pod.yaml"))
+        if d and d["kind"] == "Deployment"
+    )
+    container = next(c for c in render["spec"]["template"]["spec"]["containers"] if c["name"] == "render-bridge")
+    k8s_env = {e["name"]: e["value"] for e in container.get("env", [])}
+    for what, env in [
+        ("the image's ENV", image),
+        ("compose (over the image's ENV)", {**image, **compose_env}),
+        ("k8s render pod (over the image's ENV)", {**image, **k8s_env}),
+    ]:
+        code, err = bridge_check_config(binary, env)
+        check(code == 0, f"bridge-env: {what} passes goassist-render-bridge --check-config {err}")
+    # The check can fail: every interface without an allow-list is refused (exit 78).
+    bare = {k: v for k, v in image.items() if k != "BRIDGE_ALLOWED_SENDERS"}
+    code, err = bridge_check_config(binary, bare)
+    check(
+        code == 78 and "BRIDGE_ALLOWED_SENDERS" in err,
+        "bridge-env: BRIDGE_INGEST_ADDR=0.0.0.0 without BRIDGE_ALLOWED_SENDERS is refused (78)",
+    )
+
+
 def extract_configmap(path, name, key):
     for doc in yaml.safe_load_all(open(path)):
         if doc and doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == name:
@@ -193,7 +245,10 @@ def extract_configmap(path, name, key):
 
 if __name__ == "__main__":
     command, *rest = sys.argv[1:]
-    {"compose": compose, "k8s": k8s, "systemd": systemd, "extract-configmap": extract_configmap}[command](*rest)
+    {
+        "compose": compose, "k8s": k8s, "systemd": systemd, "extract-configmap": extract_configmap,
+        "bridge-env": bridge_env,
+    }[command](*rest)
     if command != "extract-configmap":
         print(f"check_deploy {command}: {failures} failures")
     sys.exit(1 if failures else 0)

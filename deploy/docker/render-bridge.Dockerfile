@@ -1,5 +1,8 @@
 # goassist-render-bridge image (render pod, Profile C): face frames in on UDP 11112, Live Link
 # out to Unreal on 11111, /healthz /readyz /metrics on 9465. Small Debian runtime, non-root.
+# A container listens on every interface, so the image accepts face frames only from private
+# addresses (BRIDGE_ALLOWED_SENDERS); set it to your inference pods' addresses or network
+# (docs/render-bridge.md, "Who may send").
 #
 #   docker build -f deploy/docker/render-bridge.Dockerfile -t goassist-render-bridge .
 FROM rust:1.95-bookworm AS build
@@ -20,7 +23,8 @@ RUN apt-get update -q && apt-get install -y -q --no-install-recommends ca-certif
 COPY --from=build /out/goassist-render-bridge /usr/local/bin/goassist-render-bridge
 COPY deploy/docker/entrypoint.sh /usr/local/bin/goassist-entrypoint
 ENV GOASSIST_SERVICE=render-bridge LOG_DIR=/workspace/logs \
-    BRIDGE_INGEST_ADDR=0.0.0.0:11112 BRIDGE_HTTP_ADDR=0.0.0.0:9465
+    BRIDGE_INGEST_ADDR=0.0.0.0:11112 BRIDGE_HTTP_ADDR=0.0.0.0:9465 \
+    BRIDGE_ALLOWED_SENDERS=10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7
 USER goassist
 WORKDIR /workspace
 VOLUME ["/workspace/logs"]

@@ -14,13 +14,12 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use goassist_config::{Check, Kind, Table, Values, Var, kinds};
+use goassist_config::{Check, IpNet, Kind, Table, Values, Var, kinds};
 use goassist_engines::asr::AsrLanguage;
 pub use goassist_engines::turn::{TurnDetectorKind, TurnRuleConfig};
 use goassist_protocol::auth::turn_credentials;
 
 use crate::admin_tokens::AdminToken;
-use crate::http::rate_limit::IpNet;
 
 pub use goassist_config::{Problem, Secret, Severity};
 
@@ -336,7 +335,7 @@ pub fn table() -> Table {
                 .doc("drain (SIGTERM or POST /admin/drain) cancels sessions still open after this"),
             Var::new("SESSIONS_PER_IP_PER_MINUTE", kinds::int::<u32>(0, 10_000)).default("20").lenient()
                 .doc("POST /v1/sessions per client address: a burst of this many, refilled over a minute; more get 429 with Retry-After; 0 = no limit"),
-            Var::new("TRUSTED_PROXIES", ip_nets())
+            Var::new("TRUSTED_PROXIES", kinds::ip_nets())
                 .doc("comma-separated addresses or CIDR networks of reverse proxies (e.g. HAProxy) whose X-Forwarded-For names the client for SESSIONS_PER_IP_PER_MINUTE; unset = the TCP peer is the client"),
             Var::new("HTTP_HEADER_TIMEOUT_S", kinds::int::<u64>(1, 120)).default("10").lenient()
                 .doc("a connection that has not sent a request's headers in this long is closed"),
@@ -767,18 +766,6 @@ fn ice_uri(valid: &'static str, schemes: &'static [&'static str]) -> Kind {
             Err(String::new())
         }
     })
-}
-
-/// `TRUSTED_PROXIES`: comma-separated IP addresses or CIDR networks.
-fn ip_nets() -> Kind {
-    Kind::new(
-        "comma-separated IP addresses or CIDR networks, e.g. 10.0.0.0/8",
-        |text, _| {
-            text.split(',')
-                .map(|entry| IpNet::parse(entry.trim()).ok_or_else(String::new))
-                .collect::<Result<Vec<_>, _>>()
-        },
-    )
 }
 
 /// `WEBRTC_PUBLIC_IPS`: comma-separated IP addresses.

@@ -247,7 +247,7 @@ fn bench_world(avatars: u32, seconds: f64) -> f64 {
         "BRIDGE_LIVELINK_ADDRS" => Some("127.0.0.1:9".into()),
         "ANIMATION_DROP_IF_LAG_MS" => Some("10000".into()),
         "BRIDGE_STALL_MS" => Some("10000".into()),
-        "BRIDGE_MAX_AVATARS" => Some("4096".into()),
+        "BRIDGE_MAX_AVATARS" | "BRIDGE_MAX_AVATARS_PER_SENDER" => Some("4096".into()),
         _ => None,
     })
     .unwrap();
@@ -307,8 +307,10 @@ impl Process {
             .env("BRIDGE_LIVELINK_ADDRS", livelink.to_string())
             .env("ANIMATION_DROP_IF_LAG_MS", "10000")
             .env("BRIDGE_STALL_MS", "10000")
-            // Unknown to the baseline (it ignores it); raises this commit's cap.
+            // Unknown to the baseline (it ignores them); raise this commit's caps (one sender
+            // drives every avatar).
             .env("BRIDGE_MAX_AVATARS", "4096")
+            .env("BRIDGE_MAX_AVATARS_PER_SENDER", "4096")
             .stdout(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));

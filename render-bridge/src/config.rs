@@ -10,11 +10,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use goassist_config::{Check, Kind, Secret, Table, Values, Var, kinds};
+use goassist_config::{Check, IpNet, Kind, Secret, Table, Values, Var, kinds};
 use goassist_protocol::livelink::MAX_ID_LEN;
 use goassist_protocol::vmc::VmcNaming;
 
 use crate::routing::{RouteTable, Target, TargetKind, Targets};
+use crate::senders::{Reach, Senders};
 
 pub use goassist_config::ConfigError;
 
@@ -33,8 +34,8 @@ pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 pub fn table() -> Table {
     Table::new("goassist-render-bridge")
         .group("network", [
-            Var::new("BRIDGE_INGEST_ADDR", kinds::socket_addr()).default("0.0.0.0:11112")
-                .doc("UDP address the inference pods send face frames to"),
+            Var::new("BRIDGE_INGEST_ADDR", kinds::socket_addr()).default("127.0.0.1:11112")
+                .doc("UDP address the inference pods send face frames to; an address that is neither loopback nor private (0.0.0.0 included) needs BRIDGE_ALLOWED_SENDERS or BRIDGE_ALLOW_ANY_SENDER=true"),
             Var::new("BRIDGE_LIVELINK_ADDRS", targets_or_off(TargetKind::LiveLink)).default("127.0.0.1:11111")
                 .doc("Live Link Face v6 targets (Unreal's ARKit source); unnamed: livelink0, livelink1, ..."),
             Var::new("BRIDGE_PLUGIN_ADDR", targets_or_off(TargetKind::Plugin)).default("off")
@@ -43,6 +44,12 @@ pub fn table() -> Table {
                 .doc("VMC/OSC marionette targets, e.g. 127.0.0.1:39539; unnamed: vmc0, ..."),
             Var::new("BRIDGE_HTTP_ADDR", kinds::socket_addr()).default("0.0.0.0:9465")
                 .doc("/healthz, /readyz, /metrics (Prometheus text), admin API /admin/routes"),
+        ])
+        .group("senders", [
+            Var::new("BRIDGE_ALLOWED_SENDERS", kinds::ip_nets())
+                .doc("addresses or CIDR networks of the inference pods allowed to send; others' datagrams are dropped undecoded and counted; unset = loopback senders on a loopback BRIDGE_INGEST_ADDR, loopback and private ones on a private address"),
+            Var::new("BRIDGE_ALLOW_ANY_SENDER", kinds::boolean()).default("false")
+                .doc("true = accept datagrams from any address, whatever BRIDGE_INGEST_ADDR (warned at start-up; for a network that is private by other means)"),
         ])
         .group("live link", [
             Var::new("BRIDGE_SUBJECT_PATTERN", subject_pattern()).default("GoAssist_{avatar}")
@@ -70,6 +77,8 @@ pub fn table() -> Table {
         .group("avatars and routing", [
             Var::new("BRIDGE_MAX_AVATARS", kinds::int::<usize>(1, 4_096)).default("64")
                 .doc("most avatars held at once; frames of new ones beyond it are refused, counted and logged once per sender"),
+            Var::new("BRIDGE_MAX_AVATARS_PER_SENDER", kinds::int::<usize>(1, 4_096)).default("16")
+                .doc("most avatars one sender address holds at once (above BRIDGE_MAX_AVATARS it is BRIDGE_MAX_AVATARS); its new ones beyond it are refused, counted and logged once, while other senders' avatars go on"),
             Var::new("BRIDGE_ROUTES", routes())
                 .doc("fixed routes: session:ID=Subject[@target+target] (ID: inference session id, hex) or avatar:N=Subject[@...]; no @ = every target"),
             Var::new("BRIDGE_SUBJECT_POOL", subject_pool())
@@ -82,6 +91,7 @@ pub fn table() -> Table {
                 .doc("log filter (JSON lines on stderr)"),
         ])
         .rule(target_names_are_unique)
+        .rule(ingest_is_guarded)
 }
 
 /// The validated configuration.
@@ -89,6 +99,8 @@ pub fn table() -> Table {
 pub struct BridgeConfig {
     /// Where face frames arrive.
     pub ingest_addr: SocketAddr,
+    /// Who may send them (see [`crate::senders`]).
+    pub senders: Senders,
     /// Output targets: Live Link Face v6, the plugin's native stream, VMC/OSC (may be empty).
     pub targets: Targets,
     /// VMC blendshape spelling.
@@ -111,6 +123,8 @@ pub struct BridgeConfig {
     pub subject_idle: Duration,
     /// Most avatars held at once.
     pub max_avatars: usize,
+    /// Most avatars one sender address holds at once (at most `max_avatars`).
+    pub max_avatars_per_sender: usize,
     /// Fixed routes, the subject pool and the pattern, checked against the targets.
     pub routes: RouteTable,
     /// The admin API's bearer token (None: every admin call is refused).
@@ -141,8 +155,13 @@ impl BridgeConfig {
                 .unwrap_or(""),
         )
         .expect("routes and pool are checked by their kinds");
+        let ingest_addr: SocketAddr = v.get("BRIDGE_INGEST_ADDR");
+        let senders = allowed_senders(v, ingest_addr)
+            .expect("an unguarded ingest address is refused by the table's rule");
+        let max_avatars: usize = v.get("BRIDGE_MAX_AVATARS");
         BridgeConfig {
-            ingest_addr: v.get("BRIDGE_INGEST_ADDR"),
+            ingest_addr,
+            senders,
             targets,
             vmc_naming: v.get("BRIDGE_VMC_NAMING"),
             http_addr: v.get("BRIDGE_HTTP_ADDR"),
@@ -153,7 +172,10 @@ impl BridgeConfig {
             drop_if_lag: Duration::from_millis(v.get("ANIMATION_DROP_IF_LAG_MS")),
             stall: Duration::from_millis(v.get("BRIDGE_STALL_MS")),
             subject_idle: Duration::from_secs(v.get("BRIDGE_SUBJECT_IDLE_S")),
-            max_avatars: v.get("BRIDGE_MAX_AVATARS"),
+            max_avatars,
+            max_avatars_per_sender: v
+                .get::<usize>("BRIDGE_MAX_AVATARS_PER_SENDER")
+                .min(max_avatars),
             routes,
             admin_token: v.opt("BRIDGE_ADMIN_TOKEN"),
         }
@@ -245,6 +267,55 @@ fn target_names_are_unique(check: &mut Check<'_>) {
             );
             return;
         }
+    }
+}
+
+/// Who may send (see [`crate::senders`] for the rule); `None` for an ingest address that is
+/// neither loopback nor private with neither sender variable set.
+fn allowed_senders(values: &Values, ingest: SocketAddr) -> Option<Senders> {
+    if values.opt::<bool>("BRIDGE_ALLOW_ANY_SENDER") == Some(true) {
+        return Some(Senders::Any);
+    }
+    match values.opt::<Vec<IpNet>>("BRIDGE_ALLOWED_SENDERS") {
+        Some(nets) => Some(Senders::Only(nets)),
+        None => Senders::implied_by(ingest.ip()),
+    }
+}
+
+/// An ingest address that is neither loopback nor private must say who may send; both sender
+/// variables at once are contradictory; accepting anyone is warned about.
+fn ingest_is_guarded(check: &mut Check<'_>) {
+    let v = check.values();
+    let Some(ingest) = v.opt::<SocketAddr>("BRIDGE_INGEST_ADDR") else {
+        return;
+    };
+    let any = v.opt::<bool>("BRIDGE_ALLOW_ANY_SENDER") == Some(true);
+    let list = v.opt::<Vec<IpNet>>("BRIDGE_ALLOWED_SENDERS").is_some();
+    if any && list {
+        check.error(
+            "BRIDGE_ALLOW_ANY_SENDER",
+            "BRIDGE_ALLOW_ANY_SENDER=true and BRIDGE_ALLOWED_SENDERS are both set: \
+             set only one (the allow-list, unless every address may really send)",
+        );
+    } else if any {
+        check.warn(
+            "BRIDGE_ALLOW_ANY_SENDER",
+            format!(
+                "BRIDGE_ALLOW_ANY_SENDER=true: face frames are accepted from any address that \
+                 reaches {ingest}; whoever can reach it can drive the avatars (prefer \
+                 BRIDGE_ALLOWED_SENDERS)"
+            ),
+        );
+    } else if !list && Reach::of(ingest.ip()) == Reach::Open {
+        check.error(
+            "BRIDGE_INGEST_ADDR",
+            format!(
+                "BRIDGE_INGEST_ADDR={ingest} is neither a loopback nor a private address, so \
+                 anyone who reaches it could drive the avatars: set BRIDGE_ALLOWED_SENDERS to \
+                 the inference pods' addresses or networks (e.g. 10.0.0.0/8), bind a private \
+                 address, or set BRIDGE_ALLOW_ANY_SENDER=true to accept every sender"
+            ),
+        );
     }
 }
 
@@ -362,7 +433,10 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_documented() {
         let c = BridgeConfig::defaults();
-        assert_eq!(c.ingest_addr, "0.0.0.0:11112".parse().unwrap());
+        assert_eq!(c.ingest_addr, "127.0.0.1:11112".parse().unwrap());
+        assert!(c.senders.allows("127.0.0.1".parse().unwrap()));
+        assert!(!c.senders.allows("10.0.0.1".parse().unwrap()));
+        assert_eq!(c.max_avatars_per_sender, 16);
         let target = &c.targets.list()[0];
         assert_eq!(c.targets.list().len(), 1);
         assert_eq!(
@@ -474,6 +548,90 @@ mod tests {
         let long = format!("{}{{avatar}}", "x".repeat(60));
         let e = with(&[("BRIDGE_SUBJECT_PATTERN", &long)]).unwrap_err();
         assert!(e.to_string().contains("1–64 bytes"), "{e}");
+    }
+
+    #[test]
+    fn an_open_ingest_address_needs_an_allow_list_or_an_explicit_opt_out() {
+        for open in ["0.0.0.0:11112", "[::]:11112", "203.0.113.5:11112"] {
+            let e = with(&[("BRIDGE_INGEST_ADDR", open)]).unwrap_err();
+            assert_eq!(e.variables(), ["BRIDGE_INGEST_ADDR"], "{open}");
+            let text = e.to_string();
+            for named in [
+                "BRIDGE_INGEST_ADDR",
+                "BRIDGE_ALLOWED_SENDERS",
+                "BRIDGE_ALLOW_ANY_SENDER=true",
+            ] {
+                assert!(text.contains(named), "{named} missing from: {text}");
+            }
+        }
+        // With an allow-list, every interface is fine (containers, Kubernetes).
+        let c = with(&[
+            ("BRIDGE_INGEST_ADDR", "0.0.0.0:11112"),
+            ("BRIDGE_ALLOWED_SENDERS", "10.244.0.0/16, 192.0.2.7"),
+        ])
+        .unwrap();
+        assert!(c.senders.allows("10.244.3.9".parse().unwrap()));
+        assert!(c.senders.allows("192.0.2.7".parse().unwrap()));
+        assert!(!c.senders.allows("192.0.2.8".parse().unwrap()));
+        assert!(
+            !c.senders.allows("127.0.0.1".parse().unwrap()),
+            "only what is listed"
+        );
+        // A private address implies private senders.
+        let c = with(&[("BRIDGE_INGEST_ADDR", "10.0.0.5:11112")]).unwrap();
+        assert!(c.senders.allows("10.1.2.3".parse().unwrap()));
+        assert!(!c.senders.allows("203.0.113.5".parse().unwrap()));
+        // The explicit opt-out starts, with a warning naming it.
+        let validated = table().validate(
+            |k| match k {
+                "BRIDGE_INGEST_ADDR" => Some("0.0.0.0:11112".into()),
+                "BRIDGE_ALLOW_ANY_SENDER" => Some("true".into()),
+                _ => None,
+            },
+            BridgeConfig::from_values,
+        );
+        let warnings: Vec<_> = validated.warnings().map(|w| w.variable).collect();
+        assert_eq!(warnings, ["BRIDGE_ALLOW_ANY_SENDER"]);
+        let c = validated.into_result().unwrap();
+        assert_eq!(c.senders, Senders::Any);
+        // Both at once is contradictory.
+        let e = with(&[
+            ("BRIDGE_ALLOW_ANY_SENDER", "true"),
+            ("BRIDGE_ALLOWED_SENDERS", "10.0.0.0/8"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.variables(), ["BRIDGE_ALLOW_ANY_SENDER"]);
+    }
+
+    #[test]
+    fn allow_list_errors_name_the_variable_and_the_entry() {
+        for bad in [
+            "10.0.0.0/33",
+            "10.0.0.1,pods.local",
+            "10.0.0.0/8,",
+            "fd00::/129",
+        ] {
+            let e = with(&[("BRIDGE_ALLOWED_SENDERS", bad)]).unwrap_err();
+            assert_eq!(e.variables(), ["BRIDGE_ALLOWED_SENDERS"], "{bad}: {e}");
+            assert!(e.to_string().contains("CIDR"), "{e}");
+        }
+        let e = with(&[("BRIDGE_ALLOWED_SENDERS", "10.0.0.1,pods.local")]).unwrap_err();
+        assert!(e.to_string().contains("\"pods.local\""), "{e}");
+        let e = with(&[("BRIDGE_ALLOW_ANY_SENDER", "yes")]).unwrap_err();
+        assert_eq!(e.variables(), ["BRIDGE_ALLOW_ANY_SENDER"]);
+    }
+
+    #[test]
+    fn the_per_sender_cap_is_checked_and_never_above_the_global_one() {
+        let c = with(&[("BRIDGE_MAX_AVATARS_PER_SENDER", "4")]).unwrap();
+        assert_eq!(c.max_avatars_per_sender, 4);
+        let c = with(&[("BRIDGE_MAX_AVATARS", "8")]).unwrap();
+        assert_eq!(c.max_avatars_per_sender, 8, "the default 16 is capped by 8");
+        for bad in ["0", "4097", "many"] {
+            let e = with(&[("BRIDGE_MAX_AVATARS_PER_SENDER", bad)]).unwrap_err();
+            assert_eq!(e.variables(), ["BRIDGE_MAX_AVATARS_PER_SENDER"]);
+            assert!(e.to_string().contains("1–4096"), "{e}");
+        }
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! The I/O shell around the [`BridgeWorld`]: one thread, one ingest socket, one output socket.
 //!
+//! A datagram from a sender the allow-list does not name ([`SenderGate`]) is dropped before
+//! it is decoded or queued, counted in `goassist_bridge_datagrams_refused_total`, and logged at
+//! most once per sender address a minute.
+//!
 //! Each turn it waits for a datagram (at most until the world's next output frame tick), reads
 //! whatever else is already queued (up to [`BATCH`]), runs the world once, and sends what the
 //! world put in its outbox before reading again. A burst costs one schedule run, and a lone
@@ -18,6 +22,7 @@ use goassist_protocol::bridge_stream::MAX_DATAGRAM_LEN;
 use crate::admin::{AdminReply, AdminRequest};
 use crate::metrics::{BridgeMetrics, Output};
 use crate::routing::TargetKind;
+use crate::senders::{SenderGate, Verdict};
 use crate::world::admission::DropReason;
 use crate::world::{BridgeWorld, Outbox, Tally};
 
@@ -65,6 +70,8 @@ pub struct Shell<'a> {
     pub admin: &'a Receiver<AdminRequest>,
     /// Metrics.
     pub metrics: &'a BridgeMetrics,
+    /// Who may send.
+    pub gate: &'a mut SenderGate,
     /// Liveness.
     pub health: &'a Health,
     /// Stop flag.
@@ -73,7 +80,7 @@ pub struct Shell<'a> {
 
 /// Runs until `shutdown` is set. Never returns early on bad input: malformed datagrams are
 /// counted and skipped, socket errors are counted and the loop goes on.
-pub fn run(shell: &Shell<'_>, world: &mut BridgeWorld) {
+pub fn run(shell: &mut Shell<'_>, world: &mut BridgeWorld) {
     let mut published = Published::default();
     let mut next_gauges = Instant::now();
     // One byte more than the largest valid datagram, so oversize ones are seen as such.
@@ -89,7 +96,7 @@ pub fn run(shell: &Shell<'_>, world: &mut BridgeWorld) {
             .next_wake()
             .saturating_duration_since(Instant::now())
             .clamp(Duration::from_millis(1), interval);
-        if receive_burst(shell.ingest, world, &mut buf, wait).is_err() {
+        if receive_burst(shell, world, &mut buf, wait).is_err() {
             // Socket trouble has been logged; the next turn tries again.
         }
         let now = Instant::now();
@@ -115,13 +122,14 @@ pub fn run(shell: &Shell<'_>, world: &mut BridgeWorld) {
 
 /// Waits up to `wait` for one datagram, then takes what else is queued without waiting.
 fn receive_burst(
-    socket: &UdpSocket,
+    shell: &mut Shell<'_>,
     world: &mut BridgeWorld,
     buf: &mut [u8],
     wait: Duration,
 ) -> std::io::Result<()> {
+    let socket = shell.ingest;
     socket.set_read_timeout(Some(wait))?;
-    match receive_one(socket, world, buf) {
+    match receive_one(shell, world, buf) {
         Ok(true) => {}
         Ok(false) => return Ok(()),
         Err(e) => return Err(e),
@@ -129,7 +137,7 @@ fn receive_burst(
     socket.set_nonblocking(true)?;
     let mut result = Ok(());
     while world.pending() < BATCH {
-        match receive_one(socket, world, buf) {
+        match receive_one(shell, world, buf) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
@@ -142,15 +150,30 @@ fn receive_burst(
     result
 }
 
-/// Receives one datagram into the world; `Ok(false)` when none came.
+/// Receives one datagram into the world (or refuses it: see the module notes); `Ok(false)`
+/// when none came.
 fn receive_one(
-    socket: &UdpSocket,
+    shell: &mut Shell<'_>,
     world: &mut BridgeWorld,
     buf: &mut [u8],
 ) -> std::io::Result<bool> {
-    match socket.recv_from(buf) {
+    match shell.ingest.recv_from(buf) {
         Ok((n, from)) => {
-            world.receive(Instant::now(), from, &buf[..n]);
+            let now = Instant::now();
+            match shell.gate.check(from.ip(), now) {
+                Verdict::Allowed => world.receive(now, from, &buf[..n]),
+                Verdict::Refused { log } => {
+                    shell.metrics.refused_sender.inc();
+                    if log {
+                        tracing::warn!(
+                            sender = %from.ip(),
+                            "datagram from a sender not in BRIDGE_ALLOWED_SENDERS dropped; \
+                             counted in goassist_bridge_datagrams_refused_total \
+                             (logged at most once a minute per sender)"
+                        );
+                    }
+                }
+            }
             Ok(true)
         }
         Err(e)

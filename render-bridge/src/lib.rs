@@ -34,6 +34,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod replay;
 pub mod routing;
+pub mod senders;
 pub mod world;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -49,6 +50,7 @@ use admin::{AdminRequest, AdminState};
 pub use config::{BridgeConfig, ConfigError};
 use ingest::{Health, Shell, Shutdown};
 use metrics::BridgeMetrics;
+use senders::SenderGate;
 use world::BridgeWorld;
 
 /// A bridge with its sockets bound, ready to run.
@@ -126,20 +128,24 @@ impl Bridge {
             targets = ?targets,
             routes = self.config.routes.routes().len(),
             pool = self.config.routes.pool().len(),
+            allowed_senders = %self.config.senders.describe(),
             max_avatars = self.config.max_avatars,
+            max_avatars_per_sender = self.config.max_avatars_per_sender,
             admin = self.config.admin_token.is_some(),
             "render-bridge running"
         );
         let mut world = BridgeWorld::new(&self.config, Instant::now());
-        let shell = Shell {
+        let mut gate = SenderGate::new(self.config.senders.clone());
+        let mut shell = Shell {
             ingest: &self.ingest,
             output: &self.output,
             admin: &requests,
             metrics: &self.metrics,
+            gate: &mut gate,
             health: &self.health,
             shutdown: &shutdown,
         };
-        ingest::run(&shell, &mut world);
+        ingest::run(&mut shell, &mut world);
         shutdown.store(true, Ordering::Relaxed);
         if http.join().is_err() {
             anyhow::bail!("HTTP thread panicked");

@@ -42,6 +42,8 @@ pub struct BridgeMetrics {
     dropped: [IntCounter; DropReason::ALL.len()],
     /// Datagrams that did not decode.
     pub malformed: IntCounter,
+    /// Datagrams dropped undecoded: their sender is not allowed.
+    pub refused_sender: IntCounter,
     /// Receive time to the last output send, per emitted live frame.
     pub ingest_to_emit: Histogram,
     /// Subjects live or easing.
@@ -62,7 +64,7 @@ impl BridgeMetrics {
         let registry = Registry::new();
         let frames_in = IntCounter::new(
             "goassist_bridge_frames_in_total",
-            "Datagrams received on the ingest socket",
+            "Datagrams received on the ingest socket from allowed senders",
         )?;
         let out = IntCounterVec::new(
             Opts::new("goassist_bridge_frames_out_total", "Frames sent, by output"),
@@ -79,6 +81,14 @@ impl BridgeMetrics {
             Opts::new(
                 "goassist_bridge_frames_dropped_total",
                 "Well-formed frames not emitted, by reason",
+            ),
+            &["reason"],
+        )?;
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "goassist_bridge_datagrams_refused_total",
+                "Datagrams dropped before decoding, by reason (sender_not_allowed: not in \
+                 BRIDGE_ALLOWED_SENDERS)",
             ),
             &["reason"],
         )?;
@@ -121,6 +131,7 @@ impl BridgeMetrics {
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(dropped.clone()))?;
         registry.register(Box::new(malformed.clone()))?;
+        registry.register(Box::new(refused.clone()))?;
         registry.register(Box::new(ingest_to_emit.clone()))?;
         registry.register(Box::new(active_subjects.clone()))?;
         registry.register(Box::new(avatars.clone()))?;
@@ -154,6 +165,7 @@ impl BridgeMetrics {
             send_errors: Output::ALL.map(|o| errors.with_label_values(&[o.label()])),
             dropped: DropReason::ALL.map(|r| dropped.with_label_values(&[r.as_str()])),
             malformed,
+            refused_sender: refused.with_label_values(&["sender_not_allowed"]),
             ingest_to_emit,
             active_subjects,
             avatars,
@@ -206,6 +218,8 @@ mod tests {
             "goassist_bridge_frames_dropped_total{reason=\"lag\"} 2",
             "goassist_bridge_frames_dropped_total{reason=\"stale_epoch\"} 0",
             "goassist_bridge_frames_dropped_total{reason=\"no_free_subject\"} 0",
+            "goassist_bridge_frames_dropped_total{reason=\"sender_limit\"} 0",
+            "goassist_bridge_datagrams_refused_total{reason=\"sender_not_allowed\"} 0",
             "goassist_bridge_avatars 0",
             "goassist_bridge_avatars_created_total 0",
             "goassist_bridge_avatars_forgotten_total 0",

@@ -213,3 +213,72 @@ fn many_pods_many_subjects() {
     );
     bridge.stop().unwrap();
 }
+
+/// Two real senders on loopback, 127.0.0.1 and 127.0.0.2 (Linux routes all of 127/8 to `lo`),
+/// only the first allowed: the other's datagrams are dropped undecoded and counted, while the
+/// allowed one's frames reach Live Link.
+#[test]
+fn a_sender_not_on_the_allow_list_is_refused_and_counted() {
+    let livelink = listener(Duration::from_secs(2));
+    let cfg = config(&[
+        (
+            "BRIDGE_LIVELINK_ADDRS",
+            livelink.local_addr().unwrap().to_string(),
+        ),
+        ("BRIDGE_ALLOWED_SENDERS", "127.0.0.1".into()),
+    ]);
+    let bridge = Bridge::bind(cfg).unwrap().spawn().unwrap();
+    let allowed = listener(Duration::from_secs(1));
+    let stranger = std::net::UdpSocket::bind("127.0.0.2:0")
+        .expect("bind 127.0.0.2 (Linux routes all of 127.0.0.0/8 to lo)");
+    // The stranger first, as a new avatar (2) and as the allowed pod's avatar (1): neither may
+    // create an avatar or move a face.
+    for seq in 0..5 {
+        send(
+            &stranger,
+            bridge.ingest_addr,
+            2,
+            &frame(0xBAD, 1, seq, 0.9),
+            None,
+        );
+        send(
+            &stranger,
+            bridge.ingest_addr,
+            1,
+            &frame(0xA, 1, seq, 0.9),
+            None,
+        );
+    }
+    send(
+        &allowed,
+        bridge.ingest_addr,
+        1,
+        &frame(0xA, 1, 0, 0.4),
+        None,
+    );
+    // The loop handles datagrams in arrival order, so had any of the stranger's been accepted
+    // its packets would come first.
+    let first = recv(&livelink).expect("the allowed sender's frame reaches Live Link");
+    let p = LiveLinkPacket::decode(&first).unwrap();
+    assert_eq!(p.subject, "GoAssist_1");
+    assert!(
+        (p.values[CurveIndex::JAW_OPEN] - 0.4).abs() < 1e-3,
+        "the allowed sender's pose, not the stranger's: {}",
+        p.values[CurveIndex::JAW_OPEN]
+    );
+    let (_, text) = http_get(bridge.http_addr, "/metrics");
+    assert_eq!(
+        metric(
+            &text,
+            "goassist_bridge_datagrams_refused_total{reason=\"sender_not_allowed\"}"
+        ),
+        Some(10.0),
+        "{text}"
+    );
+    assert_eq!(metric(&text, "goassist_bridge_frames_in_total"), Some(1.0));
+    assert_eq!(
+        metric(&text, "goassist_bridge_avatars_created_total"),
+        Some(1.0)
+    );
+    bridge.stop().unwrap();
+}

@@ -40,6 +40,51 @@ fn check_config_accepts_defaults_and_names_bad_variables() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("BRIDGE_LIVELINK_ADDRS"));
 }
 
+/// Every interface without an allow-list stops start-up (exit 78, before binding) with a
+/// message naming the way out; an allow-list or the explicit, warned opt-out starts.
+#[test]
+fn an_open_ingest_address_needs_an_allow_list() {
+    let refused = bridge()
+        .env("BRIDGE_INGEST_ADDR", "0.0.0.0:0")
+        .env("BRIDGE_HTTP_ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(78), "EX_CONFIG");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains(
+            "config error: BRIDGE_INGEST_ADDR=0.0.0.0:0 is neither a loopback nor a private address"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("BRIDGE_ALLOWED_SENDERS") && err.contains("BRIDGE_ALLOW_ANY_SENDER=true"),
+        "{err}"
+    );
+
+    let listed = bridge()
+        .arg("--check-config")
+        .env("BRIDGE_INGEST_ADDR", "0.0.0.0:11112")
+        .env("BRIDGE_ALLOWED_SENDERS", "10.244.0.0/16")
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{listed:?}");
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("10.244.0.0/16"));
+
+    let any = bridge()
+        .arg("--check-config")
+        .env("BRIDGE_INGEST_ADDR", "0.0.0.0:11112")
+        .env("BRIDGE_ALLOW_ANY_SENDER", "true")
+        .output()
+        .unwrap();
+    assert!(any.status.success(), "{any:?}");
+    let err = String::from_utf8_lossy(&any.stderr);
+    assert!(
+        err.contains("config warning: BRIDGE_ALLOW_ANY_SENDER=true"),
+        "the opt-out is warned about: {err}"
+    );
+}
+
 #[test]
 fn usage_errors_exit_64_and_help_lists_every_variable() {
     let out = bridge().arg("replay").output().unwrap();

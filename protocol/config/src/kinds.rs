@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::Secret;
 use crate::values::Values;
+use crate::{IpNet, Secret};
 
 /// A parsed value, typed by its kind; [`Values::get`] hands it back as that type.
 pub(crate) type Value = Arc<dyn Any + Send + Sync>;
@@ -144,6 +144,23 @@ pub fn ip() -> Kind {
     })
 }
 
+/// Comma-separated IP addresses or CIDR networks (IPv4 or IPv6), as a `Vec<IpNet>`; the error
+/// names the first entry that is neither.
+pub fn ip_nets() -> Kind {
+    Kind::new(
+        "comma-separated IP addresses or CIDR networks, e.g. 10.0.0.0/8,fd00::/8",
+        |text, _| {
+            text.split(',')
+                .map(str::trim)
+                .map(|entry| {
+                    IpNet::parse(entry)
+                        .ok_or_else(|| format!("{entry:?} is not an IP address or CIDR network"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        },
+    )
+}
+
 /// `IP:port`, as a `SocketAddr`.
 pub fn socket_addr() -> Kind {
     Kind::new(SOCKET_ADDR, |text, _| parse_socket_addr(text))
@@ -219,5 +236,19 @@ mod tests {
         assert!(parse::<SocketAddr>(&socket_addr(), "localhost:11111").is_err());
         assert!(parse::<IpAddr>(&ip(), "::").is_ok());
         assert!(parse::<IpAddr>(&ip(), "localhost").is_err());
+    }
+
+    #[test]
+    fn address_lists_take_addresses_and_networks() {
+        let nets = parse::<Vec<IpNet>>(&ip_nets(), "10.0.0.0/8, 192.0.2.7 ,fd00::/8").unwrap();
+        assert_eq!(nets.len(), 3);
+        assert!(nets[1].contains("192.0.2.7".parse().unwrap()));
+        let e = parse::<Vec<IpNet>>(&ip_nets(), "10.0.0.0/8,10.0.0.0/33").unwrap_err();
+        assert!(e.contains("\"10.0.0.0/33\""), "{e}");
+        assert!(
+            parse::<Vec<IpNet>>(&ip_nets(), "10.0.0.1,").is_err(),
+            "an empty entry"
+        );
+        assert!(parse::<Vec<IpNet>>(&ip_nets(), "pods.local").is_err());
     }
 }

@@ -41,6 +41,7 @@
 
 pub mod cli;
 pub mod deploy_docs;
+mod ip_net;
 pub mod kinds;
 mod present;
 mod report;
@@ -48,6 +49,7 @@ mod secret;
 mod table;
 mod values;
 
+pub use ip_net::IpNet;
 pub use kinds::Kind;
 pub use present::{effective as effective_text, help as help_text};
 pub use report::{ConfigError, Problem, Severity, Validated};

@@ -23,7 +23,7 @@ pub const REANCHOR_AFTER_LATE: Duration = Duration::from_millis(500);
 pub const SAMPLE_RATE: f64 = 48_000.0;
 
 /// Why a frame was not emitted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DropReason {
     /// Its epoch is older than the avatar's.
     StaleEpoch,
@@ -35,16 +35,19 @@ pub enum DropReason {
     SubjectLimit,
     /// A new session while every subject of the pool is held.
     NoFreeSubject,
+    /// A new avatar from a sender that holds `BRIDGE_MAX_AVATARS_PER_SENDER` already.
+    SenderLimit,
 }
 
 impl DropReason {
     /// All reasons, for metric label pre-registration.
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; 6] = [
         DropReason::StaleEpoch,
         DropReason::OutOfOrder,
         DropReason::Lag,
         DropReason::SubjectLimit,
         DropReason::NoFreeSubject,
+        DropReason::SenderLimit,
     ];
 
     /// Metric label.
@@ -55,6 +58,7 @@ impl DropReason {
             DropReason::Lag => "lag",
             DropReason::SubjectLimit => "subject_limit",
             DropReason::NoFreeSubject => "no_free_subject",
+            DropReason::SenderLimit => "sender_limit",
         }
     }
 

@@ -1,6 +1,7 @@
 //! What an avatar entity is made of. One entity per stream key (an avatar id, and the session
 //! when the subject is the session's own); [`super::admission::Track`] is its filter state.
 
+use std::net::IpAddr;
 use std::ops::Range;
 use std::time::Instant;
 
@@ -9,13 +10,16 @@ use goassist_protocol::arkit::ARKIT_COUNT;
 
 use crate::routing::{StreamKey, TargetSet};
 
-/// Who the avatar is: its key in the stream index and the ids it was last driven with.
+/// Who the avatar is: its key in the stream index, the ids it was last driven with, and the
+/// sender whose per-sender cap it counts against.
 #[derive(Component, Debug, Clone, Copy)]
 pub struct Avatar {
     /// Its key in the stream index.
     pub key: StreamKey,
     /// The avatar id in the datagrams.
     pub avatar_id: u32,
+    /// The address of the sender whose frame created it.
+    pub sender: IpAddr,
 }
 
 /// Where its frames go (the output targets and the Live Link subject).

@@ -29,7 +29,7 @@ mod encode;
 mod systems;
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
@@ -66,6 +66,8 @@ pub struct WorldSettings {
     pub subject_idle: Duration,
     /// Most avatars held at once.
     pub max_avatars: usize,
+    /// Most avatars one sender address holds at once.
+    pub max_avatars_per_sender: usize,
 }
 
 impl From<&BridgeConfig> for WorldSettings {
@@ -79,6 +81,7 @@ impl From<&BridgeConfig> for WorldSettings {
             stall: c.stall,
             subject_idle: c.subject_idle,
             max_avatars: c.max_avatars,
+            max_avatars_per_sender: c.max_avatars_per_sender,
         }
     }
 }
@@ -142,13 +145,40 @@ pub(crate) struct StreamIndex(HashMap<StreamKey, Entity>);
 #[derive(Resource, Debug)]
 pub(crate) struct Routing(RouteTable);
 
-/// Avatar entities held, detached ones included (the cap counts them: they still send).
+/// Avatar entities held, detached ones included (the caps count them: they still send), in
+/// all and per sender address. The map changes only when an avatar comes or goes, never per
+/// frame; a sender with no avatar left is removed from it.
 #[derive(Resource, Debug, Default)]
-pub(crate) struct Population(usize);
+pub(crate) struct Population {
+    total: usize,
+    by_sender: HashMap<IpAddr, usize>,
+}
 
-/// Senders already told about a refusal, so each is logged once; bounded.
+impl Population {
+    /// Avatars held by `sender`.
+    fn of(&self, sender: IpAddr) -> usize {
+        self.by_sender.get(&sender).copied().unwrap_or(0)
+    }
+
+    fn add(&mut self, sender: IpAddr) {
+        self.total += 1;
+        *self.by_sender.entry(sender).or_insert(0) += 1;
+    }
+
+    fn remove(&mut self, sender: IpAddr) {
+        self.total = self.total.saturating_sub(1);
+        if let Some(n) = self.by_sender.get_mut(&sender) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.by_sender.remove(&sender);
+            }
+        }
+    }
+}
+
+/// Senders already told about a refusal for a reason, so each is logged once; bounded.
 #[derive(Resource, Debug, Default)]
-pub(crate) struct RefusalLog(HashSet<SocketAddr>);
+pub(crate) struct RefusalLog(HashSet<(SocketAddr, DropReason)>);
 
 /// Most senders remembered by the refusal log.
 const REFUSAL_LOG_LIMIT: usize = 1_024;
@@ -394,7 +424,7 @@ impl BridgeWorld {
 
     /// Avatars held (quiet and detached ones included).
     pub fn avatars(&self) -> usize {
-        self.world.resource::<Population>().0
+        self.world.resource::<Population>().total
     }
 
     /// Avatars live or easing to neutral.

@@ -63,8 +63,11 @@ pub(super) fn spawn_avatars(
             continue;
         }
         let received = &inbox.datagrams[arrival.datagram];
-        let refused = if population.0 >= settings.max_avatars {
+        let sender = received.from.ip().to_canonical();
+        let refused = if population.total >= settings.max_avatars {
             Some(DropReason::SubjectLimit)
+        } else if population.of(sender) >= settings.max_avatars_per_sender {
+            Some(DropReason::SenderLimit)
         } else {
             match routing.0.assign(arrival.key, arrival.frame.session_id) {
                 Err(Refusal::NoFreeSubject) => Some(DropReason::NoFreeSubject),
@@ -91,6 +94,7 @@ pub(super) fn spawn_avatars(
                             Avatar {
                                 key: arrival.key,
                                 avatar_id: arrival.avatar_id,
+                                sender,
                             },
                             outputs,
                             Track::new(received.at, &arrival.frame),
@@ -105,7 +109,7 @@ pub(super) fn spawn_avatars(
                         ))
                         .id();
                     index.0.insert(arrival.key, entity);
-                    population.0 += 1;
+                    population.add(sender);
                     tally.spawned += 1;
                     arrival.entity = Some(entity);
                     None
@@ -114,13 +118,14 @@ pub(super) fn spawn_avatars(
         };
         if let Some(reason) = refused {
             tally.dropped[reason.index()] += 1;
-            if refusals.0.len() < REFUSAL_LOG_LIMIT && refusals.0.insert(received.from) {
+            if refusals.0.len() < REFUSAL_LOG_LIMIT && refusals.0.insert((received.from, reason)) {
                 tracing::warn!(
                     sender = %received.from,
                     avatar = arrival.avatar_id,
                     session = %format_args!("{:016x}", arrival.frame.session_id),
                     reason = reason.as_str(),
                     max_avatars = settings.max_avatars,
+                    max_avatars_per_sender = settings.max_avatars_per_sender,
                     "new avatar refused; its frames are dropped and counted in \
                      goassist_bridge_frames_dropped_total (logged once per sender)"
                 );
@@ -252,7 +257,7 @@ pub(super) fn hold_and_ease(
                 if let Some(slot) = outputs.pool_slot {
                     routing.0.release(slot);
                 }
-                population.0 = population.0.saturating_sub(1);
+                population.remove(avatar.sender);
                 tally.despawned += 1;
                 tracing::debug!(subject = %outputs.subject, "avatar forgotten");
                 continue;

@@ -30,6 +30,7 @@ fn settings() -> WorldSettings {
         stall: Duration::from_millis(100),
         subject_idle: Duration::from_secs(60),
         max_avatars: 64,
+        max_avatars_per_sender: 64,
     }
 }
 
@@ -274,6 +275,59 @@ fn the_avatar_cap_refuses_new_avatars_and_counts_them() {
     assert_eq!(w.avatars(), 0);
     w.receive(later, POD, &datagram(0, &frame(4, 1, 2, 0.1), None));
     assert_eq!(livelink(w.run(later), 1), [("S4".to_string(), 0.1)]);
+}
+
+#[test]
+fn a_sender_past_its_cap_is_refused_while_other_senders_go_on() {
+    let mut s = settings();
+    s.max_avatars_per_sender = 2;
+    let mut w = world_with(s, "S{session}", "", "");
+    // Pod A sends from 10.0.0.1, one source port per session (the cap counts the address).
+    let pod_a = |port: u16| SocketAddr::from(([10, 0, 0, 1], port));
+    let pod_b = SocketAddr::from(([10, 0, 0, 2], 40_000));
+    let t0 = Instant::now();
+    for session in 0..3u64 {
+        w.receive(
+            t0,
+            pod_a(50_000 + session as u16),
+            &datagram(0, &frame(0xA0 + session, 1, 0, 0.1), None),
+        );
+    }
+    let subjects: Vec<String> = livelink(w.run(t0), 1).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(subjects, ["Sa0", "Sa1"], "A's third avatar is over its cap");
+    assert_eq!(w.tally().dropped(DropReason::SenderLimit), 1);
+    assert_eq!(w.tally().dropped(DropReason::SubjectLimit), 0);
+    // B's new avatar is accepted while A's stay refused, and A's admitted ones keep flowing.
+    let t1 = t0 + FRAME;
+    w.receive(t1, pod_b, &datagram(0, &frame(0xB0, 1, 0, 0.2), None));
+    w.receive(
+        t1,
+        pod_a(50_002),
+        &datagram(0, &frame(0xA2, 1, 1, 0.1), None),
+    );
+    w.receive(
+        t1,
+        pod_a(50_000),
+        &datagram(0, &frame(0xA0, 1, 1, 0.3), None),
+    );
+    let out = livelink(w.run(t1), 1);
+    assert_eq!(
+        out,
+        [("Sb0".to_string(), 0.2), ("Sa0".to_string(), 0.3)],
+        "B accepted, A's admitted avatar flows, A's third refused"
+    );
+    assert_eq!(w.tally().dropped(DropReason::SenderLimit), 2);
+    assert_eq!(w.avatars(), 3);
+    // When A's avatars are forgotten, A may start new ones again.
+    tick_for(&mut w, t1, Duration::from_secs(61));
+    let later = t0 + Duration::from_secs(62);
+    assert_eq!(w.avatars(), 0);
+    w.receive(
+        later,
+        pod_a(50_002),
+        &datagram(0, &frame(0xA2, 1, 2, 0.1), None),
+    );
+    assert_eq!(livelink(w.run(later), 1), [("Sa2".to_string(), 0.1)]);
 }
 
 #[test]

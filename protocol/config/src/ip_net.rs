@@ -1,0 +1,113 @@
+//! An IP address or CIDR network, the value of address allow-lists (`TRUSTED_PROXIES` of the
+//! inference server, `BRIDGE_ALLOWED_SENDERS` of the render-bridge); [`crate::kinds::ip_nets`]
+//! is the kind of such a list.
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// An address or a network (`10.0.0.0/8`, `fd00::/8`); a bare address is a /32 or /128.
+/// IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) count as the IPv4 address they carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// The network of `prefix` bits at `network`; `None` when the prefix is longer than the
+    /// address.
+    pub fn new(network: IpAddr, prefix: u8) -> Option<IpNet> {
+        let network = network.to_canonical();
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        (prefix <= bits).then_some(IpNet { network, prefix })
+    }
+
+    /// Parses `ADDRESS` or `ADDRESS/PREFIX`.
+    pub fn parse(text: &str) -> Option<IpNet> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let network = address.trim().parse::<IpAddr>().ok()?.to_canonical();
+        let prefix = match prefix {
+            Some(p) => p.trim().parse::<u8>().ok()?,
+            None if network.is_ipv4() => 32,
+            None => 128,
+        };
+        IpNet::new(network, prefix)
+    }
+
+    /// True if `ip` is inside this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        /// The top `prefix` bits of a `width`-bit address.
+        fn top(bits: u128, width: u32, prefix: u8) -> u128 {
+            match u32::from(prefix) {
+                0 => 0,
+                keep => bits >> (width - keep),
+            }
+        }
+        match (self.network, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                top(u32::from(net).into(), 32, self.prefix)
+                    == top(u32::from(ip).into(), 32, self.prefix)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                top(u128::from(net), 128, self.prefix) == top(u128::from(ip), 128, self.prefix)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for IpNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_contain_their_addresses_only() {
+        let net = IpNet::parse("10.1.0.0/16").unwrap();
+        assert!(net.contains("10.1.200.3".parse().unwrap()));
+        assert!(
+            net.contains("::ffff:10.1.0.1".parse().unwrap()),
+            "v4-mapped v6"
+        );
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        assert!(!net.contains("::1".parse().unwrap()));
+        let one = IpNet::parse("192.0.2.7").unwrap();
+        assert!(one.contains("192.0.2.7".parse().unwrap()));
+        assert!(!one.contains("192.0.2.8".parse().unwrap()));
+        assert!(
+            IpNet::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        assert!(
+            IpNet::parse("fd00::/8")
+                .unwrap()
+                .contains("fd12::1".parse().unwrap())
+        );
+        for bad in ["10.0.0.0/33", "10.0.0/8", "fd00::/129", "x", "10.0.0.0/"] {
+            assert_eq!(IpNet::parse(bad), None, "{bad}");
+        }
+        assert_eq!(IpNet::new("10.0.0.0".parse().unwrap(), 33), None);
+    }
+
+    #[test]
+    fn displays_as_cidr() {
+        assert_eq!(
+            IpNet::parse("10.0.0.0/8").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(IpNet::parse("::1").unwrap().to_string(), "::1/128");
+        assert_eq!(
+            IpNet::parse("::ffff:192.0.2.1").unwrap().to_string(),
+            "192.0.2.1/32"
+        );
+    }
+}

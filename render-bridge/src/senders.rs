@@ -1,0 +1,265 @@
+//! Who may send face frames: the ingest socket's allow-list, applied before a datagram is
+//! decoded. Sans-IO: [`SenderGate::check`] takes the sender and `now`.
+//!
+//! The rule (documented in docs/render-bridge.md, "Who may send"):
+//!
+//! - `BRIDGE_ALLOW_ANY_SENDER=true`: everyone (a warning at start-up);
+//! - else `BRIDGE_ALLOWED_SENDERS` set: those addresses and networks only;
+//! - else the senders the bind address already implies: loopback senders when
+//!   `BRIDGE_INGEST_ADDR` is a loopback address, loopback and private-range senders when it is a
+//!   private address ([`PRIVATE_NETWORKS`]). Any other bind address (`0.0.0.0`, `::`, a public
+//!   address) needs one of the two variables above: the configuration is refused without them.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use goassist_config::IpNet;
+
+/// The private ranges: RFC 1918, RFC 6598 shared address space (CGNAT, 100.64/10), IPv4 and
+/// IPv6 link-local, IPv6 unique local addresses (fc00::/7).
+pub const PRIVATE_NETWORKS: [&str; 7] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "169.254.0.0/16",
+    "fc00::/7",
+    "fe80::/10",
+];
+
+/// The loopback ranges.
+pub const LOOPBACK_NETWORKS: [&str; 2] = ["127.0.0.0/8", "::1"];
+
+/// How often a refused sender is logged at most.
+pub const LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Most senders whose last log line is remembered; beyond it, new refused senders are counted
+/// but not logged until old entries age out (a spray from many addresses cannot flood the log).
+const LOG_MEMORY: usize = 256;
+
+/// Where an address lies, for the bind-address rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// 127.0.0.0/8 or ::1: this host only.
+    Loopback,
+    /// One of [`PRIVATE_NETWORKS`].
+    Private,
+    /// Anything else: the unspecified address (every interface) or a public one.
+    Open,
+}
+
+impl Reach {
+    /// Classifies `ip` (IPv4-mapped IPv6 as its IPv4 address).
+    pub fn of(ip: IpAddr) -> Reach {
+        let within = |nets: &[&str]| {
+            nets.iter()
+                .filter_map(|n| IpNet::parse(n))
+                .any(|n| n.contains(ip))
+        };
+        if within(&LOOPBACK_NETWORKS) {
+            Reach::Loopback
+        } else if within(&PRIVATE_NETWORKS) {
+            Reach::Private
+        } else {
+            Reach::Open
+        }
+    }
+}
+
+/// The senders whose datagrams are accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Senders {
+    /// Everyone (`BRIDGE_ALLOW_ANY_SENDER=true`).
+    Any,
+    /// Only these addresses and networks.
+    Only(Vec<IpNet>),
+}
+
+impl Senders {
+    /// The senders implied by the bind address when `BRIDGE_ALLOWED_SENDERS` is unset; `None`
+    /// for an [`Reach::Open`] address, which needs an explicit choice.
+    pub fn implied_by(bind: IpAddr) -> Option<Senders> {
+        let private: &[&str] = match Reach::of(bind) {
+            Reach::Loopback => &[],
+            Reach::Private => &PRIVATE_NETWORKS,
+            Reach::Open => return None,
+        };
+        Some(Senders::Only(
+            LOOPBACK_NETWORKS
+                .iter()
+                .chain(private)
+                .filter_map(|n| IpNet::parse(n))
+                .collect(),
+        ))
+    }
+
+    /// Whether `ip` may send.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        match self {
+            Senders::Any => true,
+            Senders::Only(nets) => nets.iter().any(|n| n.contains(ip)),
+        }
+    }
+
+    /// For the start-up log line.
+    pub fn describe(&self) -> String {
+        match self {
+            Senders::Any => "any".into(),
+            Senders::Only(nets) => nets
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+}
+
+/// What to do with a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Decode it.
+    Allowed,
+    /// Drop it and count it; `log` is true at most once per sender per [`LOG_EVERY`].
+    Refused {
+        /// Whether to write a log line for it.
+        log: bool,
+    },
+}
+
+/// The allow-list and the memory of which refused senders were logged when.
+#[derive(Debug)]
+pub struct SenderGate {
+    senders: Senders,
+    logged: HashMap<IpAddr, Instant>,
+}
+
+impl SenderGate {
+    /// A gate for `senders`.
+    pub fn new(senders: Senders) -> SenderGate {
+        SenderGate {
+            senders,
+            logged: HashMap::new(),
+        }
+    }
+
+    /// Judges a datagram from `from` arriving at `now`. Allowed datagrams touch no map and
+    /// allocate nothing.
+    pub fn check(&mut self, from: IpAddr, now: Instant) -> Verdict {
+        if self.senders.allows(from) {
+            return Verdict::Allowed;
+        }
+        let from = from.to_canonical();
+        let due = |last: &Instant| now.saturating_duration_since(*last) >= LOG_EVERY;
+        if let Some(last) = self.logged.get_mut(&from) {
+            let log = due(last);
+            if log {
+                *last = now;
+            }
+            return Verdict::Refused { log };
+        }
+        if self.logged.len() >= LOG_MEMORY {
+            self.logged.retain(|_, last| !due(last));
+        }
+        let log = self.logged.len() < LOG_MEMORY;
+        if log {
+            self.logged.insert(from, now);
+        }
+        Verdict::Refused { log }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn addresses_are_classified() {
+        for (text, reach) in [
+            ("127.0.0.1", Reach::Loopback),
+            ("127.0.0.2", Reach::Loopback),
+            ("::1", Reach::Loopback),
+            ("10.1.2.3", Reach::Private),
+            ("172.31.0.1", Reach::Private),
+            ("172.32.0.1", Reach::Open),
+            ("192.168.1.1", Reach::Private),
+            ("100.64.0.1", Reach::Private),
+            ("100.128.0.1", Reach::Open),
+            ("169.254.1.1", Reach::Private),
+            ("fd12::1", Reach::Private),
+            ("fe80::1", Reach::Private),
+            ("::ffff:10.0.0.1", Reach::Private),
+            ("0.0.0.0", Reach::Open),
+            ("::", Reach::Open),
+            ("203.0.113.5", Reach::Open),
+            ("2001:db8::1", Reach::Open),
+        ] {
+            assert_eq!(Reach::of(ip(text)), reach, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_bind_address_implies_who_may_send() {
+        let loopback = Senders::implied_by(ip("127.0.0.1")).unwrap();
+        assert!(loopback.allows(ip("127.0.0.9")) && loopback.allows(ip("::1")));
+        assert!(!loopback.allows(ip("10.0.0.1")));
+        let private = Senders::implied_by(ip("10.0.0.5")).unwrap();
+        assert!(private.allows(ip("192.168.3.4")) && private.allows(ip("127.0.0.1")));
+        assert!(!private.allows(ip("203.0.113.5")));
+        assert_eq!(Senders::implied_by(ip("0.0.0.0")), None);
+        assert_eq!(Senders::implied_by(ip("203.0.113.5")), None);
+    }
+
+    #[test]
+    fn a_refused_sender_is_logged_once_a_minute() {
+        let t0 = Instant::now();
+        let mut gate = SenderGate::new(Senders::Only(vec![IpNet::parse("10.0.0.0/8").unwrap()]));
+        assert_eq!(gate.check(ip("10.9.9.9"), t0), Verdict::Allowed);
+        let stranger = ip("203.0.113.5");
+        assert_eq!(gate.check(stranger, t0), Verdict::Refused { log: true });
+        for s in 1..60 {
+            let at = t0 + Duration::from_secs(s);
+            assert_eq!(gate.check(stranger, at), Verdict::Refused { log: false });
+        }
+        assert_eq!(
+            gate.check(ip("203.0.113.6"), t0 + Duration::from_secs(1)),
+            Verdict::Refused { log: true },
+            "another sender has its own minute"
+        );
+        assert_eq!(
+            gate.check(stranger, t0 + LOG_EVERY),
+            Verdict::Refused { log: true }
+        );
+    }
+
+    #[test]
+    fn a_spray_from_many_addresses_logs_a_bounded_number_of_lines() {
+        let t0 = Instant::now();
+        let mut gate = SenderGate::new(Senders::Only(vec![]));
+        let logged = (0..10_000u32)
+            .map(|i| IpAddr::from((0xC633_0000u32 + i).to_be_bytes()))
+            .filter(|from| gate.check(*from, t0) == Verdict::Refused { log: true })
+            .count();
+        assert_eq!(logged, LOG_MEMORY);
+        // A minute later the memory has aged out and new senders are logged again.
+        let later = t0 + LOG_EVERY;
+        assert_eq!(
+            gate.check(ip("198.51.100.1"), later),
+            Verdict::Refused { log: true }
+        );
+        assert!(gate.logged.len() <= LOG_MEMORY);
+    }
+
+    #[test]
+    fn any_sender_passes_when_allowed_explicitly() {
+        let mut gate = SenderGate::new(Senders::Any);
+        assert_eq!(
+            gate.check(ip("203.0.113.5"), Instant::now()),
+            Verdict::Allowed
+        );
+    }
+}
