@@ -15,7 +15,8 @@ use goassist_protocol::livelink::MAX_ID_LEN;
 use goassist_protocol::vmc::VmcNaming;
 
 use crate::routing::{RouteTable, Target, TargetKind, Targets};
-use crate::senders::{Reach, Senders};
+use crate::senders::Senders;
+use goassist_config::Reach;
 
 pub use goassist_config::ConfigError;
 

@@ -14,22 +14,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use goassist_config::IpNet;
-
-/// The private ranges: RFC 1918, RFC 6598 shared address space (CGNAT, 100.64/10), IPv4 and
-/// IPv6 link-local, IPv6 unique local addresses (fc00::/7).
-pub const PRIVATE_NETWORKS: [&str; 7] = [
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "100.64.0.0/10",
-    "169.254.0.0/16",
-    "fc00::/7",
-    "fe80::/10",
-];
-
-/// The loopback ranges.
-pub const LOOPBACK_NETWORKS: [&str; 2] = ["127.0.0.0/8", "::1"];
+use goassist_config::{IpNet, LOOPBACK_NETWORKS, PRIVATE_NETWORKS, Reach};
 
 /// How often a refused sender is logged at most.
 pub const LOG_EVERY: Duration = Duration::from_secs(60);
@@ -37,35 +22,6 @@ pub const LOG_EVERY: Duration = Duration::from_secs(60);
 /// Most senders whose last log line is remembered; beyond it, new refused senders are counted
 /// but not logged until old entries age out (a spray from many addresses cannot flood the log).
 const LOG_MEMORY: usize = 256;
-
-/// Where an address lies, for the bind-address rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reach {
-    /// 127.0.0.0/8 or ::1: this host only.
-    Loopback,
-    /// One of [`PRIVATE_NETWORKS`].
-    Private,
-    /// Anything else: the unspecified address (every interface) or a public one.
-    Open,
-}
-
-impl Reach {
-    /// Classifies `ip` (IPv4-mapped IPv6 as its IPv4 address).
-    pub fn of(ip: IpAddr) -> Reach {
-        let within = |nets: &[&str]| {
-            nets.iter()
-                .filter_map(|n| IpNet::parse(n))
-                .any(|n| n.contains(ip))
-        };
-        if within(&LOOPBACK_NETWORKS) {
-            Reach::Loopback
-        } else if within(&PRIVATE_NETWORKS) {
-            Reach::Private
-        } else {
-            Reach::Open
-        }
-    }
-}
 
 /// The senders whose datagrams are accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,31 +131,6 @@ mod tests {
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
-    }
-
-    #[test]
-    fn addresses_are_classified() {
-        for (text, reach) in [
-            ("127.0.0.1", Reach::Loopback),
-            ("127.0.0.2", Reach::Loopback),
-            ("::1", Reach::Loopback),
-            ("10.1.2.3", Reach::Private),
-            ("172.31.0.1", Reach::Private),
-            ("172.32.0.1", Reach::Open),
-            ("192.168.1.1", Reach::Private),
-            ("100.64.0.1", Reach::Private),
-            ("100.128.0.1", Reach::Open),
-            ("169.254.1.1", Reach::Private),
-            ("fd12::1", Reach::Private),
-            ("fe80::1", Reach::Private),
-            ("::ffff:10.0.0.1", Reach::Private),
-            ("0.0.0.0", Reach::Open),
-            ("::", Reach::Open),
-            ("203.0.113.5", Reach::Open),
-            ("2001:db8::1", Reach::Open),
-        ] {
-            assert_eq!(Reach::of(ip(text)), reach, "{text}");
-        }
     }
 
     #[test]
