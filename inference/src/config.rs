@@ -36,6 +36,18 @@ pub enum LogLevel {
     Error,
 }
 
+/// Who may read `/metrics` on the API port (`API_METRICS`); `METRICS_PORT` always serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiMetrics {
+    /// Clients on loopback or a private network (Prometheus inside the cluster); anyone else
+    /// gets the same 404 as an unknown path.
+    Private,
+    /// Anyone who reaches the API port.
+    Public,
+    /// Nobody: only `METRICS_PORT`.
+    Off,
+}
+
 impl LogLevel {
     /// The `tracing` filter directive for this level.
     pub fn as_filter(self) -> &'static str {
@@ -174,6 +186,8 @@ pub struct Config {
     pub log_dir: Option<PathBuf>,
     /// `METRICS_PORT`: the separate Prometheus listener; `None` when 0 (off).
     pub metrics_port: Option<u16>,
+    /// `API_METRICS`: who may read `/metrics` on the API port.
+    pub api_metrics: ApiMetrics,
     /// `MAX_CONCURRENT_SESSIONS`
     pub max_concurrent_sessions: usize,
     /// `SESSION_IDLE_TIMEOUT_S`
@@ -325,6 +339,10 @@ pub fn table() -> Table {
                 .doc("also write the JSON logs to LOG_DIR/goassist-inference.log, e.g. /workspace/logs"),
             Var::new("METRICS_PORT", metrics_port()).default("9464").lenient()
                 .doc("separate Prometheus listener (/metrics only); 0 or off = none"),
+            Var::new("API_METRICS", kinds::one_of(&[
+                ("private", ApiMetrics::Private), ("public", ApiMetrics::Public), ("off", ApiMetrics::Off),
+            ])).default("private").lenient()
+                .doc("who may read /metrics on API_PORT: private = loopback and private-network clients (the client as TRUSTED_PROXIES say), public = anyone, off = nobody (METRICS_PORT only)"),
             Var::new("MAX_CONCURRENT_SESSIONS", kinds::int::<usize>(1, 100)).required()
                 .doc("sessions served at once; more are refused with 503"),
             Var::new("SESSION_IDLE_TIMEOUT_S", kinds::int::<u64>(60, 3600)).default("300").lenient()
@@ -336,7 +354,7 @@ pub fn table() -> Table {
             Var::new("SESSIONS_PER_IP_PER_MINUTE", kinds::int::<u32>(0, 10_000)).default("20").lenient()
                 .doc("POST /v1/sessions per client address: a burst of this many, refilled over a minute; more get 429 with Retry-After; 0 = no limit"),
             Var::new("TRUSTED_PROXIES", kinds::ip_nets())
-                .doc("comma-separated addresses or CIDR networks of reverse proxies (e.g. HAProxy) whose X-Forwarded-For names the client for SESSIONS_PER_IP_PER_MINUTE; unset = the TCP peer is the client"),
+                .doc("comma-separated addresses or CIDR networks of reverse proxies (e.g. HAProxy) whose X-Forwarded-For names the client for SESSIONS_PER_IP_PER_MINUTE and API_METRICS; unset = the TCP peer is the client"),
             Var::new("HTTP_HEADER_TIMEOUT_S", kinds::int::<u64>(1, 120)).default("10").lenient()
                 .doc("a connection that has not sent a request's headers in this long is closed"),
             Var::new("HTTP_REQUEST_TIMEOUT_S", kinds::int::<u64>(1, 600)).default("30").lenient()
@@ -532,6 +550,7 @@ impl Config {
             log_level: v.get("LOG_LEVEL"),
             log_dir: v.opt("LOG_DIR"),
             metrics_port: v.get("METRICS_PORT"),
+            api_metrics: v.get("API_METRICS"),
             max_concurrent_sessions: v.get("MAX_CONCURRENT_SESSIONS"),
             session_idle_timeout_s: v.get("SESSION_IDLE_TIMEOUT_S"),
             session_max_duration_s: v.get("SESSION_MAX_DURATION_S"),

@@ -799,3 +799,52 @@ fn turn_and_token_settings_are_checked_and_never_shown() {
         messages(&neither)
     );
 }
+
+/// `GET path` over a real connection with extra header lines: the status.
+async fn get_status(addr: std::net::SocketAddr, path: &str, extra_headers: &str) -> u16 {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{extra_headers}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    status_of(&read_to_close(&mut stream).await.expect("an answer"))
+}
+
+#[tokio::test]
+async fn metrics_on_the_api_port_are_for_private_clients_only_by_default() {
+    // The test's reverse proxy is loopback; the client is what it names in X-Forwarded-For.
+    let s = state_with(&[("TRUSTED_PROXIES", "127.0.0.1")]);
+    assert_eq!(s.config.api_metrics, config::ApiMetrics::Private);
+    let addr = serve(&s).await;
+    assert_eq!(get_status(addr, "/metrics", "").await, 200, "loopback");
+    let private = "X-Forwarded-For: 10.0.0.7\r\n";
+    assert_eq!(
+        get_status(addr, "/metrics", private).await,
+        200,
+        "in-cluster Prometheus"
+    );
+    let public = "X-Forwarded-For: 203.0.113.5\r\n";
+    assert_eq!(
+        get_status(addr, "/metrics", public).await,
+        404,
+        "internet client"
+    );
+    assert_eq!(
+        get_status(addr, "/healthz", public).await,
+        200,
+        "probes stay public"
+    );
+
+    let open = state_with(&[("TRUSTED_PROXIES", "127.0.0.1"), ("API_METRICS", "public")]);
+    let addr = serve(&open).await;
+    assert_eq!(get_status(addr, "/metrics", public).await, 200);
+
+    let off = state_with(&[("API_METRICS", "off")]);
+    let addr = serve(&off).await;
+    assert_eq!(get_status(addr, "/metrics", "").await, 404);
+    // The separate Prometheus listener serves it whatever API_METRICS says.
+    let response = goassist_inference::http::metrics_router(off.clone())
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}

@@ -1,19 +1,23 @@
 //! `/healthz`, `/readyz` and `/metrics`: what probes and Prometheus call.
 
 use axum::Router;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use goassist_config::Reach;
 use serde_json::json;
 
-use super::AppState;
+use super::{AppError, AppState};
+use crate::config::ApiMetrics;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .merge(metrics_routes())
+        .route("/metrics", get(api_metrics))
 }
 
 pub(super) fn metrics_routes() -> Router<AppState> {
@@ -45,6 +49,30 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, axum::Json(body))
+}
+
+/// `/metrics` on the public API port, for the clients `API_METRICS` admits. Counters of
+/// sessions and requests tell an outsider about traffic; the rest get the unknown path's 404.
+async fn api_metrics(State(state): State<AppState>, request: Request) -> Response {
+    let admitted = match state.config.api_metrics {
+        ApiMetrics::Public => true,
+        ApiMetrics::Off => false,
+        ApiMetrics::Private => {
+            let peer = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| *addr);
+            state
+                .create_limit
+                .client_address(peer, request.headers())
+                .is_some_and(|client| Reach::of(client) != Reach::Open)
+        }
+    };
+    if admitted {
+        metrics(State(state)).await.into_response()
+    } else {
+        AppError::NotFound("no such endpoint".into()).into_response()
+    }
 }
 
 /// Prometheus text exposition format.
