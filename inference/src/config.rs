@@ -390,7 +390,7 @@ pub fn table() -> Table {
             Var::new("LLM_VRAM_CAP_GB", kinds::int::<u32>(8, 80)).default("20").lenient()
                 .doc("GPU memory the LLM may use; warns when above the GPU's memory"),
             Var::new("LLM_MAX_BATCH_SIZE", kinds::int::<usize>(1, 256)).default("8").lenient()
-                .doc("requests answered at once; the local engine decodes them together in one batched step"),
+                .doc("requests answered at once; the local engine decodes them together in one batched step; with LLM_BASE_URL the requests in flight to the server (set to its --parallel / --max-num-seqs)"),
             Var::new("LLM_MAX_QUEUE", kinds::int::<usize>(0, 256)).default("5").lenient()
                 .doc("requests that may wait for a free LLM slot; one more gets an immediate 'busy' error"),
             Var::new("LLM_MAX_NEW_TOKENS", kinds::int::<usize>(16, 2048)).default("160").lenient()
