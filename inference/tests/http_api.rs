@@ -114,7 +114,9 @@ async fn readyz_turns_200_only_when_every_required_model_is_ready() {
 
 #[tokio::test]
 async fn metrics_are_prometheus_text_with_the_documented_names() {
-    let s = state();
+    // Anyone may read them here (by default only private-network clients, see
+    // http_hardening.rs; this request through the router has no peer address).
+    let s = state_with(&[("API_METRICS", "public")]);
     s.metrics.ttfa_seconds.observe(0.42);
     s.metrics
         .stage_seconds
@@ -283,6 +285,28 @@ async fn animation_kill_switch_keeps_the_server_ready() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(json(&body)["error"]["code"], "bad_request");
+}
+
+#[tokio::test]
+async fn readyz_says_unavailable_while_every_session_slot_is_taken() {
+    let s = state();
+    all_ready(&s);
+    let max = s.config.max_concurrent_sessions;
+    let held: Vec<_> = (0..max).map(|_| s.sessions.admit().unwrap()).collect();
+    let (status, _, body) = call(&s, "GET", "/readyz", None, "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let body = json(&body);
+    assert_eq!(body["saturated"]["sessions"], true);
+    assert_eq!(body["saturated"]["llm"], false);
+    assert_eq!(body["sessions"]["active"], max);
+    // A session's own requests still reach the pod: /healthz (the owners' check) stays 200.
+    let (status, _, _) = call(&s, "GET", "/healthz", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+
+    drop(held);
+    let (status, _, body) = call(&s, "GET", "/readyz", None, "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(json(&body)["saturated"]["sessions"], false);
 }
 
 #[tokio::test(start_paused = true)]

@@ -223,8 +223,13 @@ async fn a_cancelled_answer_stops_decoding_on_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_up_to_the_batch_size_are_decoded_together_and_no_more() {
     let server = LlamaServer::start(0);
-    let service = LlmService::start(settings(server.url.clone(), 48));
+    // Two slots and one queue place: the three answers fill GoAssist's admission.
+    let service = LlmService::start(LlmSettings {
+        max_queue: 1,
+        ..settings(server.url.clone(), 48)
+    });
     wait_for(&service, LlmHealth::is_ready, "Ready").await;
+    assert!(!service.is_saturated());
     let questions = [
         "Describe the sea in three sentences.",
         "Describe a forest in three sentences.",
@@ -234,19 +239,22 @@ async fn answers_up_to_the_batch_size_are_decoded_together_and_no_more() {
     let done = CancellationToken::new();
     let sampler = async {
         let (mut most_processing, mut most_deferred) = (0.0f64, 0.0f64);
+        let mut saturated_seen = false;
         while !done.is_cancelled() {
             most_processing = most_processing.max(server.metric("requests_processing").await);
             most_deferred = most_deferred.max(server.metric("requests_deferred").await);
+            saturated_seen |= service.is_saturated();
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        (most_processing, most_deferred)
+        (most_processing, most_deferred, saturated_seen)
     };
     let answers = async {
         let all = futures_util::future::join_all(questions.map(|q| answer(&service, q))).await;
         done.cancel();
         all
     };
-    let (answers, (most_processing, most_deferred)) = tokio::join!(answers, sampler);
+    let (answers, (most_processing, most_deferred, saturated_seen)) =
+        tokio::join!(answers, sampler);
     for (question, answer) in questions.iter().zip(answers) {
         let (text, _) = answer.unwrap_or_else(|e| panic!("{question}: {e}"));
         assert!(!text.trim().is_empty(), "{question}: empty answer");
@@ -259,6 +267,14 @@ async fn answers_up_to_the_batch_size_are_decoded_together_and_no_more() {
     assert_eq!(
         most_deferred, 0.0,
         "the third answer waited in GoAssist, not in the server's queue"
+    );
+    assert!(
+        saturated_seen,
+        "with every slot and queue place taken the service says it is saturated (/readyz 503)"
+    );
+    assert!(
+        !service.is_saturated(),
+        "and no longer once they are answered"
     );
 }
 

@@ -30,15 +30,23 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(json!({ "status": "alive" }))
 }
 
-/// Readiness: 200 only when models are loaded and warmed, the LLM is healthy and the server is
-/// not draining; the body shows each component either way.
+/// Readiness: 200 only when models are loaded and warmed, the LLM is healthy, the server is
+/// not draining and it can take one more session (a free session slot, room in the LLM's
+/// queue); the body shows each component and what is saturated either way. A router sends new
+/// sessions only to ready pods; a session's own later requests follow `/healthz`.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let models_ready = state.readiness.models_ready();
     let draining = state.sessions.is_draining();
-    let ready = models_ready && !draining;
+    let sessions_full = state.sessions.count() >= state.config.max_concurrent_sessions;
+    let llm_full = state
+        .voice
+        .get()
+        .is_some_and(|voice| voice.llm.is_saturated());
+    let ready = models_ready && !draining && !sessions_full && !llm_full;
     let body = json!({
         "ready": ready,
         "draining": draining,
+        "saturated": { "sessions": sessions_full, "llm": llm_full },
         "sessions": { "active": state.sessions.count(), "max": state.config.max_concurrent_sessions },
         "animation_enabled": state.animation.enabled(),
         "components": state.readiness.snapshot(),

@@ -273,6 +273,18 @@ impl LlmService {
         self.shared.in_flight.load(Ordering::SeqCst)
     }
 
+    /// True when the next request would be refused as busy: every slot answers and
+    /// `LLM_MAX_QUEUE` requests wait. `/readyz` reports it so a router sends new sessions
+    /// elsewhere.
+    pub fn is_saturated(&self) -> bool {
+        self.in_flight() >= self.admission_limit()
+    }
+
+    /// Requests admitted at once: the slots plus the queue.
+    fn admission_limit(&self) -> usize {
+        self.settings.max_batch_size.max(1) + self.settings.max_queue
+    }
+
     /// Times the engine was reloaded after a failure, or the remote server reconnected.
     pub fn restarts(&self) -> u64 {
         self.shared.restarts.load(Ordering::Relaxed)
@@ -317,10 +329,9 @@ impl LlmService {
             .settings
             .seed
             .wrapping_add(self.requests.fetch_add(1, Ordering::Relaxed));
-        let limit = self.settings.max_batch_size.max(1) + self.settings.max_queue;
         match AnswerJob::admit(
             &self.shared,
-            limit,
+            self.admission_limit(),
             request,
             session,
             cancel,
