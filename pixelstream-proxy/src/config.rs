@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use goassist_config::{Check, Kind, Table, Values, Var, kinds};
+use goassist_config::{Check, IpNet, Kind, Table, Values, Var, kinds};
 
 pub use goassist_config::{ConfigError, Secret};
 
@@ -45,6 +45,8 @@ pub fn table() -> Table {
                 .doc("origins of other sites' pages allowed to open the player WebSocket, e.g. https://app.example.com; unset = this host's own pages only"),
             Var::new("PS_MAX_PLAYERS_PER_IP", kinds::int::<usize>(1, 100_000)).default("16")
                 .doc("simultaneous player connections from one client address"),
+            Var::new("PS_TRUSTED_PROXIES", kinds::ip_nets())
+                .doc("comma-separated addresses or CIDR networks of reverse proxies whose X-Forwarded-For names the player for PS_MAX_PLAYERS_PER_IP; unset = the TCP peer is the player"),
             Var::new("PS_STREAMER_SECRET", kinds::secret(16))
                 .doc("secret streamers must send as Authorization: Bearer, or as ?secret= from a loopback or private address (Unreal's plugin can only send a URL)"),
             Var::new("PS_MAX_PLAYERS_PER_STREAMER", kinds::int::<usize>(1, 1000)).default("8")
@@ -174,6 +176,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Most player connections from one client address; `PS_MAX_PLAYERS_PER_IP`.
     pub max_players_per_ip: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the player; `PS_TRUSTED_PROXIES`.
+    pub trusted_proxies: Vec<IpNet>,
     /// Most players subscribed to one streamer (8 = GeForce NVENC session limit).
     pub max_players_per_streamer: usize,
     /// ICE servers sent to peers.
@@ -213,6 +217,7 @@ impl Config {
             streamer_secret: v.opt("PS_STREAMER_SECRET"),
             allowed_origins: v.opt("PS_ALLOWED_ORIGINS").unwrap_or_default(),
             max_players_per_ip: v.get("PS_MAX_PLAYERS_PER_IP"),
+            trusted_proxies: v.opt("PS_TRUSTED_PROXIES").unwrap_or_default(),
             max_players_per_streamer: v.get("PS_MAX_PLAYERS_PER_STREAMER"),
             ice: IceConfig {
                 stun_urls: v.opt("PS_STUN_SERVER").unwrap_or_default(),

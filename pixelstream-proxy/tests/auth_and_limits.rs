@@ -383,3 +383,38 @@ async fn one_address_holds_at_most_its_share_of_player_sockets() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn behind_a_trusted_reverse_proxy_each_forwarded_client_has_its_own_share() {
+    let proxy = Proxy::start(
+        &[
+            ("PS_MAX_PLAYERS_PER_IP", "1"),
+            ("PS_TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+        Frontend::empty(),
+    )
+    .await;
+    // Every connection comes from 127.0.0.1, the trusted reverse proxy; X-Forwarded-For names
+    // the player behind it.
+    let from = |client: &'static str| async move {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{}/", proxy.player)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("X-Forwarded-For", client.parse().unwrap());
+        tokio_tungstenite::connect_async(request)
+            .await
+            .map(|(ws, _)| Client { ws })
+    };
+    let _first = from("198.51.100.1").await.expect("first player");
+    let _second = from("198.51.100.2")
+        .await
+        .expect("another player behind the same proxy");
+    assert_eq!(
+        http_status(from("198.51.100.1").await),
+        429,
+        "the first player's share is used"
+    );
+}

@@ -11,7 +11,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use axum::http::HeaderMap;
-use goassist_config::IpNet;
+use goassist_config::{IpNet, forwarded_client};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -36,18 +36,15 @@ impl CreateLimit {
 
     /// The address a request is counted against: see the module notes.
     pub fn client_address(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<IpAddr> {
-        let peer = peer?.ip().to_canonical();
-        if !self.trusted_proxies.iter().any(|net| net.contains(peer)) {
-            return Some(peer);
-        }
         let forwarded = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
-            .next_back();
-        Some(forwarded.map_or(peer, |ip| ip.to_canonical()))
+            .filter_map(|v| v.to_str().ok());
+        Some(forwarded_client(
+            peer?.ip(),
+            &self.trusted_proxies,
+            forwarded,
+        ))
     }
 
     /// Counts one creation by `client`; `Err(wait)` when over the limit.

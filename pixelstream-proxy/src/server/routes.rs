@@ -12,6 +12,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use goassist_config::forwarded_client;
 use serde::Deserialize;
 
 use super::admission::{is_private, origin_allowed};
@@ -94,9 +95,14 @@ async fn player_entry(
             StatusCode::SERVICE_UNAVAILABLE,
         );
     }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let client = forwarded_client(peer.ip(), &shared.config.trusted_proxies, forwarded);
     let Some(address_slot) = shared
         .player_addresses
-        .take(peer.ip(), shared.config.max_players_per_ip)
+        .take(client, shared.config.max_players_per_ip)
     else {
         return refuse(
             &shared,

@@ -109,6 +109,26 @@ impl Reach {
     }
 }
 
+/// The client a request speaks for: the TCP `peer`, unless the peer is one of the `trusted`
+/// reverse proxies; then the right-most address in their `X-Forwarded-For` values (the address
+/// that proxy saw). A header from anyone else is ignored, so a client cannot pick its own.
+pub fn forwarded_client<'a>(
+    peer: IpAddr,
+    trusted: &[IpNet],
+    forwarded_for: impl IntoIterator<Item = &'a str>,
+) -> IpAddr {
+    let peer = peer.to_canonical();
+    if !trusted.iter().any(|net| net.contains(peer)) {
+        return peer;
+    }
+    forwarded_for
+        .into_iter()
+        .flat_map(|value| value.split(','))
+        .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
+        .last()
+        .map_or(peer, |ip| ip.to_canonical())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +198,26 @@ mod tests {
         ] {
             assert_eq!(Reach::of(text.parse().unwrap()), reach, "{text}");
         }
+    }
+
+    #[test]
+    fn only_a_trusted_proxy_names_the_client() {
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let trusted = [IpNet::parse("10.0.0.0/24").unwrap()];
+        let header = ["198.51.100.1, 203.0.113.9", "192.0.2.4"];
+        let client = |peer: IpAddr| forwarded_client(peer, &trusted, header);
+        assert_eq!(
+            client(proxy),
+            "192.0.2.4".parse::<IpAddr>().unwrap(),
+            "right-most entry"
+        );
+        let stranger: IpAddr = "203.0.113.50".parse().unwrap();
+        assert_eq!(client(stranger), stranger, "ignored from an untrusted peer");
+        assert_eq!(
+            forwarded_client(proxy, &trusted, []),
+            proxy,
+            "no header: the proxy"
+        );
+        assert_eq!(forwarded_client(proxy, &trusted, ["junk"]), proxy);
     }
 }

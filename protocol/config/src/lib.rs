@@ -49,7 +49,7 @@ mod secret;
 mod table;
 mod values;
 
-pub use ip_net::{IpNet, LOOPBACK_NETWORKS, PRIVATE_NETWORKS, Reach};
+pub use ip_net::{IpNet, LOOPBACK_NETWORKS, PRIVATE_NETWORKS, Reach, forwarded_client};
 pub use kinds::Kind;
 pub use present::{effective as effective_text, help as help_text};
 pub use report::{ConfigError, Problem, Severity, Validated};
