@@ -175,6 +175,11 @@ async fn every_procedure_is_audited_by_token_name_and_counted() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // The other tests of this binary run on other threads with no subscriber. If one of them
+    // hits an audit call site while this subscriber is being registered, the site can keep a
+    // cached "nobody listens" (tracing's interest cache), and this test sees no events: one CI
+    // run failed so. Recompute the cache now that this subscriber exists.
+    tracing::callsite::rebuild_interest_cache();
 
     let s = state();
     let ticket = s.sessions.admit().unwrap();
