@@ -42,11 +42,14 @@ cargo build --release -q -p goassist-client --example bench_voice
 cp target/release/goassist-inference "$out/server-head"
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
-# Waits (up to 5 minutes) for the load the builds left to fall below the quiet level.
-for _ in $(seq 1 60); do
-  awk -v l="$(load1)" -v q="$quiet_load" 'BEGIN { exit !(l < q) }' && break
-  sleep 5
-done
+# Waits (up to 5 minutes) for the load left by the builds or the previous round (the 1-minute
+# average counts our own server and client) to fall below the quiet level.
+settle() {
+  for _ in $(seq 1 60); do
+    awk -v l="$(load1)" -v q="$quiet_load" 'BEGIN { exit !(l < q) }' && return
+    sleep 5
+  done
+}
 
 port=${BENCH_PORT:-18191}
 quiet=yes
@@ -54,6 +57,7 @@ loads=()
 # run_one NAME: one server, one bench client run; the client's report goes to $out/NAME-ROUND.md.
 run_one() {
   local name=$1 round=$2 log=$out/$1-$2.log load
+  settle
   load=$(load1)
   loads+=("$name#$round:$load")
   awk -v l="$load" -v q="$quiet_load" 'BEGIN { exit !(l >= q) }' && quiet=no
