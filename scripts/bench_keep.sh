@@ -35,7 +35,8 @@ src=$out/src-$base_rev
 [ -d "$src" ] || git worktree add -q --detach "$src" "$base_rev"
 (cd "$src" && CARGO_TARGET_DIR=$here/target cargo build --release -q -p goassist-inference --bin goassist-inference)
 cp target/release/goassist-inference "$out/server-base"
-git worktree remove --force "$src"
+# The worktree stays (remove it with `git worktree remove target/bench-keep/src-REV`): a fresh
+# checkout has new file times, and cargo would rebuild every crate of it on the next run.
 echo "bench_keep: building $head_rev (release) and the client"
 cargo build --release -q -p goassist-inference --bin goassist-inference
 cargo build --release -q -p goassist-client --example bench_voice
