@@ -23,8 +23,8 @@ const FRAME: u64 = 1_600;
 /// The cough: 150 ms of the recording from 8.6 s (16 kHz), one syllable. Silero hears it at
 /// every alignment to its 32 ms window (probability ≥ 0.99 at each of 16 offsets, measured
 /// offline), and it is too short to be confirmed as speech. A burst this short is not heard at
-/// every alignment: the recording's loudest 150 ms stayed under the VAD threshold at about 6
-/// offsets in 16, so a test that coughed with it failed about one run in three.
+/// every alignment: the recording's loudest 150 ms stayed under the VAD threshold at 3 of 8
+/// offsets tried, so a test that coughed with it failed about one run in three.
 fn cough(samples: &[f32]) -> Vec<f32> {
     let start = 16 * 8_600;
     samples[start..start + 16 * 150].to_vec()
