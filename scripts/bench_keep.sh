@@ -60,7 +60,7 @@ run_one() {
   local name=$1 round=$2 log=$out/$1-$2.log load
   settle
   load=$(load1)
-  loads+=("$name#$round:$load")
+  loads+=("$load ($name, round $round)")
   awk -v l="$load" -v q="$quiet_load" 'BEGIN { exit !(l >= q) }' && quiet=no
   MODELS_DIR=$models API_HOST=127.0.0.1 API_PORT=$port METRICS_PORT=0 MAX_CONCURRENT_SESSIONS=16 \
     SESSIONS_PER_IP_PER_MINUTE=0 \
@@ -88,7 +88,7 @@ for round in $(seq 1 "$rounds"); do
 done
 
 report=$out/keep.md
-python3 - "$out" "$rounds" "$base_rev" "$head_rev" "$turns" "$quiet" "${loads[*]}" > "$report" <<'EOF'
+python3 - "$out" "$rounds" "$base_rev" "$head_rev" "$turns" "$quiet" "$(IFS=,; echo "${loads[*]}")" > "$report" <<'EOF'
 import re, sys, statistics
 out, rounds, base, head, turns, quiet, loads = sys.argv[1:8]
 rows = ["voice-to-voice (client", "barge-in (client", "TTFA (server", "voice-to-voice (server",
@@ -115,7 +115,8 @@ print(f"# Voice loop: this tree against {base}\n")
 print(f"`scripts/bench_keep.sh {base} --turns {turns} --rounds {rounds}`: release builds of "
       f"{base} and {head}, the same client and models, {rounds} alternating rounds of {turns} "
       f"turns each; each figure is the median over the rounds of that round's p50 or p95. "
-      f"1-minute load before each round: {loads}.\n")
+      f"Machine load (1-minute load average on 2 cores, read just before each server started; "
+      f"a run counts as quiet below QUIET_LOAD, 1.0): {loads}.\n")
 print("| measure | " + f"{base} p50 | {head} p50 | ratio | {base} p95 | {head} p95 | ratio |")
 print("|---|---|---|---|---|---|---|")
 for r in rows:

@@ -308,17 +308,20 @@ async fn a_stuck_player_never_stalls_the_streamer_or_other_players() {
     drop(stuck);
 }
 
-/// A player upgrade carrying `origin` as a browser page would.
-async fn player_from_origin(proxy: &Proxy, origin: &str) -> Result<Client, WsError> {
+/// A player upgrade carrying one extra request header (`Origin` as a browser page sends it,
+/// `X-Forwarded-For` as a reverse proxy does).
+async fn player_with(proxy: &Proxy, header: &'static str, value: &str) -> Result<Client, WsError> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut request = format!("ws://{}/", proxy.player)
         .into_client_request()
         .unwrap();
-    request
-        .headers_mut()
-        .insert("Origin", origin.parse().unwrap());
+    request.headers_mut().insert(header, value.parse().unwrap());
     let (ws, _) = tokio_tungstenite::connect_async(request).await?;
     Ok(Client { ws })
+}
+
+async fn player_from_origin(proxy: &Proxy, origin: &str) -> Result<Client, WsError> {
+    player_with(proxy, "Origin", origin).await
 }
 
 #[tokio::test]
@@ -396,18 +399,7 @@ async fn behind_a_trusted_reverse_proxy_each_forwarded_client_has_its_own_share(
     .await;
     // Every connection comes from 127.0.0.1, the trusted reverse proxy; X-Forwarded-For names
     // the player behind it.
-    let from = |client: &'static str| async move {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut request = format!("ws://{}/", proxy.player)
-            .into_client_request()
-            .unwrap();
-        request
-            .headers_mut()
-            .insert("X-Forwarded-For", client.parse().unwrap());
-        tokio_tungstenite::connect_async(request)
-            .await
-            .map(|(ws, _)| Client { ws })
-    };
+    let from = |client: &'static str| player_with(&proxy, "X-Forwarded-For", client);
     let _first = from("198.51.100.1").await.expect("first player");
     let _second = from("198.51.100.2")
         .await
