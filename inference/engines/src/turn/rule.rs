@@ -372,7 +372,11 @@ impl TurnDetector {
                 if !pause.audio_requested {
                     next = next.min(pause.since + config.probe_after);
                 }
-                if let (Some((_, arrived)), None, false) = (pause.audio, pause.text, pause.no_text)
+                // The end of the text wait matters only to a verdict sure enough to end the turn
+                // alone; for any other it would be a deadline left in the past, polled in a loop.
+                if let (Some((audio, arrived)), None, false) =
+                    (pause.audio, pause.text, pause.no_text)
+                    && audio >= config.audio_only_threshold
                 {
                     next = next.min(arrived + config.text_wait);
                 }
@@ -402,6 +406,51 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn an_unsure_verdict_waiting_for_the_text_is_next_polled_at_the_longest_pause() {
+        let config = TurnRuleConfig::default();
+        let (mut detector, _, since) = paused(config);
+        let probed = since + config.probe_after;
+        assert_eq!(
+            detector.poll(probed),
+            Some(TurnAction::RunAudioModel { pause: since })
+        );
+        let arrived = probed + ms(40);
+        detector.handle(
+            arrived,
+            TurnInput::AudioProbability {
+                pause: since,
+                probability: 0.3,
+            },
+        );
+        // The text wait ends and changes nothing for an unsure verdict, so it is no deadline:
+        // one left in the past would have the caller poll in a busy loop.
+        let after_wait = arrived + config.text_wait + ms(10);
+        assert_eq!(detector.poll(after_wait), None);
+        assert_eq!(detector.poll_timeout(), Some(since + config.max_silence));
+
+        // A sure verdict does end the turn at the end of the text wait.
+        let (mut detector, _, since) = paused(config);
+        let probed = since + config.probe_after;
+        let arrived = probed + ms(40);
+        detector.poll(probed);
+        detector.handle(
+            arrived,
+            TurnInput::AudioProbability {
+                pause: since,
+                probability: 0.95,
+            },
+        );
+        assert_eq!(detector.poll_timeout(), Some(arrived + config.text_wait));
+        assert_eq!(
+            detector.poll(arrived + config.text_wait),
+            Some(TurnAction::EndOfTurn {
+                last_voice: since,
+                reason: EndReason::AudioOnly
+            })
+        );
     }
 
     /// A detector with speech heard and a pause starting at `t0 + 1 s`.
@@ -655,7 +704,7 @@ mod tests {
             answered,
             TurnInput::AudioProbability {
                 pause: since,
-                probability: 0.3,
+                probability: 0.95,
             },
         );
         assert_eq!(
