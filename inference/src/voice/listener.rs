@@ -207,7 +207,8 @@ impl Listener {
             }
         }
         self.report_pause();
-        if let Some(partial) = self.capture.partial_due() {
+        let in_pause = self.detector.trailing_silence_start().is_some();
+        if let Some(partial) = self.capture.partial_due(in_pause) {
             let _ = self.heard.send(Heard::Partial(partial.to_vec()));
         }
         true

@@ -125,9 +125,14 @@ impl UtteranceCapture {
 
     /// The utterance so far, if a partial is due (`partial_every_ms` of new audio since the
     /// last one). Marks it handed out.
-    pub fn partial_due(&mut self) -> Option<&[f32]> {
+    ///
+    /// `in_pause`: the speech is in a trailing silence now. Nothing is due then: silence adds
+    /// no words, and on a small machine a recognition of the whole utterance every interval of
+    /// a pause takes the CPU the end-of-turn models need just then. The partial comes with the
+    /// first voiced chunk after the pause.
+    pub fn partial_due(&mut self, in_pause: bool) -> Option<&[f32]> {
         let utterance = self.utterance.as_ref()?;
-        if utterance.len() >= self.last_partial_len + self.partial_every {
+        if !in_pause && utterance.len() >= self.last_partial_len + self.partial_every {
             self.last_partial_len = utterance.len();
             return Some(utterance);
         }
@@ -208,7 +213,10 @@ mod tests {
     #[test]
     fn partials_come_every_interval_with_the_whole_utterance_so_far() {
         let mut capture = UtteranceCapture::new(config());
-        assert!(capture.partial_due().is_none(), "no partial outside speech");
+        assert!(
+            capture.partial_due(false).is_none(),
+            "no partial outside speech"
+        );
         capture.push(&ramp(0, 5_000));
         capture.on_event(SegmentEvent::SpeechStart { at_sample: 1_000 });
         let mut lengths = Vec::new();
@@ -216,7 +224,7 @@ mod tests {
         for _ in 0..40 {
             capture.push(&ramp(at, 320));
             at += 320;
-            if let Some(partial) = capture.partial_due() {
+            if let Some(partial) = capture.partial_due(false) {
                 assert_eq!(partial[0], 840.0);
                 lengths.push(partial.len());
             }
@@ -229,6 +237,29 @@ mod tests {
                 .all(|w| w[1] - w[0] >= 1_600 && w[1] - w[0] < 1_600 + 320)
         );
         assert_eq!(lengths.len(), 1 + (40 * 320 - 320) / 1_600);
+    }
+
+    #[test]
+    fn a_pause_holds_the_partials_back_until_the_voice_returns() {
+        let mut capture = UtteranceCapture::new(config());
+        capture.push(&ramp(0, 5_000));
+        capture.on_event(SegmentEvent::SpeechStart { at_sample: 1_000 });
+        let before = capture.partial_due(false).map(<[f32]>::len).unwrap();
+        // 10 intervals of pause: nothing due.
+        for k in 0..50 {
+            capture.push(&ramp(5_000 + k * 320, 320));
+            assert!(
+                capture.partial_due(true).is_none(),
+                "chunk {k} of the pause"
+            );
+        }
+        // The first voiced chunk after it gets the whole utterance, pause included.
+        capture.push(&ramp(21_000, 320));
+        assert_eq!(
+            capture.partial_due(false).map(<[f32]>::len),
+            Some(before + 50 * 320 + 320)
+        );
+        assert!(capture.partial_due(false).is_none(), "handed out");
     }
 
     #[test]
