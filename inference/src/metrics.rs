@@ -61,7 +61,9 @@ pub struct Metrics {
     /// User speech onset (during assistant speech) → assistant audio stopped.
     pub barge_in_seconds: Histogram,
     /// Per-stage latency: `vad`, `asr`, `llm_ttft`, `tts_first`, `asr_partial`, `llm_total`,
-    /// `send_first` (first clause queued → its first packet sent).
+    /// `send_first` (first clause queued → its first packet sent); before the end of the turn
+    /// `endpoint` (last voiced audio → end of turn decided) and the models judging a pause,
+    /// `turn_audio`, `turn_asr`, `turn_text` (see `voice/stages.rs`).
     pub stage_seconds: HistogramVec,
     /// Sessions currently open.
     pub sessions_active: IntGauge,

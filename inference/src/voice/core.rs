@@ -38,7 +38,7 @@ use goassist_protocol::events::{ClientMessage, ServerEvent, TurnState};
 
 use super::listener::Heard;
 use super::sinks::{FaceEngine, QueuedClause, Sinks};
-use super::stages::StageClock;
+use super::stages::{PauseClock, PauseModel, StageClock};
 use super::turns::{PauseTranscript, Turns};
 use crate::conversation::{
     ChatTurn, Command, Conversation, Input as Turn, Metric, Settings, Speaker,
@@ -332,6 +332,8 @@ pub struct SessionCore {
     sinks: Sinks,
     out: Outputs,
     stages: StageClock,
+    /// How long the models judging the latest pause took.
+    pause_clock: PauseClock,
     /// The utterance that ended the user's turn, for the final transcript.
     utterance: Option<Vec<f32>>,
     /// The end-of-turn decision.
@@ -371,6 +373,7 @@ impl SessionCore {
             sinks,
             out: Outputs::default(),
             stages: StageClock::default(),
+            pause_clock: PauseClock::default(),
             utterance: None,
             turns: Turns::new(settings.turn),
             final_from_pause: None,
@@ -447,6 +450,7 @@ impl SessionCore {
             Input::Transcript { kind, result } => self.transcript(now, kind, result),
             Input::TurnAudio { pause, result } => {
                 tracing::debug!(?result, "Smart Turn's verdict on the pause");
+                self.time_pause_reply(now, pause, PauseModel::Audio);
                 match result {
                     Ok(probability) => self
                         .turns
@@ -458,6 +462,7 @@ impl SessionCore {
             }
             Input::TurnText { pause, probability } => {
                 tracing::debug!(?probability, "the LLM's end-of-turn probability");
+                self.time_pause_reply(now, pause, PauseModel::Text);
                 let input = match probability {
                     Some(probability) => TurnInput::TextProbability { pause, probability },
                     None => TurnInput::NoText { pause },
@@ -557,6 +562,7 @@ impl SessionCore {
                         audio: utterance,
                         kind: TranscriptKind::Pause(since),
                     });
+                    self.pause_clock.asked(since, PauseModel::Transcript, now);
                     self.judge_turn(now);
                 }
             }
@@ -591,6 +597,10 @@ impl SessionCore {
         utterance: Vec<f32>,
         at_pause: Option<PauseTranscript>,
     ) {
+        self.observe(Observation::Stage {
+            stage: "endpoint",
+            elapsed: now.saturating_duration_since(last_speech_at),
+        });
         self.last_activity = now;
         self.utterance = Some(utterance);
         self.final_from_pause = at_pause;
@@ -606,6 +616,7 @@ impl SessionCore {
                 TurnAction::RunAudioModel { pause } => {
                     let audio = self.turns.judged_audio().unwrap_or_default();
                     self.engine(EngineRequest::JudgeAudio { pause, audio });
+                    self.pause_clock.asked(pause, PauseModel::Audio, now);
                 }
                 TurnAction::EndOfTurn { last_voice, reason } => {
                     let Some(ended) = self.turns.end() else {
@@ -631,6 +642,7 @@ impl SessionCore {
                 return;
             }
             TranscriptKind::Pause(pause) => {
+                self.time_pause_reply(now, pause, PauseModel::Transcript);
                 if self.final_from_pause == Some(PauseTranscript::Pending(pause)) {
                     // The turn ended at this pause while its transcript was on its way.
                     self.final_from_pause = None;
@@ -680,8 +692,19 @@ impl SessionCore {
                 text,
             });
             self.engine(EngineRequest::JudgeText { pause, history });
+            self.pause_clock.asked(pause, PauseModel::Text, now);
         }
         self.judge_turn(now);
+    }
+
+    /// A model's reply about `pause` came: its stage time, if it was asked about that pause.
+    fn time_pause_reply(&mut self, now: Instant, pause: Instant, model: PauseModel) {
+        if let Some(elapsed) = self.pause_clock.answered(pause, model, now) {
+            self.observe(Observation::Stage {
+                stage: model.stage(),
+                elapsed,
+            });
+        }
     }
 
     fn llm_event(&mut self, now: Instant, epoch: u32, event: Option<LlmEvent>) {

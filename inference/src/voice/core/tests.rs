@@ -810,3 +810,52 @@ fn a_barge_in_is_a_new_turn_judged_with_the_interrupted_answer_in_its_history() 
     );
     assert_eq!(h.llm_requests().len(), 2, "the barge-in is answered");
 }
+
+#[test]
+fn the_pause_judgement_is_timed_stage_by_stage_even_when_a_reply_comes_late() {
+    let mut h = Harness::connected();
+    let segment = h.speech_starts();
+    h.advance(800 * MS);
+    let pause = h.pause(segment); // the pause began 200 ms ago
+    h.advance(40 * MS);
+    h.input(Input::TurnAudio {
+        pause,
+        result: Ok(0.3),
+    });
+    h.advance(260 * MS);
+    h.input(Input::Transcript {
+        kind: TranscriptKind::Pause(pause),
+        result: Ok("Well".into()),
+    });
+    // The longest pause ends the turn before the LLM's verdict is back.
+    let max = TurnRuleConfig::default().max_silence;
+    h.advance(max - 500 * MS);
+    assert_eq!(h.turn_ends(), vec![TurnEndReason::MaxSilence]);
+    h.advance(100 * MS);
+    h.input(Input::TurnText {
+        pause,
+        probability: Some(0.1),
+    });
+    let stages: Vec<(&str, Duration)> = h
+        .observed
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Observation::Stage { stage, elapsed }
+                if stage.starts_with("turn_") || *stage == "endpoint" =>
+            {
+                Some((*stage, *elapsed))
+            }
+            _ => None,
+        })
+        .collect();
+    let text_asked_after = 40 * MS + 260 * MS;
+    assert_eq!(
+        stages,
+        vec![
+            ("turn_audio", 40 * MS),
+            ("turn_asr", 300 * MS),
+            ("endpoint", max),
+            ("turn_text", max - 200 * MS - text_asked_after + 100 * MS),
+        ]
+    );
+}
