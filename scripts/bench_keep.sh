@@ -3,7 +3,7 @@
 # builds goassist-inference in release at BASELINE and at this tree, then drives each in turn
 # (alternating, ROUNDS times) with the same client (inference/client/examples/bench_voice.rs:
 # real WebRTC on loopback, recorded speech, barge-ins) and compares TTFA, voice-to-voice,
-# barge-in and RSS per session. Writes docs/benchmarks/keep.md only when the machine was quiet
+# barge-in, each stage before the first packet and RSS per session (no concurrency sweep). Writes docs/benchmarks/keep.md only when the machine was quiet
 # (1-minute load below QUIET_LOAD before every round); otherwise prints the figures and says so.
 #
 # Usage: scripts/bench_keep.sh BASELINE [--turns N] [--rounds R]
@@ -11,6 +11,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+source scripts/lib/voice_bench.sh
 baseline=${1:?usage: scripts/bench_keep.sh BASELINE [--turns N] [--rounds R]}
 shift
 turns=8 rounds=2
@@ -22,7 +23,6 @@ while [ $# -gt 0 ]; do
   esac
 done
 models=${MODELS_DIR:-$here/models}
-quiet_load=${QUIET_LOAD:-1.0}
 base_rev=$(git rev-parse --short "$baseline")
 head_rev=$(git rev-parse --short HEAD)
 [ -z "$(git status --porcelain --untracked-files=no)" ] || head_rev="$head_rev+changes"
@@ -42,43 +42,21 @@ cargo build --release -q -p goassist-inference --bin goassist-inference
 cargo build --release -q -p goassist-client --example bench_voice
 cp target/release/goassist-inference "$out/server-head"
 
-load1() { cut -d' ' -f1 /proc/loadavg; }
-# Waits (up to 5 minutes) for the load left by the builds or the previous round (the 1-minute
-# average counts our own server and client) to fall below the quiet level.
-settle() {
-  for _ in $(seq 1 60); do
-    awk -v l="$(load1)" -v q="$quiet_load" 'BEGIN { exit !(l < q) }' && return
-    sleep 5
-  done
-}
-
 port=${BENCH_PORT:-18191}
 quiet=yes
 loads=()
-# run_one NAME: one server, one bench client run; the client's report goes to $out/NAME-ROUND.md.
+# run_one NAME ROUND: one server, one bench client run; the client's report goes to
+# $out/NAME-ROUND.md.
 run_one() {
-  local name=$1 round=$2 log=$out/$1-$2.log load
+  local name=$1 round=$2 load
   settle
   load=$(load1)
   loads+=("$load ($name, round $round)")
-  awk -v l="$load" -v q="$quiet_load" 'BEGIN { exit !(l >= q) }' && quiet=no
-  MODELS_DIR=$models API_HOST=127.0.0.1 API_PORT=$port METRICS_PORT=0 MAX_CONCURRENT_SESSIONS=16 \
-    SESSIONS_PER_IP_PER_MINUTE=0 \
-    LLM_MODEL_PATH=$models/llm/qwen2.5-0.5b-instruct-q8.gguf \
-    ASR_MODEL_PATH=$models/asr/moonshine-base-en \
-    TTS_ENGINE=piper TTS_MODEL_PATH=$models/tts/piper/en_US-joe-medium.onnx \
-    ANIMATION_ENABLED=false WEBRTC_UDP_PORT_MIN=32400 WEBRTC_UDP_PORT_MAX=32600 \
-    LLM_SYSTEM_PROMPT="You are a friendly voice assistant. Answer in two or three spoken sentences." \
-    "$out/server-$name" >"$log" 2>&1 &
-  local server=$!
-  for _ in $(seq 1 240); do
-    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break
-    kill -0 $server 2>/dev/null || { echo "bench_keep: $name exited; log $log" >&2; tail -20 "$log" >&2; exit 1; }
-    sleep 0.5
-  done
+  is_quiet || quiet=no
+  start_voice_server "$out/server-$name" "$port" 32400 "$out/$name-$round.log"
   echo "bench_keep: $name round $round (load $load)"
   BENCH_BUILD="release build" MODELS_DIR=$models target/release/examples/bench_voice \
-    --url "http://127.0.0.1:$port" --pid $server --turns "$turns" --out "$out/$name-$round.md" \
+    --url "http://127.0.0.1:$port" --pid $server --turns "$turns" --sweep "" --out "$out/$name-$round.md" \
     | sed "s/^/  $name: /"
   kill $server; wait $server 2>/dev/null || true
 }
@@ -91,19 +69,17 @@ report=$out/keep.md
 python3 - "$out" "$rounds" "$base_rev" "$head_rev" "$turns" "$quiet" "$(IFS=,; echo "${loads[*]}")" > "$report" <<'EOF'
 import re, sys, statistics
 out, rounds, base, head, turns, quiet, loads = sys.argv[1:8]
-rows = ["voice-to-voice (client", "barge-in (client", "TTFA (server", "voice-to-voice (server",
-        "barge-in (server"]
 def read(name):
-    figures = {r: {"p50": [], "p95": []} for r in rows}
-    rss = []
+    """Each round's table rows (measure -> [(p50, p95)]) and RSS per session."""
+    figures, rss = {}, []
     for k in range(1, int(rounds) + 1):
         text = open(f"{out}/{name}-{k}.md").read()
-        for line in text.splitlines():
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            for r in rows:
-                if cells and cells[0].startswith(r) and len(cells) >= 4:
-                    figures[r]["p50"].append(float(cells[2].split()[0]))
-                    figures[r]["p95"].append(float(cells[3].split()[0]))
+        table = text.split("## One session", 1)[1].split("\n## ", 1)[0]
+        for line in table.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) == 4 and cells[2].endswith(" ms") and cells[3].endswith(" ms"):
+                figures.setdefault(cells[0], []).append(
+                    (float(cells[2].split()[0]), float(cells[3].split()[0])))
         m = re.search(r"\*\*([0-9.]+) MB per extra session\*\*", text)
         if m:
             rss.append(float(m.group(1)))
@@ -119,20 +95,23 @@ print(f"`scripts/bench_keep.sh {base} --turns {turns} --rounds {rounds}`: releas
       f"a run counts as quiet below QUIET_LOAD, 1.0): {loads}.\n")
 print("| measure | " + f"{base} p50 | {head} p50 | ratio | {base} p95 | {head} p95 | ratio |")
 print("|---|---|---|---|---|---|---|")
-for r in rows:
-    bp50, hp50, bp95, hp95 = (med(b[r]["p50"]), med(h[r]["p50"]), med(b[r]["p95"]), med(h[r]["p95"]))
-    ratio = lambda x, y: f"{y / x:.2f}" if x == x and x > 0 else "–"
-    print(f"| {r}) | {bp50:.0f} ms | {hp50:.0f} ms | {ratio(bp50, hp50)} | {bp95:.0f} ms | "
-          f"{hp95:.0f} ms | {ratio(bp95, hp95)} |")
+ms = lambda v: f"{v:.0f} ms" if v == v else "–"
+ratio = lambda x, y: f"{y / x:.2f}" if x == x and y == y and x > 0 else "–"
+for r in list(h) + [r for r in b if r not in h]:
+    bp50, bp95 = (med([f[i] for f in b.get(r, [])]) for i in (0, 1))
+    hp50, hp95 = (med([f[i] for f in h.get(r, [])]) for i in (0, 1))
+    print(f"| {r} | {ms(bp50)} | {ms(hp50)} | {ratio(bp50, hp50)} | {ms(bp95)} | {ms(hp95)} | "
+          f"{ratio(bp95, hp95)} |")
 print(f"| RSS per extra connected session | {med(brss):.1f} MB | {med(hrss):.1f} MB | | | | |")
-print("\nRatios are this tree ÷ the baseline: below 1 is faster. Client figures include the "
-      "network path on loopback; server figures come from each server's own histograms "
-      "(interpolated inside Prometheus buckets).")
+print("\nRatios are this tree ÷ the baseline: below 1 is faster; – where a build does not "
+      "measure that stage. Client figures include the network path on loopback; server "
+      "figures come from each server's own histograms (interpolated inside Prometheus "
+      "buckets).")
 EOF
 cat "$report"
 if [ "$quiet" = yes ]; then
   cp "$report" docs/benchmarks/keep.md
   echo "bench_keep: wrote docs/benchmarks/keep.md"
 else
-  echo "bench_keep: the machine was busy (1-minute load >= $quiet_load before a round): figures NOT written to docs/benchmarks/keep.md"
+  echo "bench_keep: the machine was busy (1-minute load >= ${QUIET_LOAD:-1.0} before a round): figures NOT written to docs/benchmarks/keep.md"
 fi

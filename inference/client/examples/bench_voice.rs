@@ -251,6 +251,26 @@ async fn main() {
             "",
         ),
         (
+            "stage endpoint (last voiced audio → end of turn decided)",
+            "goassist_stage_seconds",
+            "stage=\"endpoint\"",
+        ),
+        (
+            "stage turn_audio (Smart Turn on a pause)",
+            "goassist_stage_seconds",
+            "stage=\"turn_audio\"",
+        ),
+        (
+            "stage turn_asr (transcript up to a pause)",
+            "goassist_stage_seconds",
+            "stage=\"turn_asr\"",
+        ),
+        (
+            "stage turn_text (LLM end-of-turn probability)",
+            "goassist_stage_seconds",
+            "stage=\"turn_text\"",
+        ),
+        (
             "stage asr (final transcript)",
             "goassist_stage_seconds",
             "stage=\"asr\"",

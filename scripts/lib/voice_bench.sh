@@ -1,0 +1,42 @@
+# Shared by scripts/bench_voice.sh and scripts/bench_keep.sh (sourced, not run): the server
+# both benchmarks drive, and the quiet-machine rule their published figures depend on.
+
+# The 1-minute load average.
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+# True when the 1-minute load is below QUIET_LOAD (default 1.0 on this 2-core machine).
+is_quiet() { awk -v l="$(load1)" -v q="${QUIET_LOAD:-1.0}" 'BEGIN { exit !(l < q) }'; }
+
+# Waits up to 5 minutes for the load left by builds or an earlier run to fall below QUIET_LOAD
+# (the 1-minute average still counts our own server and client for a while).
+settle() {
+  for _ in $(seq 1 60); do
+    is_quiet && return
+    sleep 5
+  done
+}
+
+# start_voice_server BINARY PORT UDP_MIN LOG: starts goassist-inference on the embedded models
+# (loopback only, no per-address session limit, animation off) and waits until it is ready.
+# Sets `server` to its pid.
+start_voice_server() {
+  local binary=$1 port=$2 udp_min=$3 log=$4 models=${MODELS_DIR:-$PWD/models}
+  MODELS_DIR=$models API_HOST=127.0.0.1 API_PORT=$port METRICS_PORT=0 MAX_CONCURRENT_SESSIONS=16 \
+    SESSIONS_PER_IP_PER_MINUTE=0 \
+    LLM_MODEL_PATH=$models/llm/qwen2.5-0.5b-instruct-q8.gguf \
+    ASR_MODEL_PATH=$models/asr/moonshine-base-en \
+    TTS_ENGINE=piper TTS_MODEL_PATH=$models/tts/piper/en_US-joe-medium.onnx \
+    ANIMATION_ENABLED=false WEBRTC_UDP_PORT_MIN=$udp_min WEBRTC_UDP_PORT_MAX=$((udp_min + 200)) \
+    LLM_SYSTEM_PROMPT="You are a friendly voice assistant. Answer in two or three spoken sentences." \
+    "$binary" >"$log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 240); do
+    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && return
+    kill -0 "$server" 2>/dev/null || break
+    sleep 0.5
+  done
+  echo "the server did not become ready; its log ($log) ends:" >&2
+  tail -20 "$log" >&2
+  kill "$server" 2>/dev/null || true
+  return 1
+}
