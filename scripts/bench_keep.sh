@@ -66,9 +66,10 @@ for round in $(seq 1 "$rounds"); do
 done
 
 report=$out/keep.md
-python3 - "$out" "$rounds" "$base_rev" "$head_rev" "$turns" "$quiet" "$(IFS=,; echo "${loads[*]}")" > "$report" <<'EOF'
+python3 - "$out" "$rounds" "$base_rev" "$head_rev" "$turns" "$quiet" "$(IFS=";"; echo "${loads[*]}")" > "$report" <<'EOF'
 import re, sys, statistics
 out, rounds, base, head, turns, quiet, loads = sys.argv[1:8]
+loads = loads.replace(";", ", ")
 def read(name):
     """Each round's table rows (measure -> [(p50, p95)]) and RSS per session."""
     figures, rss = {}, []
