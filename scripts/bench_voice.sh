@@ -3,7 +3,9 @@
 # (loopback, free ports), drives it over real WebRTC with recorded speech
 # (inference/client/examples/bench_voice.rs) and reports voice-to-voice, TTFA, barge-in and
 # every stage from the end of the user's speech to the first packet (p50 and p95), memory per
-# session and a concurrency sweep.
+# session and a concurrency sweep. The sweep runs three times in the same run: the local engine
+# batching (the default), the local engine one request at a time (LLM_MAX_BATCH_SIZE=1), and
+# llama.cpp's server as the remote LLM (scripts/llamacpp_server.py, PyPI xllamacpp in .venv).
 #
 # The figures go to docs/benchmarks/voice.md only when the machine was quiet: the 1-minute load
 # below QUIET_LOAD (1.0) before the run, after waiting up to 5 minutes for it to fall. Otherwise
@@ -49,11 +51,48 @@ load_before=$(load1)
 is_quiet && quiet=yes || quiet=no
 port=${BENCH_PORT:-18181}
 start_voice_server "target/$dir/goassist-inference" "$port" 32000 "$out/server.log"
-trap 'kill $server 2>/dev/null || true' EXIT
+trap 'kill $server ${llama_pid:-} 2>/dev/null || true' EXIT
 
 echo "bench_voice: running (load $load_before; server log $out/server.log)"
 BENCH_BUILD=$build "target/$dir/examples/bench_voice" --url "http://127.0.0.1:$port" --pid $server \
-  --turns "$turns" --sweep "$sweep" --out "$out/voice.md"
+  --turns "$turns" --sweep "$sweep" --out "$out/voice.md" \
+  --sweep-title "Concurrency sweep, batched (the default, LLM_MAX_BATCH_SIZE=8)"
+kill $server; wait $server 2>/dev/null || true
+
+# The same sweep with the LLM one request at a time, then with llama.cpp's server behind it.
+# LLM_MAX_QUEUE=8 lets every one of 8 sessions wait instead of being refused as busy.
+sweep_only() {
+  local title=$1 report=$2
+  start_voice_server "target/$dir/goassist-inference" "$port" 32000 "$out/server-$report.log"
+  echo "bench_voice: sweep: $title"
+  "target/$dir/examples/bench_voice" --url "http://127.0.0.1:$port" --turns 0 --sweep "$sweep" \
+    --sweep-title "$title" --out "$out/$report.md" >/dev/null
+  kill $server; wait $server 2>/dev/null || true
+  sed -n '/^## /,$p' "$out/$report.md" >> "$out/voice.md"
+}
+if [ -n "$sweep" ]; then
+  LLM_MAX_BATCH_SIZE=1 LLM_MAX_QUEUE=8 \
+    sweep_only "Concurrency sweep, batching off (LLM_MAX_BATCH_SIZE=1, LLM_MAX_QUEUE=8)" unbatched
+  python=.venv/bin/python
+  if "$python" -c 'import xllamacpp' 2>/dev/null; then
+    exec {llama}< <(exec "$python" scripts/llamacpp_server.py --model "${MODELS_DIR:-$PWD/models}/llm/qwen2.5-0.5b-instruct-q8.gguf" \
+      --port 0 --parallel 8 --threads 2 --ctx 8192 2>"$out/llamacpp.log")
+    llama_pid=$!
+    read -r -t 120 listening url <&"$llama" || true
+    if [ "$listening" = listening ]; then
+      LLM_BASE_URL=$url/v1 LLM_MAX_BATCH_SIZE=8 \
+        sweep_only "Concurrency sweep, llama.cpp server as the LLM (xllamacpp, same Q8_0 GGUF, --parallel 8 --threads 2; LLM_BASE_URL)" llamacpp
+    else
+      echo "bench_voice: llama.cpp's server did not start (log: $out/llamacpp.log): its sweep is left out" >&2
+      printf '\n## Concurrency sweep, llama.cpp server\n\nLeft out: the server did not start.\n' >> "$out/voice.md"
+    fi
+    kill "$llama_pid" 2>/dev/null || true
+  else
+    echo "bench_voice: no xllamacpp in .venv (run scripts/setup.sh): the llama.cpp sweep is left out" >&2
+    printf '\n## Concurrency sweep, llama.cpp server\n\nLeft out: xllamacpp is not installed in .venv (scripts/setup.sh installs it).\n' >> "$out/voice.md"
+  fi
+fi
+
 load_after=$(load1)
 printf '\nMachine load (1-minute average): %s before the run, %s after it (the run itself included).\n' \
   "$load_before" "$load_after" >> "$out/voice.md"

@@ -82,6 +82,8 @@ pub struct Metrics {
     pub llm_prefill_reused_tokens_total: IntCounter,
     /// LLM tokens computed and then thrown away (a partial transcript contradicted later).
     pub llm_wasted_tokens_total: IntCounter,
+    /// Tokens of the LLM answers that finished.
+    pub llm_generated_tokens_total: IntCounter,
     /// GPU memory in use per GPU (`gpu` = CUDA index), by every process on the device,
     /// refreshed by [`crate::gpu`]. Absent on hosts without an NVIDIA GPU.
     pub vram_bytes: IntGaugeVec,
@@ -238,6 +240,10 @@ impl Metrics {
             llm_wasted_tokens_total: counter(
                 "goassist_llm_wasted_tokens_total",
                 "LLM tokens computed and then thrown away",
+            ),
+            llm_generated_tokens_total: counter(
+                "goassist_llm_generated_tokens_total",
+                "Tokens of the LLM answers that finished",
             ),
             vram_bytes: int_gauge_vec(
                 "goassist_vram_bytes",
@@ -398,6 +404,7 @@ impl Metrics {
             step_seconds: llm.step_seconds,
             prefill_reused_tokens: self.llm_prefill_reused_tokens_total.clone(),
             wasted_tokens: self.llm_wasted_tokens_total.clone(),
+            generated_tokens: self.llm_generated_tokens_total.clone(),
         }
     }
 

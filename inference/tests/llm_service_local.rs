@@ -114,12 +114,19 @@ async fn concurrent_requests_are_answered_together_as_each_alone() {
         .collect();
     assert_eq!(service.in_flight(), QUESTIONS.len());
     let answers = futures_util::future::join_all(receivers.into_iter().map(collect)).await;
+    let mut generated = 0;
     for ((text, stats), expected) in answers.into_iter().zip(expected) {
         let stats = stats.expect("answer");
         assert_eq!(text, expected, "batched answers are the answers alone");
         assert!(stats.generated_tokens > 0 && stats.prompt_tokens > 0);
         assert!(stats.time_to_first_token <= stats.total);
+        generated += stats.generated_tokens as u64;
     }
+    assert_eq!(
+        metrics.generated_tokens.get(),
+        generated,
+        "every finished answer's tokens are counted"
+    );
     eventually("gauges back to zero", || {
         service.in_flight() == 0 && metrics.requests.get() == 0 && metrics.waiting.get() == 0
     })

@@ -11,10 +11,16 @@
 //! of the user's utterance sent → the first assistant audio packet received; barge-in = the
 //! first packet of an interrupting utterance sent → the first silent packet received. Server-side
 //! TTFA and stage latencies come from its Prometheus histograms (deltas over the run).
+//!
+//! The sweep (`--sweep 1,2,4,8`, titled by `--sweep-title`) also reports per level the
+//! server's TTFA p95, the LLM queue depth p95 and the aggregate decode speed. `--turns 0` skips
+//! the one-session table (a sweep-only run: `scripts/bench_voice.sh` runs the sweep again with
+//! batching off and with llama.cpp's server as the LLM).
 
 mod support;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use goassist_client::{Recording, VoiceClient};
@@ -26,6 +32,7 @@ struct Args {
     pid: Option<u32>,
     turns: usize,
     sweep: Vec<usize>,
+    sweep_title: String,
     out: Option<PathBuf>,
     models: PathBuf,
 }
@@ -36,6 +43,7 @@ fn parse_args() -> Args {
         pid: None,
         turns: 8,
         sweep: vec![1, 2, 4, 8],
+        sweep_title: "Concurrency sweep (all sessions ask at once)".into(),
         out: None,
         models: PathBuf::from(std::env::var("MODELS_DIR").unwrap_or_else(|_| "models".into())),
     };
@@ -47,6 +55,7 @@ fn parse_args() -> Args {
             "--pid" => args.pid = value.parse().ok(),
             "--turns" => args.turns = value.parse().unwrap_or(args.turns),
             "--sweep" => args.sweep = value.split(',').filter_map(|s| s.parse().ok()).collect(),
+            "--sweep-title" => args.sweep_title = value,
             "--out" => args.out = Some(PathBuf::from(value)),
             "--models" => args.models = PathBuf::from(value),
             other => {
@@ -193,14 +202,57 @@ async fn main() {
     report.push_str(&format!("# Voice loop benchmark\n\nMachine: {cores} cores, {machine}. Server: `goassist-inference` ({build}) on the embedded models (Silero, Moonshine base-en, Qwen2.5-0.5B Q8_0 via candle, Piper joe), client: the Rust str0m WebRTC client on loopback.\n\n"));
 
     // 1. Sequential turns on one session.
+    if args.turns > 0 {
+        one_session(&args, &whip, &questions, &interruption, &mut report).await;
+    }
+
+    // 2. Memory per idle session.
+    if let Some(pid) = args.pid {
+        let base = rss_kb(pid).unwrap_or(0);
+        let mut clients = Vec::new();
+        for _ in 0..4 {
+            if let Ok(c) = VoiceClient::connect(&whip).await {
+                clients.push(c);
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let with = rss_kb(pid).unwrap_or(0);
+        let per = (with.saturating_sub(base)) as f64 / clients.len().max(1) as f64 / 1024.0;
+        report.push_str(&format!("## Memory\n\nServer RSS {:.0} MB with no session, {:.0} MB with {} connected sessions: **{per:.1} MB per extra session**.\n\n", base as f64 / 1024.0, with as f64 / 1024.0, clients.len()));
+        for c in clients {
+            let _ = c.close().await;
+        }
+    }
+
+    // 3. Concurrency sweep: N sessions ask at the same time.
+    if !args.sweep.is_empty() {
+        // A question that ends on a full stop: the turn ends on the detector's verdict, not on
+        // the longest pause, so the sweep measures the answering.
+        sweep(&args, &whip, &questions[1], &mut report).await;
+    }
+    println!("{report}");
+    if let Some(out) = args.out {
+        std::fs::write(&out, &report).expect("write report");
+        eprintln!("bench_voice: wrote {}", out.display());
+    }
+}
+
+/// One session asking in turn, every other question interrupted: the latency table.
+async fn one_session(
+    args: &Args,
+    whip: &str,
+    questions: &[Vec<f32>],
+    interruption: &[f32],
+    report: &mut String,
+) {
     let before = scrape(&args.url).await;
-    let client = VoiceClient::connect(&whip).await.expect("connect");
+    let client = VoiceClient::connect(whip).await.expect("connect");
     let mut v2v = Vec::new();
     let mut barge = Vec::new();
     for turn in 0..args.turns {
         let q = &questions[turn % questions.len()];
         if turn % 2 == 1 {
-            if let Some(b) = interrupt(&client, q, &interruption).await {
+            if let Some(b) = interrupt(&client, q, interruption).await {
                 barge.push(b);
             }
         } else if let Some(v) = ask(&client, q).await {
@@ -309,53 +361,76 @@ async fn main() {
     report.push_str(
         "\nServer-side percentiles are interpolated inside Prometheus buckets (10 ms – 5 s).\n\n",
     );
+}
 
-    // 2. Memory per idle session.
-    if let Some(pid) = args.pid {
-        let base = rss_kb(pid).unwrap_or(0);
-        let mut clients = Vec::new();
-        for _ in 0..4 {
-            if let Ok(c) = VoiceClient::connect(&whip).await {
-                clients.push(c);
-            }
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let with = rss_kb(pid).unwrap_or(0);
-        let per = (with.saturating_sub(base)) as f64 / clients.len().max(1) as f64 / 1024.0;
-        report.push_str(&format!("## Memory\n\nServer RSS {:.0} MB with no session, {:.0} MB with {} connected sessions: **{per:.1} MB per extra session**.\n\n", base as f64 / 1024.0, with as f64 / 1024.0, clients.len()));
-        for c in clients {
-            let _ = c.close().await;
-        }
-    }
-
-    // 3. Concurrency sweep: N sessions ask at the same time.
-    report.push_str("## Concurrency sweep (all sessions ask at once)\n\n| sessions | answered | voice-to-voice p50 | p95 |\n|---|---|---|---|\n");
+/// N sessions ask at once, for each N of `--sweep`: voice-to-voice at the client, and from the
+/// server's metrics over the level TTFA p95, the LLM queue depth p95 (sampled every 100 ms)
+/// and the aggregate decode speed (tokens of the finished answers ÷ the time the LLM had a
+/// request in hand).
+async fn sweep(args: &Args, whip: &str, question: &[f32], report: &mut String) {
+    report.push_str(&format!(
+        "## {}\n\n| sessions | answered | voice-to-voice p50 | p95 | TTFA p95 (server) | LLM queue depth p95 | aggregate tokens/s |\n|---|---|---|---|---|---|---|\n",
+        args.sweep_title
+    ));
     for &n in &args.sweep {
         let mut clients = Vec::new();
         for _ in 0..n {
-            match VoiceClient::connect(&whip).await {
+            match VoiceClient::connect(whip).await {
                 Ok(c) => clients.push(c),
                 Err(e) => eprintln!("sweep {n}: connect failed: {e}"),
             }
         }
-        let q = questions[0].clone();
-        let results = futures_join(clients.iter().map(|c| ask(c, &q)).collect()).await;
+        let before = scrape(&args.url).await;
+        let depths = Arc::new(Mutex::new(Vec::new()));
+        let sampler = tokio::spawn(sample_queue_depth(args.url.clone(), depths.clone()));
+        let results = futures_join(clients.iter().map(|c| ask(c, question)).collect()).await;
+        sampler.abort();
+        let after = scrape(&args.url).await;
         let v: Vec<f64> = results.into_iter().flatten().collect();
+        let depths = depths.lock().expect("samples").clone();
+        let busy_s =
+            depths.iter().filter(|d| **d > 0.0).count() as f64 * SAMPLE_EVERY.as_secs_f64();
+        let tokens = after
+            .get("goassist_llm_generated_tokens_total")
+            .copied()
+            .unwrap_or(0.0)
+            - before
+                .get("goassist_llm_generated_tokens_total")
+                .copied()
+                .unwrap_or(0.0);
+        let ttfa = histogram_quantile(&before, &after, "goassist_ttfa_seconds", "", 0.95);
         report.push_str(&format!(
-            "| {n} | {}/{n} | {:.0} ms | {:.0} ms |\n",
+            "| {n} | {}/{n} | {:.0} ms | {:.0} ms | {} | {:.0} | {} |\n",
             v.len(),
             percentile(&v, 0.5) * 1000.0,
-            percentile(&v, 0.95) * 1000.0
+            percentile(&v, 0.95) * 1000.0,
+            ttfa.map_or("–".into(), |t| format!("{:.0} ms", t * 1000.0)),
+            percentile(&depths, 0.95),
+            if busy_s > 0.0 {
+                format!("{:.1}", tokens / busy_s)
+            } else {
+                "–".into()
+            },
         ));
         for c in clients {
             let _ = c.close().await;
         }
         eprintln!("sweep {n}: {v:?}");
     }
-    println!("{report}");
-    if let Some(out) = args.out {
-        std::fs::write(&out, &report).expect("write report");
-        eprintln!("bench_voice: wrote {}", out.display());
+    report.push('\n');
+}
+
+/// How often the sweep samples the server's LLM queue depth.
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// Appends `goassist_llm_queue_depth` every [`SAMPLE_EVERY`] until aborted.
+async fn sample_queue_depth(url: String, depths: Arc<Mutex<Vec<f64>>>) {
+    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+    loop {
+        tick.tick().await;
+        if let Some(depth) = scrape(&url).await.get("goassist_llm_queue_depth") {
+            depths.lock().expect("samples").push(*depth);
+        }
     }
 }
 

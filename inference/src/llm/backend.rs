@@ -138,16 +138,26 @@ impl AnswerJob {
     /// Sends the last event (`Done` or `Error`), lowering the gauges first: whoever reads it
     /// sees the service's counts without this request.
     pub(crate) fn finish(&mut self, event: LlmEvent) -> bool {
-        self.waiting = None;
-        self.in_flight = None;
+        self.count_finished(&event);
         self.send(event)
     }
 
     /// [`AnswerJob::finish`], waiting for room (async backends).
     pub(crate) async fn finish_async(&mut self, event: LlmEvent) -> bool {
-        self.waiting = None;
-        self.in_flight = None;
+        self.count_finished(&event);
         self.send_async(event).await
+    }
+
+    /// Lowers the gauges and counts a finished answer's tokens.
+    fn count_finished(&mut self, event: &LlmEvent) {
+        self.waiting = None;
+        if let (Some(raised), LlmEvent::Done(stats)) = (self.in_flight.take(), event) {
+            raised
+                .shared
+                .metrics
+                .generated_tokens
+                .inc_by(stats.generated_tokens as u64);
+        }
     }
 
     /// Sends an event, waiting for room (async backends).

@@ -23,6 +23,9 @@ pub struct LlmMetrics {
     /// `goassist_llm_wasted_tokens_total`: computed tokens thrown away because the prompt
     /// changed under them (a partial transcript that the final one contradicts).
     pub wasted_tokens: IntCounter,
+    /// `goassist_llm_generated_tokens_total`: tokens of the answers that finished (with the
+    /// time the LLM had requests in hand, aggregate decode speed under load).
+    pub generated_tokens: IntCounter,
 }
 
 impl LlmMetrics {
@@ -41,6 +44,7 @@ impl LlmMetrics {
             .expect("valid histogram"),
             prefill_reused_tokens: counter("llm_prefill_reused_tokens"),
             wasted_tokens: counter("llm_wasted_tokens"),
+            generated_tokens: counter("llm_generated_tokens"),
         }
     }
 }
