@@ -50,25 +50,29 @@ settle
 load_before=$(load1)
 is_quiet && quiet=yes || quiet=no
 port=${BENCH_PORT:-18181}
-start_voice_server "target/$dir/goassist-inference" "$port" 32000 "$out/server.log"
-trap 'kill $server ${llama_pid:-} 2>/dev/null || true' EXIT
-
-echo "bench_voice: running (load $load_before; server log $out/server.log)"
-BENCH_BUILD=$build "target/$dir/examples/bench_voice" --url "http://127.0.0.1:$port" --pid $server \
-  --turns "$turns" --sweep "$sweep" --out "$out/voice.md" \
-  --sweep-title "Concurrency sweep, batched (the default, LLM_MAX_BATCH_SIZE=8)"
-kill $server; wait $server 2>/dev/null || true
-
-# The same sweep with the LLM one request at a time, then with llama.cpp's server behind it.
-# LLM_MAX_QUEUE=8 lets every one of 8 sessions wait instead of being refused as busy.
-sweep_only() {
-  local title=$1 report=$2
+trap 'kill ${server:-} ${llama_pid:-} 2>/dev/null || true' EXIT
+# bench REPORT TURNS TITLE: one server (with the caller's environment) and one client run:
+# TURNS turns on one session (0: none, and no memory figure), then the sweep titled TITLE.
+# The report goes to $out/REPORT.md.
+bench() {
+  local report=$1 turns=$2 title=$3 memory=()
   start_voice_server "target/$dir/goassist-inference" "$port" 32000 "$out/server-$report.log"
-  echo "bench_voice: sweep: $title"
-  "target/$dir/examples/bench_voice" --url "http://127.0.0.1:$port" --turns 0 --sweep "$sweep" \
-    --sweep-title "$title" --out "$out/$report.md" >/dev/null
+  [ "$turns" -gt 0 ] && memory=(--pid "$server")
+  echo "bench_voice: $title (server log $out/server-$report.log)" >&2
+  BENCH_BUILD=$build "target/$dir/examples/bench_voice" --url "http://127.0.0.1:$port" \
+    --turns "$turns" "${memory[@]}" --sweep "$sweep" --sweep-title "$title" --out "$out/$report.md"
   kill $server; wait $server 2>/dev/null || true
-  sed -n '/^## /,$p' "$out/$report.md" >> "$out/voice.md"
+}
+
+echo "bench_voice: running (load $load_before)"
+bench voice "$turns" "Concurrency sweep, batched (the default, LLM_MAX_BATCH_SIZE=8)"
+
+# The same sweep with the LLM one request at a time, then with llama.cpp's server behind it,
+# appended to the report. LLM_MAX_QUEUE=8 lets every one of 8 sessions wait instead of being
+# refused as busy.
+sweep_only() {
+  bench "$2" 0 "$1" >/dev/null
+  sed -n '/^## /,$p' "$out/$2.md" >> "$out/voice.md"
 }
 if [ -n "$sweep" ]; then
   LLM_MAX_BATCH_SIZE=1 LLM_MAX_QUEUE=8 \

@@ -148,10 +148,11 @@ impl AnswerJob {
         self.send_async(event).await
     }
 
-    /// Lowers the gauges and counts a finished answer's tokens.
+    /// Lowers the gauges (dropping their guards) and counts a finished answer's tokens.
     fn count_finished(&mut self, event: &LlmEvent) {
         self.waiting = None;
-        if let (Some(raised), LlmEvent::Done(stats)) = (self.in_flight.take(), event) {
+        let in_flight = self.in_flight.take();
+        if let (Some(raised), LlmEvent::Done(stats)) = (&in_flight, event) {
             raised
                 .shared
                 .metrics
