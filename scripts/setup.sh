@@ -43,9 +43,12 @@ RUNTIME_PACKAGES=(build-essential cmake pkg-config libclang-dev libespeak-ng-dev
 # Tests only: chromium + chromium-driver (browser end-to-end), pocketsphinx-testdata (real
 # recorded speech), sox (audio tools), prometheus (promtool + a real Prometheus for the dashboard
 # queries), haproxy (the sticky-session router of deploy/k8s), nodejs + npm (the player page and
-# the browser-test driver), shellcheck (the deploy scripts). systemd-analyze comes with systemd,
-# already on Debian.
-TEST_PACKAGES=(chromium chromium-driver pocketsphinx-testdata sox prometheus haproxy shellcheck nodejs npm)
+# the browser-test driver), shellcheck (the deploy scripts), clang + libclang-rt-14-dev (clang++
+# with libFuzzer and the address/undefined sanitizer runtimes: scripts/fuzz.sh's target for the
+# Unreal plugin's C++ decoder; Debian 12's clang is 14 and ships those runtimes apart).
+# systemd-analyze comes with systemd, already on Debian.
+TEST_PACKAGES=(chromium chromium-driver pocketsphinx-testdata sox prometheus haproxy shellcheck nodejs npm
+  clang libclang-rt-14-dev)
 
 packages=("${RUNTIME_PACKAGES[@]}")
 if [ "$SET" = test ]; then
@@ -53,6 +56,9 @@ if [ "$SET" = test ]; then
     # Ubuntu's chromium is a snap; the browser tests run on Debian (CI) only.
     echo "setup: Ubuntu: skipping chromium/chromium-driver (snap-only there); the browser tests need Debian" >&2
     TEST_PACKAGES=("${TEST_PACKAGES[@]/chromium*/}")
+    # Ubuntu 22.04's clang-14 has the sanitizer and libFuzzer runtimes in libclang-common-14-dev,
+    # which it pulls in; the separate runtime package is Debian's.
+    TEST_PACKAGES=("${TEST_PACKAGES[@]/libclang-rt-14-dev/}")
   fi
   packages+=("${TEST_PACKAGES[@]}")
 fi

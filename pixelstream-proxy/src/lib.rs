@@ -9,13 +9,20 @@
 //! connection with a bounded outbound queue (a stuck peer is dropped, never waited for), and
 //! Prometheus metrics on a separate admin port. [`config`] validates every `PS_*` variable
 //! before any socket opens.
+//!
+//! The `server` feature (on by default) is the socket shell and the binary; without it the crate
+//! is [`config`], [`auth`] and [`signalling`] alone, which is what the fuzz targets of
+//! `protocol/fuzz` build.
 
 /// Tokens, TURN credentials and secret comparison, shared with the inference server.
 pub use goassist_protocol::auth;
 pub mod config;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod signalling;
 
 pub use config::{Config, ConfigError};
+#[cfg(feature = "server")]
 pub use server::frontend::Frontend;
+#[cfg(feature = "server")]
 pub use server::{Listeners, serve};

@@ -29,6 +29,7 @@ use http_body_util::{BodyExt, Limited};
 use serde_json::json;
 
 use goassist_protocol::auth::{Audience, TokenError, unix_now, verify_token};
+use goassist_protocol::whip::{self, OfferError};
 
 use super::{AppError, AppState, cors};
 use crate::config::IceServer;
@@ -36,7 +37,7 @@ use crate::sessions::{AdmitError, EndReason, SessionId, unguessable_label};
 use crate::webrtc::WebRtcError;
 
 /// Largest SDP offer accepted.
-pub const MAX_OFFER_BYTES: usize = 64 * 1024;
+pub use goassist_protocol::whip::MAX_OFFER_BYTES;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -87,10 +88,16 @@ async fn read_offer(state: &AppState, headers: &HeaderMap, body: Body) -> Result
             ));
         }
     };
-    String::from_utf8(bytes.to_vec()).map_err(|_| {
-        count_bad_offer(state);
-        AppError::BadRequest("SDP offer is not UTF-8".into())
-    })
+    match whip::offer_text(&bytes) {
+        Ok(text) => Ok(text.to_owned()),
+        Err(e) => {
+            count_bad_offer(state);
+            Err(match e {
+                OfferError::TooLarge => AppError::PayloadTooLarge(MAX_OFFER_BYTES),
+                _ => AppError::BadRequest("SDP offer is not UTF-8".into()),
+            })
+        }
+    }
 }
 
 /// A refused offer: the parser's words (which may hold internal detail) go to the log, the

@@ -3,17 +3,13 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use str0m::change::SdpOffer;
-use str0m::{Candidate, Rtc};
+use goassist_protocol::whip::{self, SdpOffer};
 
 use super::peer::{Peer, PeerOptions, spawn_peer};
 use super::sockets::{PeerSockets, interface_ips};
 use super::{WebRtcError, WebRtcSettings};
-
-/// How often str0m reports RTCP-derived statistics.
-const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Accepts offers and runs their peers. Shared and cheap to clone.
 #[derive(Debug, Clone)]
@@ -33,17 +29,10 @@ struct Inner {
 }
 
 /// Parses an SDP offer and checks it offers audio: what can be said of an offer before any
-/// port or engine is involved (so a malformed one is refused before any work is done).
+/// port or engine is involved (so a malformed one is refused before any work is done). The
+/// checks live in [`goassist_protocol::whip`], where they are fuzzed.
 pub fn parse_offer(offer_sdp: &str) -> Result<SdpOffer, WebRtcError> {
-    let offer =
-        SdpOffer::from_sdp_string(offer_sdp).map_err(|e| WebRtcError::InvalidSdp(e.to_string()))?;
-    if !offer_sdp
-        .lines()
-        .any(|l| l.trim_start().starts_with("m=audio"))
-    {
-        return Err(WebRtcError::NoAudioInOffer);
-    }
-    Ok(offer)
+    Ok(whip::parse_offer(offer_sdp)?)
 }
 
 impl WebRtcEndpoint {
@@ -84,21 +73,12 @@ impl WebRtcEndpoint {
         settings.validate()?;
         let offer = parse_offer(offer_sdp)?;
         let sockets = self.bind_free_port()?;
-        let mut rtc = Rtc::builder()
-            .clear_codecs()
-            .enable_opus(true, false)
-            .set_stats_interval(Some(STATS_INTERVAL))
-            .build(Instant::now());
-        for addr in sockets.candidates() {
-            let candidate = Candidate::host(*addr, "udp")
-                .map_err(|e| WebRtcError::Rtc(format!("candidate {addr}: {e}")))?;
-            rtc.add_local_candidate(candidate);
-        }
-        // str0m validates the offer fully only here (m-lines, fingerprints, ICE credentials).
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(offer)
-            .map_err(|e| WebRtcError::InvalidSdp(e.to_string()))?;
+        let (rtc, answer) = whip::answer_offer(
+            whip::answerer(),
+            offer,
+            sockets.candidates(),
+            Instant::now(),
+        )?;
         let n = self.inner.peers_started.fetch_add(1, Ordering::Relaxed);
         let port = sockets.local_addrs().first().map(|a| a.port()).unwrap_or(0);
         let peer = spawn_peer(

@@ -30,3 +30,18 @@ pub enum WebRtcError {
     #[error("webrtc: {0}")]
     Rtc(String),
 }
+
+impl From<goassist_protocol::whip::OfferError> for WebRtcError {
+    fn from(e: goassist_protocol::whip::OfferError) -> Self {
+        use goassist_protocol::whip::OfferError;
+        match e {
+            OfferError::InvalidSdp(detail) => WebRtcError::InvalidSdp(detail),
+            OfferError::NoAudio => WebRtcError::NoAudioInOffer,
+            OfferError::Candidate(detail) => WebRtcError::Rtc(format!("candidate {detail}")),
+            // The HTTP layer checks the body before the endpoint sees it; kept for completeness.
+            e @ (OfferError::TooLarge | OfferError::NotUtf8) => {
+                WebRtcError::InvalidSdp(e.to_string())
+            }
+        }
+    }
+}
