@@ -218,7 +218,12 @@ def bridge_env(binary, compose_json, k8s_dir, dockerfile):
         if d and d["kind"] == "Deployment"
     )
     container = next(c for c in render["spec"]["template"]["spec"]["containers"] if c["name"] == "render-bridge")
-    k8s_env = {e["name"]: e["value"] for e in container.get("env", [])}
+    # A variable from a Secret (the bridge key) gets a stand-in of the right form: the cluster
+    # supplies the real one.
+    k8s_env = {
+        e["name"]: e["value"] if "value" in e else "ab" * 32
+        for e in container.get("env", [])
+    }
     for what, env in [
         ("the image's ENV", image),
         ("compose (over the image's ENV)", {**image, **compose_env}),

@@ -7,7 +7,9 @@
 //! (its `goassist_audio_send_interval_seconds`; the client's arrival gaps are printed too); the answer's
 //! time to first audio with the bridge dead is in line with the first answer's (bridge alive);
 //! the bridge emits Live Link again within 1 s of its restart; the plugin stream carries the
-//! assistant's voice.
+//! assistant's voice. Both sides share a key (RENDER_BRIDGE_KEY = BRIDGE_KEY): every datagram is
+//! sealed, and the restarted bridge, which remembers no counters, accepts the running server's
+//! stream at once.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
@@ -21,6 +23,8 @@ use goassist_e2e::{
 use goassist_protocol::bridge_stream::BridgeDatagram;
 
 const PACKET: Duration = Duration::from_millis(20);
+/// The key both processes share (`openssl rand -hex 32`).
+const BRIDGE_KEY: &str = "d86f0b3a51c2e4978a0f6b1c2d3e4f5061728394a5b6c7d8e9f0011223344556";
 
 fn start_bridge(ingest: SocketAddr, livelink: SocketAddr, plugin: SocketAddr) -> Child {
     Command::new(workspace_binary("goassist-render-bridge"))
@@ -28,6 +32,7 @@ fn start_bridge(ingest: SocketAddr, livelink: SocketAddr, plugin: SocketAddr) ->
         .env("BRIDGE_HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
         .env("BRIDGE_LIVELINK_ADDRS", livelink.to_string())
         .env("BRIDGE_PLUGIN_ADDR", plugin.to_string())
+        .env("BRIDGE_KEY", BRIDGE_KEY)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -141,6 +146,7 @@ fn killing_the_render_bridge_mid_answer_leaves_the_voice_untouched() {
     let mut server = Server::start(&[
         ("RENDER_BRIDGE_ADDR", ingest.to_string()),
         ("RENDER_BRIDGE_SEND_AUDIO", "true".into()),
+        ("RENDER_BRIDGE_KEY", BRIDGE_KEY.into()),
         ("ANIMATION_ENABLED", "true".into()),
         ("ANIMATION_ENGINE", "lam".into()),
         ("LLM_MAX_NEW_TOKENS", "60".into()),

@@ -212,6 +212,57 @@ fn secrets_never_appear_in_check_config_or_error_messages() {
     }
 }
 
+/// The render-bridge key, on both sides: `<redacted>` in `--check-config`, never in an error;
+/// a short key stops either binary (78) with a message naming its variable.
+#[test]
+fn the_bridge_key_never_appears_and_a_short_one_is_refused_by_name() {
+    let files = Files::new();
+    let key = "5e0c1f2a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6";
+    let short = "5e0c1f2a3b4c5d6e7f8091a2b3c4d5e6";
+    let mut env = files.inference_env();
+    env.push(("RENDER_BRIDGE_ADDR", "127.0.0.1:11112".to_string()));
+    env.push(("RENDER_BRIDGE_KEY", key.to_string()));
+    let inference = run(INFERENCE, &["--check-config"], &env);
+    let bridge = run(
+        BRIDGE,
+        &["--check-config"],
+        &[("BRIDGE_KEY", key.to_string())],
+    );
+    let mut outputs = Vec::new();
+    for (out, line) in [
+        (&inference, "RENDER_BRIDGE_KEY=<redacted>"),
+        (&bridge, "BRIDGE_KEY=<redacted>"),
+    ] {
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(stdout.contains(line), "{line} missing:\n{stdout}");
+        outputs.extend([stdout, stderr]);
+    }
+    env.push(("RENDER_BRIDGE_KEY", short.to_string()));
+    for (binary, env, var) in [
+        (INFERENCE, env, "RENDER_BRIDGE_KEY"),
+        (
+            BRIDGE,
+            vec![("BRIDGE_KEY", short.to_string())],
+            "BRIDGE_KEY",
+        ),
+    ] {
+        let failed = run(binary, &["--check-config"], &env);
+        let stderr = text(&failed.stderr);
+        assert_eq!(failed.status.code(), Some(78), "{binary}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{var}=<redacted> is invalid")),
+            "{binary}: {stderr}"
+        );
+        outputs.extend([text(&failed.stdout), stderr]);
+    }
+    for output in &outputs {
+        for secret in [key, short] {
+            assert!(!output.contains(secret), "{secret} leaked:\n{output}");
+        }
+    }
+}
+
 #[test]
 fn issue_token_mints_a_join_token_the_server_accepts() {
     use goassist_protocol::auth::{Audience, verify_token};

@@ -84,8 +84,9 @@ async fn load(state: AppState) {
     let face = start_face(&state).await;
     let render_link = config.render_bridge_addr.map(|addr| {
         let avatar = config.render_bridge_avatar_id;
-        tracing::info!(%addr, avatar, "sending face frames to the render-bridge");
-        RenderLink::new(addr, RENDER_LINK_QUEUE).with_avatar(avatar)
+        let key = config.render_bridge_key.clone();
+        tracing::info!(%addr, avatar, sealed = key.is_some(), "sending face frames to the render-bridge");
+        RenderLink::new_with_key(addr, RENDER_LINK_QUEUE, key).with_avatar(avatar)
     });
     let engines = VoiceEngines {
         vad,

@@ -651,3 +651,49 @@ fn vram_cap_above_a_gpu_warns_naming_the_gpu_and_no_gpu_says_nothing() {
     let none = FakeGpuProbe(GpuReport::NoGpu("no NVIDIA driver".into()));
     assert_eq!(config::vram_cap_problem(&none, 80), None);
 }
+
+/// `RENDER_BRIDGE_KEY`: hex or base64 of 32+ bytes, redacted in the effective values and in
+/// every message; a short one stops start-up naming the variable.
+#[test]
+fn the_render_bridge_key_is_long_and_never_printed() {
+    let m = Models::new("bridge-key");
+    let hex = "6b1e0f2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1";
+    assert!(
+        config::validate(&m.vars())
+            .config
+            .unwrap()
+            .render_bridge_key
+            .is_none()
+    );
+    let v = with(m.vars(), &[("RENDER_BRIDGE_KEY", Some(hex))]);
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+    assert!(
+        v.effective
+            .contains(&("RENDER_BRIDGE_KEY", "<redacted>".to_string())),
+        "{:?}",
+        v.effective
+    );
+    let c = v.config.unwrap();
+    assert_eq!(
+        c.render_bridge_key,
+        Some(goassist_protocol::bridge_auth::BridgeKey::parse(hex).unwrap())
+    );
+    assert!(
+        !format!("{c:?}").contains(&hex[..16]),
+        "never in Debug output"
+    );
+    for short in [&hex[..62], "c2hvcnQta2V5", "correct horse battery staple"] {
+        let bad = with(m.vars(), &[("RENDER_BRIDGE_KEY", Some(short))]);
+        assert!(bad.config.is_none(), "{short}");
+        let errors = messages(&bad, Severity::Error);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("RENDER_BRIDGE_KEY=<redacted> is invalid")
+                && errors[0].contains("64 or more hex digits"),
+            "{errors:?}"
+        );
+        assert!(!errors[0].contains(short), "the value leaked: {errors:?}");
+    }
+    let bad = with(m.vars(), &[("RENDER_BRIDGE_KEY", Some(&hex[..62]))]);
+    assert!(messages(&bad, Severity::Error)[0].contains("decodes to 31 bytes; at least 32"));
+}

@@ -6,11 +6,14 @@
 
 pub mod arkit;
 pub mod auth;
+pub mod bridge_auth;
 pub mod bridge_stream;
 pub mod events;
 pub mod face_frame;
 pub mod livelink;
 pub mod vmc;
+#[cfg(feature = "whip")]
+pub mod whip;
 
 pub use arkit::{ARKIT_COUNT, BLENDSHAPE_COUNT, CurveIndex};
 pub use face_frame::{FaceFrame, FaceFrameError};

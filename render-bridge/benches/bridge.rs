@@ -11,6 +11,10 @@
 //!    Binaries alternate (A B A B …) `BENCH_REPEATS` times; medians are reported.
 //! 3. **Paced latency**: 64 avatars × 60 fps through each binary; a receiver maps each Live
 //!    Link frame number back to its send instant: end-to-end p50/p95/p99.
+//! 4. **Sealed datagrams** (`BRIDGE_KEY`): the ingest check alone ([`Unsealer::open`]: the
+//!    HMAC-SHA256 tag, the time window and the sender's counter) on one thread, face-only and
+//!    with 20 ms of audio: CPU-nanoseconds per datagram. `BENCH_ONLY=sealing` runs only this
+//!    (a second or two, no sockets, no baseline).
 //!
 //! The 1-minute load average is recorded before and after. The report goes to
 //! docs/benchmarks/bridge.md only when the machine was quiet (1-minute load before the run ≤
@@ -29,10 +33,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use goassist_protocol::FaceFrame;
+use goassist_protocol::bridge_auth::{BridgeKey, Sealer};
 use goassist_protocol::bridge_stream;
 use goassist_protocol::livelink::LiveLinkPacket;
 use goassist_render_bridge::BridgeConfig;
+use goassist_render_bridge::config::IngestKeys;
 use goassist_render_bridge::replay::synthetic_frame;
+use goassist_render_bridge::sealing::{Unsealer, unix_ms_now};
 use goassist_render_bridge::world::BridgeWorld;
 
 /// The figure docs/benchmarks/bridge.md published for the pre-ECS bridge (800 avatars, shared
@@ -47,6 +54,17 @@ fn main() {
     let max_others = env_f64("BENCH_MAX_OTHER_CPU", 0.25);
     let load_before = load_average();
     let cpu_before = CpuTimes::now();
+    let sealing: Vec<(&str, usize, f64)> = [("face only", false), ("face + 20 ms audio", true)]
+        .into_iter()
+        .map(|(what, audio)| {
+            let (len, ns) = bench_unseal(audio, seconds.min(2.0));
+            println!("sealed datagrams, {what} ({len} bytes): {ns:.0} CPU-ns per datagram");
+            (what, len, ns)
+        })
+        .collect();
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("sealing") {
+        return;
+    }
     let current = PathBuf::from(env!("CARGO_BIN_EXE_goassist-render-bridge"));
     let baseline = std::env::var_os("BRIDGE_BASELINE_BIN").map(PathBuf::from);
     if let Some(b) = &baseline {
@@ -108,6 +126,7 @@ fn main() {
         (others, max_others),
         quiet,
         max_load,
+        &sealing,
     );
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let docs = root.join("docs/benchmarks/bridge.md");
@@ -286,6 +305,59 @@ fn bench_world(avatars: u32, seconds: f64) -> f64 {
     let cpu = thread_cpu_seconds(&self_stat).unwrap_or(f64::NAN) - cpu0;
     assert_eq!(sent, frames, "every frame admitted and sent once");
     frames as f64 / cpu
+}
+
+/// The key check of the ingest loop alone: datagrams sealed up front by one sender (a run of
+/// consecutive counters), opened in order as they would arrive; each pass re-seals them with
+/// new counters, outside the timed part. Returns (datagram bytes, CPU-ns per datagram).
+fn bench_unseal(audio: bool, seconds: f64) -> (usize, f64) {
+    let key = BridgeKey::from_bytes(&[0x5A; 32]).unwrap();
+    let keys = IngestKeys {
+        current: key.clone(),
+        previous: None,
+        window: Duration::from_secs(30),
+    };
+    let tone: Vec<i16> = (0..960).map(|i| (i * 37 % 2000) as i16).collect();
+    let plain: Vec<Vec<u8>> = (0..4096u32)
+        .map(|seq| {
+            let f = synthetic_frame(0, 0x6A00, 1, seq, 60);
+            bridge_stream::encode(0, &f, audio.then_some(&tone[..])).unwrap()
+        })
+        .collect();
+    let mut sealer = Sealer::new(key, 0xBE_4C4);
+    let from: std::net::IpAddr = [127, 0, 0, 1].into();
+    let mut unsealer = Unsealer::new(&keys, Instant::now());
+    let self_stat = PathBuf::from("/proc/thread-self/stat");
+    let (mut cpu, mut wall, mut opened, mut len) = (0.0, Duration::ZERO, 0u64, 0);
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < seconds {
+        let now_ms = unix_ms_now();
+        let sealed: Vec<Vec<u8>> = plain
+            .iter()
+            .map(|d| {
+                let mut d = d.clone();
+                sealer.seal(&mut d, now_ms);
+                d
+            })
+            .collect();
+        len = sealed[0].len();
+        let now = Instant::now();
+        let cpu0 = thread_cpu_seconds(&self_stat).unwrap_or(f64::NAN);
+        for d in &sealed {
+            let payload = unsealer
+                .open(from, d, now, now_ms)
+                .expect("sealed with the key");
+            std::hint::black_box(payload);
+        }
+        cpu += thread_cpu_seconds(&self_stat).unwrap_or(f64::NAN) - cpu0;
+        wall += now.elapsed();
+        opened += sealed.len() as u64;
+    }
+    println!(
+        "  ({opened} datagrams; wall {:.0} ns each, CPU from /proc ticks of 10 ms)",
+        wall.as_nanos() as f64 / opened as f64
+    );
+    (len, cpu * 1e9 / opened as f64)
 }
 
 /// A bridge binary running as its own process.
@@ -558,6 +630,7 @@ fn render(
     (others, max_others): (f64, f64),
     quiet: bool,
     max_load: f64,
+    sealing: &[(&str, usize, f64)],
 ) -> String {
     let mut r = String::new();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
@@ -675,6 +748,25 @@ fn render(
         )
         .unwrap();
     }
+    writeln!(
+        w,
+        "\n## Sealed datagrams (BRIDGE_KEY): the ingest check per datagram (this commit)\n"
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "| datagram | bytes | CPU-ns per datagram |\n|---|---|---|"
+    )
+    .unwrap();
+    for (what, len, ns) in sealing {
+        writeln!(w, "| {what} | {len} | {ns:.0} |").unwrap();
+    }
+    writeln!(
+        w,
+        "\nThe truncated HMAC-SHA256 over the whole datagram, the time window and the sender's \
+         counter window, before any decoding; the floods above run without a key.\n"
+    )
+    .unwrap();
     writeln!(
         w,
         "\nReading the numbers: per frame the bridge does one `recvfrom`, the decode, the \

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use goassist_config::{Check, IpNet, Kind, Secret, Table, Values, Var, kinds};
+use goassist_protocol::bridge_auth::{BridgeKey, MIN_KEY_LEN};
 use goassist_protocol::livelink::MAX_ID_LEN;
 use goassist_protocol::vmc::VmcNaming;
 
@@ -36,7 +37,7 @@ pub fn table() -> Table {
     Table::new("goassist-render-bridge")
         .group("network", [
             Var::new("BRIDGE_INGEST_ADDR", kinds::socket_addr()).default("127.0.0.1:11112")
-                .doc("UDP address the inference pods send face frames to; an address that is neither loopback nor private (0.0.0.0 included) needs BRIDGE_ALLOWED_SENDERS or BRIDGE_ALLOW_ANY_SENDER=true"),
+                .doc("UDP address the inference pods send face frames to; an address that is neither loopback nor private (0.0.0.0 included) needs BRIDGE_ALLOWED_SENDERS, BRIDGE_KEY or BRIDGE_ALLOW_ANY_SENDER=true"),
             Var::new("BRIDGE_LIVELINK_ADDRS", targets_or_off(TargetKind::LiveLink)).default("127.0.0.1:11111")
                 .doc("Live Link Face v6 targets (Unreal's ARKit source); unnamed: livelink0, livelink1, ..."),
             Var::new("BRIDGE_PLUGIN_ADDR", targets_or_off(TargetKind::Plugin)).default("off")
@@ -50,7 +51,13 @@ pub fn table() -> Table {
             Var::new("BRIDGE_ALLOWED_SENDERS", kinds::ip_nets())
                 .doc("addresses or CIDR networks of the inference pods allowed to send; others' datagrams are dropped undecoded and counted; unset = loopback senders on a loopback BRIDGE_INGEST_ADDR, loopback and private ones on a private address"),
             Var::new("BRIDGE_ALLOW_ANY_SENDER", kinds::boolean()).default("false")
-                .doc("true = accept datagrams from any address, whatever BRIDGE_INGEST_ADDR (warned at start-up; for a network that is private by other means)"),
+                .doc("true = accept datagrams from any address, whatever BRIDGE_INGEST_ADDR (warned at start-up unless BRIDGE_KEY is set; for a network that is private by other means)"),
+            Var::new("BRIDGE_KEY", bridge_key()).required_when_set("BRIDGE_KEY_PREVIOUS")
+                .doc("shared key every datagram must be sealed with (HMAC-SHA256 tag, counter and time; the inference servers' RENDER_BRIDGE_KEY holds the same key): 64+ hex digits or base64 of 32+ bytes, e.g. `openssl rand -hex 32`; others are dropped undecoded and counted (bad_mac, replayed, stale); with it, an ingest address beyond loopback and private ranges may start without an allow-list; unset = datagrams are trusted by sender address"),
+            Var::new("BRIDGE_KEY_PREVIOUS", bridge_key())
+                .doc("while rotating the key: the previous key, still accepted beside BRIDGE_KEY until every inference server sends with the new one; then unset it"),
+            Var::new("BRIDGE_KEY_WINDOW_S", kinds::int::<u64>(1, 3_600)).default("30")
+                .doc("with BRIDGE_KEY: a datagram sealed more than this many seconds away from the bridge's clock is refused (stale); covers the clock difference between hosts (keep them NTP-synced) and is how long a bridge restart leaves captured datagrams replayable"),
         ])
         .group("live link", [
             Var::new("BRIDGE_SUBJECT_PATTERN", subject_pattern()).default("GoAssist_{avatar}")
@@ -95,6 +102,18 @@ pub fn table() -> Table {
         .rule(ingest_is_guarded)
 }
 
+/// The keys that authenticate ingest datagrams (`BRIDGE_KEY`, docs/render-bridge.md, "Sealed
+/// datagrams"). `Debug` shows key ids, never keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestKeys {
+    /// `BRIDGE_KEY`.
+    pub current: BridgeKey,
+    /// `BRIDGE_KEY_PREVIOUS`, accepted too while the key is rotated.
+    pub previous: Option<BridgeKey>,
+    /// `BRIDGE_KEY_WINDOW_S`: how far a datagram's time may be from the bridge's clock.
+    pub window: Duration,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BridgeConfig {
@@ -102,6 +121,8 @@ pub struct BridgeConfig {
     pub ingest_addr: SocketAddr,
     /// Who may send them (see [`crate::senders`]).
     pub senders: Senders,
+    /// The keys every datagram must be sealed with (`BRIDGE_KEY`), when set.
+    pub keys: Option<IngestKeys>,
     /// Output targets: Live Link Face v6, the plugin's native stream, VMC/OSC (may be empty).
     pub targets: Targets,
     /// VMC blendshape spelling.
@@ -160,9 +181,15 @@ impl BridgeConfig {
         let senders = allowed_senders(v, ingest_addr)
             .expect("an unguarded ingest address is refused by the table's rule");
         let max_avatars: usize = v.get("BRIDGE_MAX_AVATARS");
+        let keys = v.opt::<BridgeKey>("BRIDGE_KEY").map(|current| IngestKeys {
+            current,
+            previous: v.opt("BRIDGE_KEY_PREVIOUS"),
+            window: Duration::from_secs(v.get("BRIDGE_KEY_WINDOW_S")),
+        });
         BridgeConfig {
             ingest_addr,
             senders,
+            keys,
             targets,
             vmc_naming: v.get("BRIDGE_VMC_NAMING"),
             http_addr: v.get("BRIDGE_HTTP_ADDR"),
@@ -272,19 +299,24 @@ fn target_names_are_unique(check: &mut Check<'_>) {
 }
 
 /// Who may send (see [`crate::senders`] for the rule); `None` for an ingest address that is
-/// neither loopback nor private with neither sender variable set.
+/// neither loopback nor private with neither sender variable nor a key set.
 fn allowed_senders(values: &Values, ingest: SocketAddr) -> Option<Senders> {
     if values.opt::<bool>("BRIDGE_ALLOW_ANY_SENDER") == Some(true) {
         return Some(Senders::Any);
     }
     match values.opt::<Vec<IpNet>>("BRIDGE_ALLOWED_SENDERS") {
         Some(nets) => Some(Senders::Only(nets)),
+        // With a key, a forged datagram is refused whatever its source address.
+        None if values.opt::<BridgeKey>("BRIDGE_KEY").is_some() => {
+            Senders::implied_by(ingest.ip()).or(Some(Senders::Any))
+        }
         None => Senders::implied_by(ingest.ip()),
     }
 }
 
-/// An ingest address that is neither loopback nor private must say who may send; both sender
-/// variables at once are contradictory; accepting anyone is warned about.
+/// An ingest address that is neither loopback nor private must say who may send (or require a
+/// key); both sender variables at once are contradictory; accepting anyone without a key is
+/// warned about, and so is an ingest address other hosts reach without a key.
 fn ingest_is_guarded(check: &mut Check<'_>) {
     let v = check.values();
     let Some(ingest) = v.opt::<SocketAddr>("BRIDGE_INGEST_ADDR") else {
@@ -292,32 +324,58 @@ fn ingest_is_guarded(check: &mut Check<'_>) {
     };
     let any = v.opt::<bool>("BRIDGE_ALLOW_ANY_SENDER") == Some(true);
     let list = v.opt::<Vec<IpNet>>("BRIDGE_ALLOWED_SENDERS").is_some();
+    let keyed = v.opt::<BridgeKey>("BRIDGE_KEY").is_some();
+    let reach = Reach::of(ingest.ip());
     if any && list {
         check.error(
             "BRIDGE_ALLOW_ANY_SENDER",
             "BRIDGE_ALLOW_ANY_SENDER=true and BRIDGE_ALLOWED_SENDERS are both set: \
              set only one (the allow-list, unless every address may really send)",
         );
-    } else if any {
+    } else if any && !keyed {
         check.warn(
             "BRIDGE_ALLOW_ANY_SENDER",
             format!(
                 "BRIDGE_ALLOW_ANY_SENDER=true: face frames are accepted from any address that \
                  reaches {ingest}; whoever can reach it can drive the avatars (prefer \
-                 BRIDGE_ALLOWED_SENDERS)"
+                 BRIDGE_KEY, or BRIDGE_ALLOWED_SENDERS)"
             ),
         );
-    } else if !list && Reach::of(ingest.ip()) == Reach::Open {
+    } else if !list && !keyed && !any && reach == Reach::Open {
         check.error(
             "BRIDGE_INGEST_ADDR",
             format!(
                 "BRIDGE_INGEST_ADDR={ingest} is neither a loopback nor a private address, so \
-                 anyone who reaches it could drive the avatars: set BRIDGE_ALLOWED_SENDERS to \
-                 the inference pods' addresses or networks (e.g. 10.0.0.0/8), bind a private \
-                 address, or set BRIDGE_ALLOW_ANY_SENDER=true to accept every sender"
+                 anyone who reaches it could drive the avatars: set BRIDGE_KEY (and the same \
+                 key as RENDER_BRIDGE_KEY on the inference servers), set \
+                 BRIDGE_ALLOWED_SENDERS to the inference pods' addresses or networks (e.g. \
+                 10.0.0.0/8), bind a private address, or set BRIDGE_ALLOW_ANY_SENDER=true to \
+                 accept every sender"
+            ),
+        );
+    } else if !keyed && !any && reach != Reach::Loopback {
+        check.warn(
+            "BRIDGE_KEY",
+            format!(
+                "BRIDGE_KEY is unset and BRIDGE_INGEST_ADDR={ingest} is reachable from other \
+                 hosts: datagrams are trusted by their source address, which can be forged; set \
+                 BRIDGE_KEY here and the same key as RENDER_BRIDGE_KEY on the inference servers"
             ),
         );
     }
+}
+
+/// `BRIDGE_KEY`, `BRIDGE_KEY_PREVIOUS`: a key of at least [`MIN_KEY_LEN`] bytes, hex or base64.
+/// Secret: never printed; the error detail names the problem, never the text.
+fn bridge_key() -> Kind {
+    Kind::new(
+        format!(
+            "{} or more hex digits, or base64 of {MIN_KEY_LEN} or more bytes (e.g. `openssl rand -hex 32`)",
+            2 * MIN_KEY_LEN
+        ),
+        |text, _| BridgeKey::parse(text).map_err(|e| e.to_string()),
+    )
+    .redacted()
 }
 
 /// The routing table from the routes and pool text (`""` for none).
@@ -602,6 +660,142 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(e.variables(), ["BRIDGE_ALLOW_ANY_SENDER"]);
+    }
+
+    const KEY_HEX: &str = "8f3c2a1b9d4e5f60718293a4b5c6d7e8f90112233445566778899aabbccddeef";
+
+    #[test]
+    fn the_key_is_read_redacted_and_a_short_one_is_refused_by_name() {
+        let c = with(&[("BRIDGE_KEY", KEY_HEX)]).unwrap();
+        let keys = c.keys.as_ref().unwrap();
+        assert_eq!(keys.current, BridgeKey::parse(KEY_HEX).unwrap());
+        assert_eq!(
+            (keys.previous.as_ref(), keys.window),
+            (None, Duration::from_secs(30))
+        );
+        assert!(
+            !format!("{c:?}").contains("8f3c2a"),
+            "never in Debug output"
+        );
+        assert_eq!(BridgeConfig::defaults().keys, None);
+        let b64 = "jzwqG51OX2BxgpOktcbX6PkBEiM0RVVmd4iZqrvM3e8=";
+        let c = with(&[
+            ("BRIDGE_KEY", b64),
+            ("BRIDGE_KEY_PREVIOUS", KEY_HEX),
+            ("BRIDGE_KEY_WINDOW_S", "5"),
+        ])
+        .unwrap();
+        let keys = c.keys.unwrap();
+        assert_eq!(keys.previous, Some(BridgeKey::parse(KEY_HEX).unwrap()));
+        assert_eq!(keys.window, Duration::from_secs(5));
+        for short in [
+            "0123456789abcdef0123456789abcdef",
+            "c2hvcnQ=",
+            "a secret phrase",
+        ] {
+            for var in ["BRIDGE_KEY", "BRIDGE_KEY_PREVIOUS"] {
+                let mut pairs = vec![(var, short)];
+                if var == "BRIDGE_KEY_PREVIOUS" {
+                    pairs.push(("BRIDGE_KEY", KEY_HEX));
+                }
+                let e = with(&pairs).unwrap_err();
+                assert_eq!(e.variables(), [var], "{e}");
+                let text = e.to_string();
+                assert!(
+                    text.contains(var) && text.contains("64 or more hex digits"),
+                    "{text}"
+                );
+                assert!(!text.contains(short), "the value is never printed: {text}");
+                assert!(!text.contains(KEY_HEX), "{text}");
+            }
+        }
+        let e = with(&[("BRIDGE_KEY", "00ff")]).unwrap_err();
+        assert!(
+            e.to_string().contains("decodes to 2 bytes; at least 32"),
+            "{e}"
+        );
+        let e = with(&[("BRIDGE_KEY_PREVIOUS", KEY_HEX)]).unwrap_err();
+        assert_eq!(
+            e.variables(),
+            ["BRIDGE_KEY"],
+            "the previous key needs a current one"
+        );
+        let e = with(&[("BRIDGE_KEY", KEY_HEX), ("BRIDGE_KEY_WINDOW_S", "0")]).unwrap_err();
+        assert_eq!(e.variables(), ["BRIDGE_KEY_WINDOW_S"]);
+    }
+
+    /// A key replaces the allow-list as the guard of an open address; without one, an address
+    /// other hosts reach is warned about.
+    #[test]
+    fn a_key_guards_an_open_ingest_address_and_its_absence_is_warned_about() {
+        let warnings = |pairs: &[(&str, &str)]| -> Vec<&'static str> {
+            let map: HashMap<String, String> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let validated = table().validate(|k| map.get(k).cloned(), BridgeConfig::from_values);
+            assert!(validated.errors().next().is_none(), "{pairs:?}");
+            validated.warnings().map(|w| w.variable).collect()
+        };
+        let c = with(&[
+            ("BRIDGE_INGEST_ADDR", "0.0.0.0:11112"),
+            ("BRIDGE_KEY", KEY_HEX),
+        ])
+        .unwrap();
+        assert_eq!(c.senders, Senders::Any, "any address, each datagram sealed");
+        assert!(c.keys.is_some());
+        assert!(
+            warnings(&[
+                ("BRIDGE_INGEST_ADDR", "0.0.0.0:11112"),
+                ("BRIDGE_KEY", KEY_HEX)
+            ])
+            .is_empty()
+        );
+        // An allow-list still applies with a key.
+        let c = with(&[
+            ("BRIDGE_INGEST_ADDR", "0.0.0.0:11112"),
+            ("BRIDGE_KEY", KEY_HEX),
+            ("BRIDGE_ALLOWED_SENDERS", "10.0.0.0/8"),
+        ])
+        .unwrap();
+        assert!(!c.senders.allows("192.0.2.1".parse().unwrap()));
+        // A private bind with a key keeps the senders it implies.
+        let c = with(&[
+            ("BRIDGE_INGEST_ADDR", "10.0.0.5:11112"),
+            ("BRIDGE_KEY", KEY_HEX),
+        ])
+        .unwrap();
+        assert!(!c.senders.allows("203.0.113.5".parse().unwrap()));
+        // Without a key: loopback is quiet, anything other hosts reach is warned about once.
+        assert!(warnings(&[]).is_empty());
+        assert_eq!(
+            warnings(&[("BRIDGE_INGEST_ADDR", "10.0.0.5:11112")]),
+            ["BRIDGE_KEY"]
+        );
+        assert_eq!(
+            warnings(&[
+                ("BRIDGE_INGEST_ADDR", "0.0.0.0:11112"),
+                ("BRIDGE_ALLOWED_SENDERS", "10.0.0.0/8")
+            ]),
+            ["BRIDGE_KEY"]
+        );
+        assert_eq!(
+            warnings(&[
+                ("BRIDGE_INGEST_ADDR", "0.0.0.0:11112"),
+                ("BRIDGE_ALLOW_ANY_SENDER", "true")
+            ]),
+            ["BRIDGE_ALLOW_ANY_SENDER"]
+        );
+        assert!(
+            warnings(&[
+                ("BRIDGE_INGEST_ADDR", "0.0.0.0:11112"),
+                ("BRIDGE_ALLOW_ANY_SENDER", "true"),
+                ("BRIDGE_KEY", KEY_HEX)
+            ])
+            .is_empty()
+        );
+        let e = with(&[("BRIDGE_INGEST_ADDR", "0.0.0.0:11112")]).unwrap_err();
+        assert!(e.to_string().contains("set BRIDGE_KEY"), "{e}");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! A datagram from a sender the allow-list does not name ([`SenderGate`]) is dropped before
 //! it is decoded or queued, counted in `goassist_bridge_datagrams_refused_total`, and logged at
-//! most once per sender address a minute.
+//! most once per sender address a minute. With `BRIDGE_KEY` set, so is a datagram from an
+//! allowed sender that is not sealed with the key, or is stale or replayed ([`Unsealer`]).
 //!
 //! Each turn it waits for a datagram (at most until the world's next output frame tick), reads
 //! whatever else is already queued (up to [`BATCH`]), runs the world once, and sends what the
@@ -17,11 +18,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use goassist_protocol::bridge_stream::MAX_DATAGRAM_LEN;
+use goassist_protocol::bridge_auth::MAX_SEALED_LEN;
 
 use crate::admin::{AdminReply, AdminRequest};
 use crate::metrics::{BridgeMetrics, Output};
 use crate::routing::TargetKind;
+use crate::sealing::{self, Unsealer};
 use crate::senders::{SenderGate, Verdict};
 use crate::world::admission::DropReason;
 use crate::world::{BridgeWorld, Outbox, Tally};
@@ -72,6 +74,8 @@ pub struct Shell<'a> {
     pub metrics: &'a BridgeMetrics,
     /// Who may send.
     pub gate: &'a mut SenderGate,
+    /// With `BRIDGE_KEY`: the check of each datagram's seal.
+    pub unsealer: Option<&'a mut Unsealer>,
     /// Liveness.
     pub health: &'a Health,
     /// Stop flag.
@@ -83,8 +87,8 @@ pub struct Shell<'a> {
 pub fn run(shell: &mut Shell<'_>, world: &mut BridgeWorld) {
     let mut published = Published::default();
     let mut next_gauges = Instant::now();
-    // One byte more than the largest valid datagram, so oversize ones are seen as such.
-    let mut buf = vec![0u8; MAX_DATAGRAM_LEN + 1];
+    // One byte more than the largest valid (sealed) datagram, so oversize ones are seen as such.
+    let mut buf = vec![0u8; MAX_SEALED_LEN + 1];
     let interval = world.frame_interval();
     shell.health.beat(Instant::now());
     shell.health.ready.store(true, Ordering::Release);
@@ -161,7 +165,26 @@ fn receive_one(
         Ok((n, from)) => {
             let now = Instant::now();
             match shell.gate.check(from.ip(), now) {
-                Verdict::Allowed => world.receive(now, from, &buf[..n]),
+                Verdict::Allowed => match shell.unsealer.as_deref_mut() {
+                    None => world.receive(now, from, &buf[..n]),
+                    Some(unsealer) => {
+                        match unsealer.open(from.ip(), &buf[..n], now, sealing::unix_ms_now()) {
+                            Ok(payload) => world.receive(now, from, payload),
+                            Err(refused) => {
+                                shell.metrics.refused_unsealed(&refused.error).inc();
+                                if refused.log {
+                                    tracing::warn!(
+                                        sender = %from,
+                                        reason = refused.error.reason(),
+                                        "{}; counted in goassist_bridge_datagrams_refused_total \
+                                         (logged at most once a minute per sender)",
+                                        sealing::explain(&refused.error)
+                                    );
+                                }
+                            }
+                        }
+                    }
+                },
                 Verdict::Refused { log } => {
                     shell.metrics.refused_sender.inc();
                     if log {

@@ -34,6 +34,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod replay;
 pub mod routing;
+pub mod sealing;
 pub mod senders;
 pub mod world;
 
@@ -50,6 +51,7 @@ use admin::{AdminRequest, AdminState};
 pub use config::{BridgeConfig, ConfigError};
 use ingest::{Health, Shell, Shutdown};
 use metrics::BridgeMetrics;
+use sealing::Unsealer;
 use senders::SenderGate;
 use world::BridgeWorld;
 
@@ -129,6 +131,13 @@ impl Bridge {
             routes = self.config.routes.routes().len(),
             pool = self.config.routes.pool().len(),
             allowed_senders = %self.config.senders.describe(),
+            sealed = self.config.keys.is_some(),
+            key_ids = ?self.config.keys.as_ref().map(|k| {
+                std::iter::once(&k.current)
+                    .chain(&k.previous)
+                    .map(|key| format!("{:#04x}", key.id()))
+                    .collect::<Vec<_>>()
+            }),
             max_avatars = self.config.max_avatars,
             max_avatars_per_sender = self.config.max_avatars_per_sender,
             admin = self.config.admin_token.is_some(),
@@ -136,12 +145,18 @@ impl Bridge {
         );
         let mut world = BridgeWorld::new(&self.config, Instant::now());
         let mut gate = SenderGate::new(self.config.senders.clone());
+        let mut unsealer = self
+            .config
+            .keys
+            .as_ref()
+            .map(|keys| Unsealer::new(keys, Instant::now()));
         let mut shell = Shell {
             ingest: &self.ingest,
             output: &self.output,
             admin: &requests,
             metrics: &self.metrics,
             gate: &mut gate,
+            unsealer: unsealer.as_mut(),
             health: &self.health,
             shutdown: &shutdown,
         };

@@ -4,8 +4,9 @@
 //! goassist-render-bridge [run]            run the bridge (configured by environment variables)
 //! goassist-render-bridge --check-config   validate the environment, print the effective values
 //! goassist-render-bridge replay --to ADDR [--file REC.jsonl | --synthetic] [--avatars N]
-//!                        [--seconds S] [--fps F] [--epoch E] [--audio]
+//!                        [--seconds S] [--fps F] [--epoch E] [--audio] [--sealed]
 //! goassist-render-bridge record --listen ADDR --seconds S [--frames N] [--out REC.jsonl]
+//!                        [--sealed]
 //! ```
 //!
 //! Exit codes: 0, 1 (runtime failure), 64 (usage), 78 (configuration).
@@ -19,7 +20,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use goassist_config::cli;
-use goassist_render_bridge::config::table;
+use goassist_protocol::bridge_auth::{Opener, Sealer};
+use goassist_render_bridge::config::{IngestKeys, table};
 use goassist_render_bridge::{Bridge, BridgeConfig, replay};
 
 /// Feeds GoAssist face frames to Unreal (Live Link Face v6, GoAssistLiveLink plugin stream,
@@ -69,6 +71,10 @@ enum Command {
         /// Also send 48 kHz audio with each frame.
         #[arg(long)]
         audio: bool,
+        /// Seal each datagram with BRIDGE_KEY from the environment (for a bridge with
+        /// BRIDGE_KEY set; not for the plugin, which reads unsealed datagrams).
+        #[arg(long)]
+        sealed: bool,
     },
     /// Record the datagrams arriving on an address (JSON lines).
     Record {
@@ -84,6 +90,10 @@ enum Command {
         /// Output file (default: stdout).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Record only datagrams sealed with BRIDGE_KEY (or BRIDGE_KEY_PREVIOUS) from the
+        /// environment, as an inference server with RENDER_BRIDGE_KEY sends them.
+        #[arg(long)]
+        sealed: bool,
     },
 }
 
@@ -119,13 +129,21 @@ fn main() -> ExitCode {
             fps,
             epoch,
             audio,
-        }) => run_replay(to, file, avatars, seconds, fps, epoch, audio),
+            sealed,
+        }) => match keys_from_env(sealed) {
+            Ok(keys) => run_replay(to, file, avatars, seconds, fps, epoch, audio, keys),
+            Err(code) => return code,
+        },
         Some(Command::Record {
             listen,
             seconds,
             frames,
             out,
-        }) => run_record(listen, seconds, frames, out),
+            sealed,
+        }) => match keys_from_env(sealed) {
+            Ok(keys) => run_record(listen, seconds, frames, out, keys),
+            Err(code) => return code,
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -215,6 +233,34 @@ fn watch_signals(shutdown: Arc<AtomicBool>) {
     }
 }
 
+/// With `--sealed`: the keys from the environment (`BRIDGE_KEY`, `BRIDGE_KEY_PREVIOUS`,
+/// `BRIDGE_KEY_WINDOW_S`, validated like the bridge's own configuration; exit 78 naming the
+/// variable when missing or invalid).
+fn keys_from_env(sealed: bool) -> Result<Option<IngestKeys>, ExitCode> {
+    if !sealed {
+        return Ok(None);
+    }
+    let table = table();
+    let validated = table.validate_env(BridgeConfig::from_values);
+    cli::refuse_on_errors(&table, &validated)?;
+    match validated.config.and_then(|c| c.keys) {
+        Some(keys) => Ok(Some(keys)),
+        None => {
+            eprintln!("config error: --sealed needs BRIDGE_KEY in the environment");
+            Err(ExitCode::from(cli::EXIT_CONFIG))
+        }
+    }
+}
+
+/// A sender id for one replay run: the clock and the process (two runs are two senders).
+fn replay_sender_id() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 40)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_replay(
     to: SocketAddr,
     file: Option<PathBuf>,
@@ -223,7 +269,9 @@ fn run_replay(
     fps: u32,
     epoch: u32,
     audio: bool,
+    keys: Option<IngestKeys>,
 ) -> Result<(), Failure> {
+    let sealer = keys.map(|k| Sealer::new(k.current, replay_sender_id()));
     let summary = match file {
         Some(path) => {
             let usage = |e: &dyn std::fmt::Display| {
@@ -232,11 +280,11 @@ fn run_replay(
             let file = std::fs::File::open(&path).map_err(|e| usage(&e))?;
             let frames =
                 replay::parse_recording(std::io::BufReader::new(file)).map_err(|e| usage(&e))?;
-            replay::send_paced(to, frames, audio)?
+            replay::send_paced_sealed(to, frames, audio, sealer)?
         }
         None => {
             let frames = replay::synthetic_stream(avatars, seconds, fps, epoch);
-            replay::send_paced(to, frames, audio)?
+            replay::send_paced_sealed(to, frames, audio, sealer)?
         }
     };
     println!(
@@ -251,7 +299,12 @@ fn run_record(
     seconds: f64,
     frames: Option<u64>,
     out: Option<PathBuf>,
+    keys: Option<IngestKeys>,
 ) -> Result<(), Failure> {
+    let opener = keys.map(|k| {
+        let window_ms = u64::try_from(k.window.as_millis()).unwrap_or(u64::MAX);
+        Opener::new(k.current, k.previous, window_ms)
+    });
     let limits = replay::RecordLimits {
         duration: Duration::from_secs_f64(seconds),
         max_frames: frames,
@@ -267,9 +320,9 @@ fn run_record(
         Some(path) => {
             let file = std::fs::File::create(&path)
                 .map_err(|e| Failure::Usage(format!("--out {}: {e}", path.display())))?;
-            replay::record(&socket, limits, std::io::BufWriter::new(file))
+            replay::record_sealed(&socket, limits, std::io::BufWriter::new(file), opener)
         }
-        None => replay::record(&socket, limits, std::io::stdout().lock()),
+        None => replay::record_sealed(&socket, limits, std::io::stdout().lock(), opener),
     }?;
     eprintln!("recorded {written} frames");
     Ok(())

@@ -6,7 +6,12 @@ use prometheus::{
     TextEncoder,
 };
 
+use goassist_protocol::bridge_auth::OpenError;
+
 use crate::world::admission::DropReason;
+
+/// The labels of [`OpenError::reason`], in the order of [`BridgeMetrics`]' counters.
+const UNSEALED_REASONS: [&str; 3] = ["bad_mac", "stale", "replayed"];
 
 /// Kinds of output the bridge writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +49,8 @@ pub struct BridgeMetrics {
     pub malformed: IntCounter,
     /// Datagrams dropped undecoded: their sender is not allowed.
     pub refused_sender: IntCounter,
+    /// Datagrams dropped undecoded with `BRIDGE_KEY` set: no valid tag, stale, replayed.
+    refused_unsealed: [IntCounter; 3],
     /// Receive time to the last output send, per emitted live frame.
     pub ingest_to_emit: Histogram,
     /// Subjects live or easing.
@@ -88,7 +95,8 @@ impl BridgeMetrics {
             Opts::new(
                 "goassist_bridge_datagrams_refused_total",
                 "Datagrams dropped before decoding, by reason (sender_not_allowed: not in \
-                 BRIDGE_ALLOWED_SENDERS)",
+                 BRIDGE_ALLOWED_SENDERS; with BRIDGE_KEY, bad_mac: no valid tag, stale: sealed \
+                 too far from this clock, replayed: its counter was seen)",
             ),
             &["reason"],
         )?;
@@ -166,6 +174,7 @@ impl BridgeMetrics {
             dropped: DropReason::ALL.map(|r| dropped.with_label_values(&[r.as_str()])),
             malformed,
             refused_sender: refused.with_label_values(&["sender_not_allowed"]),
+            refused_unsealed: UNSEALED_REASONS.map(|r| refused.with_label_values(&[r])),
             ingest_to_emit,
             active_subjects,
             avatars,
@@ -183,6 +192,15 @@ impl BridgeMetrics {
     /// Counter of failed sends to an output.
     pub fn send_errors(&self, output: Output) -> &IntCounter {
         &self.send_errors[output as usize]
+    }
+
+    /// Counter of datagrams refused by the key check, for `error`'s reason.
+    pub fn refused_unsealed(&self, error: &OpenError) -> &IntCounter {
+        let i = UNSEALED_REASONS
+            .iter()
+            .position(|r| *r == error.reason())
+            .unwrap_or(0);
+        &self.refused_unsealed[i]
     }
 
     /// Counter of frames dropped for a reason.
@@ -210,6 +228,11 @@ mod tests {
         m.frames_out(Output::Vmc).inc();
         m.dropped(DropReason::Lag).inc_by(2);
         m.ingest_to_emit.observe(0.0002);
+        m.refused_unsealed(&OpenError::Replayed {
+            sender: 1,
+            counter: 2,
+        })
+        .inc();
         let text = m.render();
         for needle in [
             "goassist_bridge_frames_in_total 1",
@@ -220,6 +243,9 @@ mod tests {
             "goassist_bridge_frames_dropped_total{reason=\"no_free_subject\"} 0",
             "goassist_bridge_frames_dropped_total{reason=\"sender_limit\"} 0",
             "goassist_bridge_datagrams_refused_total{reason=\"sender_not_allowed\"} 0",
+            "goassist_bridge_datagrams_refused_total{reason=\"bad_mac\"} 0",
+            "goassist_bridge_datagrams_refused_total{reason=\"stale\"} 0",
+            "goassist_bridge_datagrams_refused_total{reason=\"replayed\"} 1",
             "goassist_bridge_avatars 0",
             "goassist_bridge_avatars_created_total 0",
             "goassist_bridge_avatars_forgotten_total 0",

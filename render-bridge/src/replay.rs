@@ -8,6 +8,10 @@
 //! (`{"jawOpen":0.4,"EyeBlinkLeft":1}`, see [`goassist_protocol::arkit::index_of`]).
 //! Frames are paced by `sample_pos` on the 48 kHz audio clock, as the inference server paces
 //! them.
+//!
+//! Against a bridge with `BRIDGE_KEY`, replay seals each datagram with the key and record
+//! accepts only datagrams sealed with it (`--sealed`), as the inference server and the bridge
+//! do.
 
 use std::io::{BufRead, Write};
 use std::net::{SocketAddr, UdpSocket};
@@ -15,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use goassist_protocol::FaceFrame;
 use goassist_protocol::arkit::{ARKIT_COUNT, CurveIndex, index_of};
+use goassist_protocol::bridge_auth::{MAX_SEALED_LEN, Opener, Sealer};
 use goassist_protocol::bridge_stream::{self, BridgeDatagram, MAX_DATAGRAM_LEN};
 use serde_json::{Value, json};
 
@@ -142,6 +147,17 @@ pub fn send_paced(
     frames: impl IntoIterator<Item = ReplayFrame>,
     audio: bool,
 ) -> Result<ReplaySummary, ReplayError> {
+    send_paced_sealed(to, frames, audio, None)
+}
+
+/// [`send_paced`], each datagram sealed by `sealer` when given (for a bridge with
+/// `BRIDGE_KEY`).
+pub fn send_paced_sealed(
+    to: SocketAddr,
+    frames: impl IntoIterator<Item = ReplayFrame>,
+    audio: bool,
+    mut sealer: Option<Sealer>,
+) -> Result<ReplaySummary, ReplayError> {
     let socket = UdpSocket::bind(if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" })?;
     let mut summary = ReplaySummary::default();
     let mut out = Vec::with_capacity(MAX_DATAGRAM_LEN);
@@ -170,6 +186,9 @@ pub fn send_paced(
         if bridge_stream::encode_into(avatar, &frame, chunk, &mut out).is_err() {
             summary.failed += 1;
             continue;
+        }
+        if let Some(sealer) = &mut sealer {
+            sealer.seal(&mut out, crate::sealing::unix_ms_now());
         }
         match socket.send_to(&out, to) {
             Ok(_) => summary.sent += 1,
@@ -209,10 +228,21 @@ pub struct RecordLimits {
 pub fn record(
     socket: &UdpSocket,
     limits: RecordLimits,
+    out: impl Write,
+) -> Result<u64, ReplayError> {
+    record_sealed(socket, limits, out, None)
+}
+
+/// [`record`]; with an `opener`, only datagrams sealed with its keys (fresh, not replayed)
+/// are recorded.
+pub fn record_sealed(
+    socket: &UdpSocket,
+    limits: RecordLimits,
     mut out: impl Write,
+    mut opener: Option<Opener>,
 ) -> Result<u64, ReplayError> {
     let deadline = Instant::now() + limits.duration;
-    let mut buf = vec![0u8; MAX_DATAGRAM_LEN + 1];
+    let mut buf = vec![0u8; MAX_SEALED_LEN.max(MAX_DATAGRAM_LEN) + 1];
     let mut written = 0;
     loop {
         if limits.max_frames.is_some_and(|max| written >= max) {
@@ -235,7 +265,14 @@ pub fn record(
             }
             Err(e) => return Err(e.into()),
         };
-        if let Ok(d) = BridgeDatagram::decode(&buf[..n]) {
+        let payload = match &mut opener {
+            None => &buf[..n],
+            Some(opener) => match opener.open(&buf[..n], crate::sealing::unix_ms_now()) {
+                Ok(opened) => opened.payload,
+                Err(_) => continue,
+            },
+        };
+        if let Ok(d) = BridgeDatagram::decode(payload) {
             writeln!(out, "{}", frame_to_json(d.avatar_id, &d.frame))?;
             written += 1;
         }

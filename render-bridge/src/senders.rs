@@ -87,7 +87,7 @@ pub enum Verdict {
 #[derive(Debug)]
 pub struct SenderGate {
     senders: Senders,
-    logged: HashMap<IpAddr, Instant>,
+    logged: LogLimiter,
 }
 
 impl SenderGate {
@@ -95,7 +95,7 @@ impl SenderGate {
     pub fn new(senders: Senders) -> SenderGate {
         SenderGate {
             senders,
-            logged: HashMap::new(),
+            logged: LogLimiter::default(),
         }
     }
 
@@ -105,6 +105,23 @@ impl SenderGate {
         if self.senders.allows(from) {
             return Verdict::Allowed;
         }
+        Verdict::Refused {
+            log: self.logged.due(from, now),
+        }
+    }
+}
+
+/// Which addresses were logged when: at most one line per address per [`LOG_EVERY`], and at
+/// most [`LOG_MEMORY`] addresses remembered (beyond that, new addresses are not logged until old
+/// entries age out), so a spray of refused datagrams from many addresses cannot flood the log.
+#[derive(Debug, Default)]
+pub struct LogLimiter {
+    logged: HashMap<IpAddr, Instant>,
+}
+
+impl LogLimiter {
+    /// Whether a refusal from `from` at `now` should be logged; records it when so.
+    pub fn due(&mut self, from: IpAddr, now: Instant) -> bool {
         let from = from.to_canonical();
         let due = |last: &Instant| now.saturating_duration_since(*last) >= LOG_EVERY;
         if let Some(last) = self.logged.get_mut(&from) {
@@ -112,7 +129,7 @@ impl SenderGate {
             if log {
                 *last = now;
             }
-            return Verdict::Refused { log };
+            return log;
         }
         if self.logged.len() >= LOG_MEMORY {
             self.logged.retain(|_, last| !due(last));
@@ -121,7 +138,17 @@ impl SenderGate {
         if log {
             self.logged.insert(from, now);
         }
-        Verdict::Refused { log }
+        log
+    }
+
+    /// Addresses remembered now.
+    pub fn len(&self) -> usize {
+        self.logged.len()
+    }
+
+    /// Whether none is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.logged.is_empty()
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use goassist_protocol::arkit::CurveIndex;
-use goassist_protocol::bridge_stream::BridgeDatagram;
+use goassist_protocol::bridge_stream::{self, BridgeDatagram};
 use goassist_protocol::livelink::LiveLinkPacket;
 use goassist_protocol::{FaceFrame, vmc};
 use goassist_render_bridge::Bridge;
@@ -279,6 +279,98 @@ fn a_sender_not_on_the_allow_list_is_refused_and_counted() {
     assert_eq!(
         metric(&text, "goassist_bridge_avatars_created_total"),
         Some(1.0)
+    );
+    bridge.stop().unwrap();
+}
+
+/// With BRIDGE_KEY, an allowed address is not enough: over real UDP from 127.0.0.1 (allowed),
+/// an unsealed datagram, one sealed with another key and a sealed one altered in flight are
+/// refused as `bad_mac`, a resent one as `replayed`, one sealed a minute ago as `stale`; none
+/// creates an avatar or moves a face, and the correctly sealed frames reach Live Link.
+#[test]
+fn a_forged_or_replayed_datagram_from_an_allowed_sender_is_refused_and_counted() {
+    use goassist_protocol::bridge_auth::{BridgeKey, Sealer};
+    let key_hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    let key = BridgeKey::parse(key_hex).unwrap();
+    let livelink = listener(Duration::from_secs(2));
+    let cfg = config(&[
+        (
+            "BRIDGE_LIVELINK_ADDRS",
+            livelink.local_addr().unwrap().to_string(),
+        ),
+        ("BRIDGE_ALLOWED_SENDERS", "127.0.0.1".into()),
+        ("BRIDGE_KEY", key_hex.into()),
+    ]);
+    let bridge = Bridge::bind(cfg).unwrap().spawn().unwrap();
+    let pod = listener(Duration::from_secs(1));
+    let to = bridge.ingest_addr;
+
+    // Unsealed, as an inference server without RENDER_BRIDGE_KEY sends it.
+    send(&pod, to, 1, &frame(0xA, 1, 0, 0.9), None);
+    // Sealed with another key.
+    let mut stranger = Sealer::new(BridgeKey::from_bytes(&[9; 32]).unwrap(), 0xBAD);
+    send_sealed(
+        &pod,
+        to,
+        &mut stranger,
+        unix_ms(),
+        2,
+        &frame(0xBAD, 1, 0, 0.9),
+    );
+    // Sealed with the key, then altered: the jaw raised after sealing.
+    let mut real = Sealer::new(key.clone(), 0x600D);
+    let mut altered = bridge_stream::encode(1, &frame(0xA, 1, 0, 0.4), None).unwrap();
+    real.seal(&mut altered, unix_ms());
+    let frame_bytes = frame(0xA, 1, 0, 0.9).encode();
+    altered[bridge_stream::HEADER_LEN..bridge_stream::FACE_ONLY_LEN].copy_from_slice(&frame_bytes);
+    pod.send_to(&altered, to).unwrap();
+    // The real one.
+    let first = send_sealed(&pod, to, &mut real, unix_ms(), 1, &frame(0xA, 1, 1, 0.4));
+    let bytes = recv(&livelink).expect("the sealed frame reaches Live Link");
+    let p = LiveLinkPacket::decode(&bytes).unwrap();
+    assert_eq!(p.subject, "GoAssist_1");
+    assert!(
+        (p.values[CurveIndex::JAW_OPEN] - 0.4).abs() < 1e-3,
+        "the sealed pose, not a forged one: {}",
+        p.values[CurveIndex::JAW_OPEN]
+    );
+
+    // Replayed: the same bytes again. Stale: a new counter, sealed a minute ago.
+    pod.send_to(&first, to).unwrap();
+    send_sealed(
+        &pod,
+        to,
+        &mut real,
+        unix_ms() - 60_000,
+        1,
+        &frame(0xA, 1, 2, 0.9),
+    );
+    // The next real frame goes through, after both (the loop keeps arrival order).
+    send_sealed(&pod, to, &mut real, unix_ms(), 1, &frame(0xA, 1, 3, 0.6));
+    let bytes = recv(&livelink).expect("the next sealed frame");
+    let p = LiveLinkPacket::decode(&bytes).unwrap();
+    assert!((p.values[CurveIndex::JAW_OPEN] - 0.6).abs() < 1e-3);
+
+    let (_, text) = http_get(bridge.http_addr, "/metrics");
+    let refused = |reason: &str| {
+        metric(
+            &text,
+            &format!("goassist_bridge_datagrams_refused_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    assert_eq!(refused("bad_mac"), Some(3.0), "{text}");
+    assert_eq!(refused("replayed"), Some(1.0), "{text}");
+    assert_eq!(refused("stale"), Some(1.0), "{text}");
+    assert_eq!(refused("sender_not_allowed"), Some(0.0), "{text}");
+    assert_eq!(metric(&text, "goassist_bridge_frames_in_total"), Some(2.0));
+    assert_eq!(
+        metric(&text, "goassist_bridge_malformed_packets_total"),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&text, "goassist_bridge_avatars_created_total"),
+        Some(1.0),
+        "no avatar for the stranger's avatar id 2"
     );
     bridge.stop().unwrap();
 }

@@ -85,6 +85,145 @@ fn an_open_ingest_address_needs_an_allow_list() {
     );
 }
 
+const KEY_HEX: &str = "a3f1c2d4e5b6978800112233445566778899aabbccddeeff0123456789abcdef";
+
+/// The keys never reach --check-config or an error message; a short key stops start-up with a
+/// message naming the variable; a key lets an open address start without an allow-list.
+#[test]
+fn the_key_is_never_printed_and_a_short_one_stops_start_up() {
+    let previous = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let ok = bridge()
+        .arg("--check-config")
+        .env("BRIDGE_INGEST_ADDR", "0.0.0.0:11112")
+        .env("BRIDGE_KEY", KEY_HEX)
+        .env("BRIDGE_KEY_PREVIOUS", previous)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&ok.stdout),
+        String::from_utf8_lossy(&ok.stderr),
+    );
+    assert!(ok.status.success(), "{stderr}");
+    assert!(stdout.contains("BRIDGE_KEY=<redacted>"), "{stdout}");
+    assert!(
+        stdout.contains("BRIDGE_KEY_PREVIOUS=<redacted>"),
+        "{stdout}"
+    );
+    assert!(
+        !stderr.contains("config warning"),
+        "a keyed open bind is not warned: {stderr}"
+    );
+    for short in ["0123456789abcdef0123456789abcdef", "c2hvcnQ="] {
+        let bad = bridge()
+            .env("BRIDGE_HTTP_ADDR", "127.0.0.1:0")
+            .env("BRIDGE_KEY", short)
+            .output()
+            .unwrap();
+        assert_eq!(bad.status.code(), Some(78), "EX_CONFIG, before binding");
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(
+            err.contains("BRIDGE_KEY=<redacted> is invalid (valid: 64 or more hex digits"),
+            "{err}"
+        );
+        for output in [&stdout, &stderr, &err] {
+            for secret in [KEY_HEX, previous, short] {
+                assert!(!output.contains(secret), "{secret} leaked:\n{output}");
+            }
+        }
+    }
+}
+
+/// `replay --sealed` and `record --sealed` use BRIDGE_KEY from the environment: a sealed
+/// recorder ignores an unsealed replay and records the sealed one.
+#[test]
+fn sealed_replay_and_record_round_trip() {
+    let dir = std::env::temp_dir().join(format!("goassist-record-sealed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("rec.jsonl");
+    let mut recorder = bridge()
+        .env("BRIDGE_KEY", KEY_HEX)
+        .args([
+            "record",
+            "--sealed",
+            "--listen",
+            "127.0.0.1:0",
+            "--seconds",
+            "20",
+        ])
+        .args(["--frames", "6", "--out", file.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(recorder.stderr.take().unwrap()).lines();
+    let listening = stderr.next().expect("where it listens").unwrap();
+    let addr = listening.strip_prefix("listening on ").unwrap().to_string();
+    // Unsealed (epoch 7): not recorded.
+    let plain = bridge()
+        .args([
+            "replay",
+            "--synthetic",
+            "--seconds",
+            "0.1",
+            "--epoch",
+            "7",
+            "--to",
+            &addr,
+        ])
+        .output()
+        .unwrap();
+    assert!(plain.status.success());
+    // Sealed (epoch 1): recorded; the recorder stops at its 6th frame.
+    let sealed = bridge()
+        .env("BRIDGE_KEY", KEY_HEX)
+        .args([
+            "replay",
+            "--sealed",
+            "--synthetic",
+            "--seconds",
+            "0.1",
+            "--to",
+            &addr,
+        ])
+        .output()
+        .unwrap();
+    assert!(sealed.status.success(), "{sealed:?}");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = recorder.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the recorder did not stop after 6 sealed frames"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(status.success());
+    let text = std::fs::read_to_string(&file).unwrap();
+    let frames = goassist_render_bridge::replay::parse_recording(text.as_bytes()).unwrap();
+    assert_eq!(frames.len(), 6);
+    assert!(
+        frames.iter().all(|f| f.frame.epoch == 1),
+        "only the sealed run was recorded"
+    );
+    // --sealed without a key is a configuration error.
+    let missing = bridge()
+        .args([
+            "replay",
+            "--sealed",
+            "--synthetic",
+            "--seconds",
+            "0",
+            "--to",
+            &addr,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("BRIDGE_KEY"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn usage_errors_exit_64_and_help_lists_every_variable() {
     let out = bridge().arg("replay").output().unwrap();

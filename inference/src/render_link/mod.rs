@@ -10,6 +10,12 @@
 //!
 //! What a session feeds it is decided in [`feed`] (frames held until their audio goes out, sans-IO,
 //! part of the session core) with [`audio`] (the audio chunks attached to each frame).
+//!
+//! With a key (`RENDER_BRIDGE_KEY`, the bridge's `BRIDGE_KEY`) the sender thread seals every
+//! datagram just before it goes out ([`goassist_protocol::bridge_auth`]): a random sender id
+//! picked when the link starts, a counter in send order, the wall clock, and an HMAC-SHA256 tag.
+//! Sealing happens off the audio path, on the link's own thread, so the counter follows the
+//! order in which datagrams leave.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -17,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
 use goassist_protocol::FaceFrame;
+use goassist_protocol::bridge_auth::{BridgeKey, Sealer};
 
 pub mod audio;
 pub mod feed;
@@ -55,19 +62,30 @@ pub struct RenderLink {
     default_avatar: u32,
 }
 
-/// The draining half of a [`RenderLink`]: owns the socket, sends what is queued.
+/// The draining half of a [`RenderLink`]: owns the socket, seals (with a key) and sends what is
+/// queued.
 #[derive(Debug)]
 pub struct RenderLinkDrain {
     queue: Receiver<Vec<u8>>,
     target: SocketAddr,
     counters: Arc<Counters>,
+    sealer: Option<Sealer>,
 }
 
 impl RenderLink {
     /// Starts a link to the bridge at `addr` with room for `queue_capacity` datagrams (at 60
     /// frames/s per session, 64 is about a second for one session). Spawns the sender thread.
     pub fn new(addr: SocketAddr, queue_capacity: usize) -> RenderLink {
-        let (link, drain) = RenderLink::detached(addr, queue_capacity);
+        RenderLink::new_with_key(addr, queue_capacity, None)
+    }
+
+    /// [`RenderLink::new`], sealing every datagram with `key` when given (`RENDER_BRIDGE_KEY`).
+    pub fn new_with_key(
+        addr: SocketAddr,
+        queue_capacity: usize,
+        key: Option<BridgeKey>,
+    ) -> RenderLink {
+        let (link, drain) = RenderLink::detached_with_key(addr, queue_capacity, key);
         let spawned = std::thread::Builder::new()
             .name("render-link".into())
             .spawn(move || drain.run());
@@ -81,6 +99,16 @@ impl RenderLink {
     /// A link whose drain the caller runs (on a thread of its choosing, or step by step in
     /// tests).
     pub fn detached(addr: SocketAddr, queue_capacity: usize) -> (RenderLink, RenderLinkDrain) {
+        RenderLink::detached_with_key(addr, queue_capacity, None)
+    }
+
+    /// [`RenderLink::detached`], sealing with `key` when given. The sender id is random (from
+    /// the OS), so a restarted server is a new sender to the bridge.
+    pub fn detached_with_key(
+        addr: SocketAddr,
+        queue_capacity: usize,
+        key: Option<BridgeKey>,
+    ) -> (RenderLink, RenderLinkDrain) {
         let (tx, rx) = sync_channel(queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
         let link = RenderLink {
@@ -92,6 +120,7 @@ impl RenderLink {
             queue: rx,
             target: addr,
             counters,
+            sealer: key.map(|key| Sealer::new(key, sender_id())),
         };
         (link, drain)
     }
@@ -164,8 +193,13 @@ impl RenderLink {
 }
 
 impl RenderLinkDrain {
+    /// The sender id this link's sealed datagrams carry (None without a key).
+    pub fn sender_id(&self) -> Option<u64> {
+        self.sealer.as_ref().map(Sealer::sender)
+    }
+
     /// Sends queued datagrams until every [`RenderLink`] handle is gone.
-    pub fn run(self) {
+    pub fn run(mut self) {
         let bind: SocketAddr = if self.target.is_ipv4() {
             ([0, 0, 0, 0], 0).into()
         } else {
@@ -179,25 +213,32 @@ impl RenderLinkDrain {
                 return;
             }
         };
-        tracing::debug!(target_addr = %self.target, "render link sending");
+        tracing::debug!(
+            target_addr = %self.target,
+            sealed = self.sealer.is_some(),
+            "render link sending"
+        );
         while let Ok(datagram) = self.queue.recv() {
-            self.send(&socket, &datagram);
+            self.send(&socket, datagram);
         }
         tracing::debug!("render link closed");
     }
 
     /// Sends whatever is queued now without waiting; returns how many were taken (tests).
-    pub fn drain_now(&self, socket: &UdpSocket) -> usize {
+    pub fn drain_now(&mut self, socket: &UdpSocket) -> usize {
         let mut n = 0;
         while let Ok(datagram) = self.queue.try_recv() {
-            self.send(socket, &datagram);
+            self.send(socket, datagram);
             n += 1;
         }
         n
     }
 
-    fn send(&self, socket: &UdpSocket, datagram: &[u8]) {
-        match socket.send_to(datagram, self.target) {
+    fn send(&mut self, socket: &UdpSocket, mut datagram: Vec<u8>) {
+        if let Some(sealer) = &mut self.sealer {
+            sealer.seal(&mut datagram, unix_ms_now());
+        }
+        match socket.send_to(&datagram, self.target) {
             Ok(_) => self.counters.sent.fetch_add(1, Ordering::Relaxed),
             Err(e) => {
                 tracing::trace!(error = %e, "render link send failed");
@@ -205,6 +246,29 @@ impl RenderLinkDrain {
             }
         };
     }
+}
+
+/// A random sender id for a new link; without an OS RNG, one from the clock and the process
+/// (distinct across restarts, which is what the bridge's counters need).
+fn sender_id() -> u64 {
+    let mut bytes = [0u8; 8];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => u64::from_le_bytes(bytes),
+        Err(e) => {
+            tracing::warn!(error = %e, "render link: no OS randomness; sender id from the clock");
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            nanos ^ (u64::from(std::process::id()) << 32)
+        }
+    }
+}
+
+/// The wall clock in ms since the Unix epoch, as sealed datagrams carry it.
+fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]
@@ -254,7 +318,7 @@ mod tests {
     #[test]
     fn a_full_queue_drops_and_counts_without_waiting() {
         let rx = receiver();
-        let (link, drain) = RenderLink::detached(rx.local_addr().unwrap(), 4);
+        let (link, mut drain) = RenderLink::detached(rx.local_addr().unwrap(), 4);
         for seq in 0..10 {
             let r = link.try_send(&frame(seq), None);
             assert_eq!(r.is_ok(), seq < 4, "seq {seq}: {r:?}");
@@ -310,5 +374,57 @@ mod tests {
             link.try_send(&frame(0), None),
             Err(RenderLinkError::Closed)
         ));
+    }
+
+    const KEY: [u8; 32] = [0x5A; 32];
+
+    /// With a key, every datagram leaves sealed: one sender id, counters in send order, the
+    /// original datagram inside; the bridge's opener accepts each once.
+    #[test]
+    fn with_a_key_every_datagram_is_sealed_in_send_order() {
+        use goassist_protocol::bridge_auth::{Opener, TRAILER_LEN};
+        let rx = receiver();
+        let key = BridgeKey::from_bytes(&KEY).unwrap();
+        let (link, mut drain) =
+            RenderLink::detached_with_key(rx.local_addr().unwrap(), 8, Some(key.clone()));
+        let sender = drain.sender_id().expect("a sealed link has a sender id");
+        let audio: Vec<i16> = (0..960).map(|i| i as i16).collect();
+        link.try_send(&frame(1), None).unwrap();
+        link.try_send(&frame(2), Some(&audio)).unwrap();
+        link.try_send(&frame(3), None).unwrap();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_eq!(drain.drain_now(&socket), 3);
+        let mut opener = Opener::new(key, None, 60_000);
+        let mut buf = [0u8; 4096];
+        for (counter, seq) in [(0u64, 1u32), (1, 2), (2, 3)] {
+            let n = rx.recv(&mut buf).unwrap();
+            let plain = goassist_protocol::bridge_stream::encode(
+                0,
+                &frame(seq),
+                (seq == 2).then_some(&audio[..]),
+            )
+            .unwrap();
+            assert_eq!(n, plain.len() + TRAILER_LEN);
+            let now = unix_ms_now();
+            let opened = opener.open(&buf[..n], now).expect("sealed with the key");
+            assert_eq!(opened.payload, &plain[..]);
+            assert_eq!(
+                (opened.stamp.sender, opened.stamp.counter),
+                (sender, counter)
+            );
+            assert!(opened.stamp.unix_ms.abs_diff(now) < 10_000);
+            assert!(opener.open(&buf[..n], now).is_err(), "a replay is refused");
+        }
+        // Another link is another sender.
+        let other = RenderLink::detached_with_key(
+            rx.local_addr().unwrap(),
+            1,
+            Some(BridgeKey::from_bytes(&KEY).unwrap()),
+        )
+        .1;
+        assert_ne!(other.sender_id(), Some(sender));
+        // Without a key, nothing is appended.
+        let (_, plain) = RenderLink::detached(rx.local_addr().unwrap(), 1);
+        assert_eq!(plain.sender_id(), None);
     }
 }

@@ -6,6 +6,7 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use goassist_protocol::FaceFrame;
+use goassist_protocol::bridge_auth::Sealer;
 use goassist_protocol::bridge_stream;
 use goassist_render_bridge::BridgeConfig;
 
@@ -62,6 +63,30 @@ pub fn frame(session: u64, epoch: u32, seq: u32, jaw: f32) -> FaceFrame {
 pub fn send(from: &UdpSocket, to: SocketAddr, avatar: u32, f: &FaceFrame, audio: Option<&[i16]>) {
     let bytes = bridge_stream::encode(avatar, f, audio).expect("encodable");
     from.send_to(&bytes, to).expect("send");
+}
+
+/// Sends one bridge datagram sealed by `sealer` (as an inference server with
+/// `RENDER_BRIDGE_KEY` does), with the sender's clock at `unix_ms`.
+pub fn send_sealed(
+    from: &UdpSocket,
+    to: SocketAddr,
+    sealer: &mut Sealer,
+    unix_ms: u64,
+    avatar: u32,
+    f: &FaceFrame,
+) -> Vec<u8> {
+    let mut bytes = bridge_stream::encode(avatar, f, None).expect("encodable");
+    sealer.seal(&mut bytes, unix_ms);
+    from.send_to(&bytes, to).expect("send");
+    bytes
+}
+
+/// The wall clock in ms since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 /// A minimal HTTP/1.1 GET over a real TCP connection: (status, body).
