@@ -1,5 +1,5 @@
-# Shared by scripts/bench_voice.sh and scripts/bench_keep.sh (sourced, not run): the server
-# both benchmarks drive, and the quiet-machine rule their published figures depend on.
+# Shared by scripts/bench_voice.sh, scripts/bench_keep.sh and scripts/load_test.sh (sourced, not
+# run): the server they drive, and the quiet-machine rule their published figures depend on.
 
 # The 1-minute load average.
 load1() { cut -d' ' -f1 /proc/loadavg; }
@@ -17,11 +17,11 @@ settle() {
 }
 
 # start_voice_server BINARY PORT UDP_MIN LOG: starts goassist-inference on the embedded models
-# (loopback only, no per-address session limit, animation off) and waits until it is ready.
-# Sets `server` to its pid.
+# (loopback only, no per-address session limit, animation off, MAX_CONCURRENT_SESSIONS from the
+# environment or 16) and waits until it is ready. Sets `server` to its pid.
 start_voice_server() {
   local binary=$1 port=$2 udp_min=$3 log=$4 models=${MODELS_DIR:-$PWD/models}
-  MODELS_DIR=$models API_HOST=127.0.0.1 API_PORT=$port METRICS_PORT=0 MAX_CONCURRENT_SESSIONS=16 \
+  MODELS_DIR=$models API_HOST=127.0.0.1 API_PORT=$port METRICS_PORT=0 MAX_CONCURRENT_SESSIONS=${MAX_CONCURRENT_SESSIONS:-16} \
     SESSIONS_PER_IP_PER_MINUTE=0 \
     LLM_MODEL_PATH=$models/llm/qwen2.5-0.5b-instruct-q8.gguf \
     ASR_MODEL_PATH=$models/asr/moonshine-base-en \

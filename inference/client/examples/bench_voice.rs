@@ -21,11 +21,15 @@ mod support;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use goassist_client::{Recording, VoiceClient};
+use goassist_client::VoiceClient;
 use support::machine::cpu_model;
+use support::turns::{ask, interrupt};
 use support::{histogram_quantile, percentile, scrape, utterance};
+
+/// How long one turn may take before it counts as unanswered.
+const TURN_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Args {
     url: String,
@@ -67,7 +71,7 @@ fn parse_args() -> Args {
     args
 }
 
-/// One utterance: 16 kHz samples.
+/// The resident memory of process `pid`, in KiB.
 fn rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -77,104 +81,6 @@ fn rss_kb(pid: u32) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
-}
-
-/// Samples of the client's audio clock where the utterance's last sample went out.
-fn last_sent_at(rec: &Recording, end_pos: u64) -> Option<Instant> {
-    rec.sent
-        .iter()
-        .filter(|s| s.sample_pos + s.samples as u64 >= end_pos)
-        .map(|s| s.at)
-        .next()
-}
-
-fn first_voiced_after(rec: &Recording, after: Instant) -> Option<Instant> {
-    rec.audio
-        .iter()
-        .filter(|a| a.at > after)
-        .find(|a| level(&a.samples_48k) > 0.01)
-        .map(|a| a.at)
-}
-
-fn first_silent_after(rec: &Recording, after: Instant) -> Option<Instant> {
-    rec.audio
-        .iter()
-        .filter(|a| a.at > after)
-        .find(|a| level(&a.samples_48k) < 0.002)
-        .map(|a| a.at)
-}
-
-fn level(samples: &[f32]) -> f32 {
-    if samples.is_empty() {
-        return 0.0;
-    }
-    (samples.iter().map(|s| s * s).sum::<f32>() / samples.len() as f32).sqrt()
-}
-
-/// One question-and-answer turn; returns the client-side voice-to-voice latency.
-async fn ask(client: &VoiceClient, question: &[f32]) -> Option<f64> {
-    let done_before = client.inspect(|r| {
-        r.events
-            .iter()
-            .filter(|e| e.data.contains("\"assistant_done\""))
-            .count()
-    });
-    let (_, end) = client.send_audio_48k(question.to_vec());
-    client.send_audio_48k(vec![0.0; 48_000 * 2]);
-    client.wait_sent(end, Duration::from_secs(60)).await;
-    let ok = client
-        .wait_for(Duration::from_secs(60), |r| {
-            r.events
-                .iter()
-                .filter(|e| e.data.contains("\"assistant_done\""))
-                .count()
-                > done_before
-        })
-        .await;
-    let rec = client.snapshot();
-    let sent_at = last_sent_at(&rec, end)?;
-    let v2v = first_voiced_after(&rec, sent_at)?
-        .duration_since(sent_at)
-        .as_secs_f64();
-    ok.then_some(v2v)
-}
-
-/// Asks, and interrupts the answer once it plays; returns the client-side barge-in latency.
-async fn interrupt(client: &VoiceClient, question: &[f32], interruption: &[f32]) -> Option<f64> {
-    let (_, end) = client.send_audio_48k(question.to_vec());
-    client.send_audio_48k(vec![0.0; 48_000]);
-    client.wait_sent(end, Duration::from_secs(60)).await;
-    let asked_at = Instant::now();
-    client
-        .wait_for(Duration::from_secs(60), |r| {
-            r.audio
-                .iter()
-                .filter(|a| a.at > asked_at)
-                .filter(|a| level(&a.samples_48k) > 0.01)
-                .count()
-                > 25
-        })
-        .await;
-    let (start, end) = client.send_audio_48k(interruption.to_vec());
-    client.send_audio_48k(vec![0.0; 48_000 * 2]);
-    client.wait_sent(end, Duration::from_secs(60)).await;
-    client
-        .wait_for_event("\"interrupted\"", Duration::from_secs(10))
-        .await?;
-    let rec = client.snapshot();
-    let onset = rec.sent.iter().find(|s| s.sample_pos >= start)?.at;
-    let stopped = first_silent_after(&rec, onset)?;
-    // Let the server answer the interruption before the next turn.
-    client
-        .wait_for(Duration::from_secs(60), |r| {
-            r.events
-                .iter()
-                .rev()
-                .take(3)
-                .any(|e| e.data.contains("\"assistant_done\""))
-        })
-        .await;
-    Some(stopped.duration_since(onset).as_secs_f64())
 }
 
 #[tokio::main]
@@ -252,10 +158,10 @@ async fn one_session(
     for turn in 0..args.turns {
         let q = &questions[turn % questions.len()];
         if turn % 2 == 1 {
-            if let Some(b) = interrupt(&client, q, interruption).await {
+            if let Some(b) = interrupt(&client, q, interruption, TURN_TIMEOUT).await {
                 barge.push(b);
             }
-        } else if let Some(v) = ask(&client, q).await {
+        } else if let Some(v) = ask(&client, q, TURN_TIMEOUT).await {
             v2v.push(v);
         }
         eprintln!(
@@ -383,7 +289,13 @@ async fn sweep(args: &Args, whip: &str, question: &[f32], report: &mut String) {
         let before = scrape(&args.url).await;
         let depths = Arc::new(Mutex::new(Vec::new()));
         let sampler = tokio::spawn(sample_queue_depth(args.url.clone(), depths.clone()));
-        let results = futures_join(clients.iter().map(|c| ask(c, question)).collect()).await;
+        let results = futures_join(
+            clients
+                .iter()
+                .map(|c| ask(c, question, TURN_TIMEOUT))
+                .collect(),
+        )
+        .await;
         sampler.abort();
         let after = scrape(&args.url).await;
         let v: Vec<f64> = results.into_iter().flatten().collect();

@@ -1,6 +1,6 @@
 //! Helpers shared by the examples that drive a running server over WebRTC (bench_voice,
-//! degradation_webrtc): recorded speech, percentiles, `/metrics` over plain HTTP,
-//! the CPU model for reports.
+//! load_test, degradation_webrtc, drill): recorded speech, percentiles, `/metrics` over plain
+//! HTTP, the CPU model for reports, one timed turn.
 
 #![allow(dead_code)] // each example uses a different subset
 
@@ -10,6 +10,7 @@ use std::path::Path;
 use goassist_client::read_wav;
 
 pub mod machine;
+pub mod turns;
 
 /// A recorded utterance from the model tree's `speech/`, at 48 kHz.
 pub fn utterance(models: &Path, name: &str) -> Vec<f32> {
