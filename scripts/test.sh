@@ -30,6 +30,24 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked -- --test-threads=2
 
+# Recovery drills (scripts/drills/, docs/runbook.md §11): the real server on the embedded models,
+# a real WebRTC voice session mid-answer through an LLM engine crash (the admin fault switch), a
+# SIGKILLed llama.cpp server, a SIGTERM drain and a client that vanishes; each prints PASS/FAIL
+# per check. About 4 min in all (40-60 s each, debug build).
+step "recovery drills (scripts/drills/run.sh)"
+timeout 900 scripts/drills/run.sh
+
+# The avatar degradation drill's live part (runbook §14.1): animation killed mid-answer twice,
+# the voice must go on (about 1 min). Its timing comparison and the simulated part 1 (a release
+# build) are for a quiet machine: scripts/test_avatar_degradation.sh without these settings.
+step "avatar degradation drill (scripts/test_avatar_degradation.sh, live part)"
+SKIP_PART1=1 DRILL_KILLS=2 DRILL_PAIRS=0 timeout 600 scripts/test_avatar_degradation.sh
+
+# The load tool's short mode (runbook §14.2): 2 users for 1.5 min with barge-ins and session
+# churn; fails on unanswered turns, dropped or refused sessions and restarts (about 2 min).
+step "load test, CI mode (scripts/load_test.sh --ci)"
+timeout 600 scripts/load_test.sh --ci
+
 # Every parser of network bytes under libFuzzer from the corpus in the repo (protocol/fuzz/),
 # 15 s per target plus about a minute's build.
 step "fuzz (scripts/fuzz.sh --seconds 15)"

@@ -221,6 +221,9 @@ pub struct Config {
     /// `ALERT_CRASH_LOOP_THRESHOLD`: restarts per hour above which the crash-loop alert fires
     /// (exported as `goassist_alert_threshold{threshold="crash_loop"}`).
     pub alert_crash_loop_threshold: u32,
+    /// `ADMIN_FAULT_DRILLS`: serve the lead-scope fault switches of the recovery drills
+    /// (`POST /admin/faults/llm-crash`); off, those paths answer 404 like any unknown one.
+    pub admin_fault_drills: bool,
     /// `MODELS_DIR`: relative model paths that do not exist from the working directory are
     /// resolved against it.
     pub models_dir: PathBuf,
@@ -373,6 +376,8 @@ pub fn table() -> Table {
                 .doc("further named admin tokens name:scope:secret (scope oncall or lead); ADMIN_TOKEN is the token named admin with scope lead"),
             Var::new("ALERT_CRASH_LOOP_THRESHOLD", kinds::int::<u32>(1, 100)).default("3").lenient()
                 .doc("restarts per hour above which the crash-loop alert fires (goassist_alert_threshold{threshold=\"crash_loop\"})"),
+            Var::new("ADMIN_FAULT_DRILLS", kinds::boolean()).default("false").lenient()
+                .doc("serve the recovery drills' fault switch POST /admin/faults/llm-crash (lead scope, audited: crashes the local LLM engine); false = the path answers 404. For staging and drills (scripts/drills/), not for production"),
             Var::new("MODELS_DIR", kinds::path()).default("models")
                 .doc("model tree; relative model paths that do not exist from the working directory resolve inside it"),
         ])
@@ -570,6 +575,7 @@ impl Config {
             admin_token: v.opt("ADMIN_TOKEN"),
             admin_tokens: v.opt("ADMIN_TOKENS").unwrap_or_default(),
             alert_crash_loop_threshold: v.get("ALERT_CRASH_LOOP_THRESHOLD"),
+            admin_fault_drills: v.get("ADMIN_FAULT_DRILLS"),
             models_dir: v.get("MODELS_DIR"),
             llm,
             llm_max_context_tokens: v.get("LLM_MAX_CONTEXT_TOKENS"),

@@ -446,12 +446,15 @@ impl SessionTicket {
     pub fn cancelled(&self) -> CancellationToken {
         self.cancel.clone()
     }
-    /// Records why the session ended, if nothing recorded a reason before.
-    pub fn set_end_reason(&self, reason: EndReason) {
-        self.end_reason
+    /// Records why the session ended, if nothing recorded a reason before (whoever cancels a
+    /// session records its own reason first: DELETE, drain, admin); returns the reason that
+    /// stands.
+    pub fn set_end_reason(&self, reason: EndReason) -> EndReason {
+        *self
+            .end_reason
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get_or_insert(reason);
+            .get_or_insert(reason)
     }
     /// Publishes the conversation state shown by the admin API.
     pub fn set_state(&self, state: &str) {

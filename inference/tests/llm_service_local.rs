@@ -345,7 +345,15 @@ async fn answer_interrupted_then_recovered(stop: impl FnOnce(&LlmService), reaso
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_engine_is_reported_and_restarted() {
-    answer_interrupted_then_recovered(LlmService::crash_engine_for_test, "panicked").await;
+    answer_interrupted_then_recovered(
+        |service| {
+            service
+                .inject_crash()
+                .expect("a running local engine crashes")
+        },
+        "panicked",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

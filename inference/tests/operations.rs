@@ -409,3 +409,257 @@ fn admin_tokens_and_threshold_are_validated_without_leaking_secrets() {
         [("alice".to_string(), "oncall"), ("bob".to_string(), "lead")]
     );
 }
+
+/// Like [`call`], with the body (`token` empty = no Authorization header).
+async fn call_body(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    token: &str,
+) -> (StatusCode, serde_json::Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if !token.is_empty() {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let response = router(state.clone())
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, body)
+}
+
+const FAULT: &str = "/admin/faults/llm-crash";
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_fault_switch_is_off_unless_configured_and_then_answers_like_an_unknown_path() {
+    let s = state();
+    assert!(!s.config.admin_fault_drills, "off by default");
+    let unknown = call_body(&s, "POST", "/admin/faults/no-such-fault", LEAD).await;
+    assert_eq!(unknown.0, StatusCode::NOT_FOUND);
+    for token in [LEAD, ADMIN, ONCALL, "wrong", ""] {
+        assert_eq!(
+            call_body(&s, "POST", FAULT, token).await,
+            unknown,
+            "off: the same 404 as an unknown path, whoever asks ({token:?})"
+        );
+    }
+    assert!(
+        !s.metrics.render().contains("fault_llm_crash"),
+        "nothing audited or counted while off"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_fault_switch_needs_the_lead_scope_and_is_audited() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // See every_procedure_is_audited_by_token_name_and_counted.
+    tracing::callsite::rebuild_interest_cache();
+
+    let tokens = format!("alice:oncall:{ONCALL},bob:lead:{LEAD}");
+    let validated = config::validate(&vars(&[
+        ("ADMIN_TOKENS", &tokens),
+        ("ADMIN_FAULT_DRILLS", "true"),
+    ]));
+    let s = AppState::new(validated.config.expect("valid test config"));
+    assert_eq!(
+        call(&s, "POST", FAULT, "wrong", "").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&s, "POST", FAULT, ONCALL, "").await,
+        StatusCode::FORBIDDEN
+    );
+    // The lead may; with the models still loading there is nothing to crash: audited as failed.
+    let (status, body) = call_body(&s, "POST", FAULT, LEAD).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "not_ready");
+    let events: Vec<(String, String, String)> = captured
+        .audit_events()
+        .iter()
+        .map(|e| {
+            let f = &e["fields"];
+            (
+                f["token"].as_str().unwrap().to_string(),
+                f["action"].as_str().unwrap().to_string(),
+                f["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, String)> = [
+        ("-", "fault_llm_crash", "unauthorized"),
+        ("alice", "fault_llm_crash", "forbidden"),
+        ("bob", "fault_llm_crash", "failed"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(events, expected);
+    assert_eq!(actions(&s, "fault_llm_crash", "unauthorized"), 1.0);
+    assert_eq!(actions(&s, "fault_llm_crash", "forbidden"), 1.0);
+    assert_eq!(actions(&s, "fault_llm_crash", "failed"), 1.0);
+}
+
+/// Polls `check` every 50 ms until it holds or `limit` passes; says whether it held.
+async fn within(limit: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The fault switch on a server with its real models: the engine really crashes mid-answer,
+/// the answer ends with an explicit error, readiness drops and returns by itself, and the
+/// restart is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fault_switch_crashes_the_real_engine_mid_answer_and_the_server_recovers() {
+    use goassist_inference::llm::{ChatMessage, ChatRequest, LlmError, LlmEvent};
+    use goassist_inference::readiness::ComponentState;
+    use std::time::Duration;
+
+    let models = goassist_engines::test_models_dir();
+    let llm = models.join("llm/smollm2-135m-instruct-q8.gguf");
+    let validated = config::validate(
+        &[
+            ("MAX_CONCURRENT_SESSIONS", "1"),
+            ("MODELS_DIR", models.to_str().unwrap()),
+            ("LLM_MODEL_PATH", llm.to_str().unwrap()),
+            (
+                "ASR_MODEL_PATH",
+                models.join("asr/moonshine-base-en").to_str().unwrap(),
+            ),
+            ("TTS_ENGINE", "piper"),
+            (
+                "TTS_MODEL_PATH",
+                models
+                    .join("tts/piper/en_US-joe-medium.onnx")
+                    .to_str()
+                    .unwrap(),
+            ),
+            ("TURN_DETECTOR", "silence"),
+            ("ANIMATION_ENABLED", "false"),
+            ("LLM_MAX_NEW_TOKENS", "400"),
+            ("ADMIN_TOKEN", ADMIN),
+            ("ADMIN_FAULT_DRILLS", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    );
+    let s = AppState::new(validated.config.expect("valid config"));
+    goassist_inference::services::start(s.clone());
+    assert!(
+        within(Duration::from_secs(240), || s.readiness.models_ready()
+            && s.voice.get().is_some())
+        .await,
+        "models not ready: {:?}",
+        s.readiness.snapshot()
+    );
+    let llm = s.voice.get().unwrap().llm.clone();
+    let mut answer = llm.generate(
+        ChatRequest {
+            messages: vec![ChatMessage::user(
+                "Count from one to two hundred in words, separated by commas.",
+            )],
+        },
+        tokio_util::sync::CancellationToken::new(),
+    );
+    let first = tokio::time::timeout(Duration::from_secs(60), answer.recv()).await;
+    assert!(
+        matches!(first, Ok(Some(LlmEvent::Token(_)))),
+        "the answer started: {first:?}"
+    );
+
+    let (status, body) = call_body(&s, "POST", FAULT, ADMIN).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["llm"], "crashing");
+    assert_eq!(body["answers_in_flight"], 1, "the answer was in flight");
+    assert_eq!(actions(&s, "fault_llm_crash", "ok"), 1.0);
+
+    // The answer in flight ends with an explicit error, not silence.
+    let outcome = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match answer.recv().await {
+                Some(LlmEvent::Token(_)) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the answer ended");
+    match outcome {
+        Some(LlmEvent::Error(LlmError::Unavailable { reason })) => {
+            assert!(reason.contains("forced engine crash"), "{reason}")
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    // Readiness shows the failure (with the reason) and then comes back by itself.
+    assert!(
+        within(Duration::from_secs(10), || matches!(
+            s.readiness.get("llm"),
+            Some(ComponentState::Failed(_))
+        ))
+        .await,
+        "llm never failed in readiness"
+    );
+    let (status, body) = call_body(&s, "GET", "/readyz", "").await;
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        assert_eq!(body["components"]["llm"]["state"], "failed", "{body}");
+    } // else: already back (the reload can beat this request); the readiness table saw it
+    assert!(
+        within(Duration::from_secs(120), || s.readiness.models_ready()).await,
+        "the LLM did not come back: {:?}",
+        s.readiness.get("llm")
+    );
+    assert_eq!(call_body(&s, "GET", "/readyz", "").await.0, StatusCode::OK);
+    assert!(
+        within(Duration::from_secs(5), || s
+            .metrics
+            .render()
+            .contains("goassist_restarts_total{component=\"llm\"} 1"))
+        .await,
+        "the restart was not counted"
+    );
+    assert_eq!(llm.in_flight(), 0);
+    // A crash with nothing in flight works too; while the engine is down (the backoff before
+    // the reload is at least 0.5 s) there is nothing to crash: 409, audited as failed.
+    let mut health = llm.subscribe_health();
+    let (status, body) = call_body(&s, "POST", FAULT, ADMIN).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["answers_in_flight"], 0);
+    tokio::time::timeout(Duration::from_secs(10), health.wait_for(|h| !h.is_ready()))
+        .await
+        .expect("down again")
+        .unwrap();
+    let (status, body) = call_body(&s, "POST", FAULT, ADMIN).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not running"),
+        "{body}"
+    );
+    assert_eq!(actions(&s, "fault_llm_crash", "failed"), 1.0);
+    assert!(
+        within(Duration::from_secs(120), || llm.restarts() == 2
+            && llm.health().is_ready())
+        .await,
+        "recovered again"
+    );
+}

@@ -3,7 +3,9 @@
 //! One middleware identifies the token for every route here, in constant time; a missing or
 //! wrong token gets the same 401 with no hint. Without ADMIN_TOKEN or ADMIN_TOKENS every admin
 //! call is refused. Tokens have a name and a scope ([`AdminScope`]): force-terminating a user's
-//! session needs `lead`, everything else `oncall` (runbook §11).
+//! session needs `lead`, everything else `oncall` (runbook §11). With `ADMIN_FAULT_DRILLS` on,
+//! the recovery drills' fault switch (`POST /admin/faults/llm-crash`, `lead`) is served too;
+//! off, its path is not routed at all and answers 404 like any unknown path.
 //!
 //! Every procedure (a call that changes something) leaves an audit event, refused ones included:
 //! a JSON log line with target `goassist::audit` naming the token (never its value), the
@@ -30,14 +32,20 @@ use crate::readiness::ComponentState;
 use crate::sessions::{EndReason, MAX_DRAIN_DEADLINE, SessionId};
 
 pub(super) fn routes(state: AppState) -> Router<AppState> {
-    Router::new()
+    let mut routes = Router::new()
         .route("/drain", post(start_drain).get(drain_status))
         .route("/resume", post(resume))
         .route("/animation", post(set_animation).get(animation_status))
         .route("/sessions", get(list_sessions))
         .route("/sessions/{id}", delete(end_session))
-        .route("/llm/restart", post(restart_llm))
-        .route_layer(middleware::from_fn_with_state(state, authorize_and_audit))
+        .route("/llm/restart", post(restart_llm));
+    if state.config.admin_fault_drills {
+        tracing::warn!(
+            "ADMIN_FAULT_DRILLS is on: POST /admin/faults/llm-crash (lead scope) crashes the LLM engine"
+        );
+        routes = routes.route("/faults/llm-crash", post(crash_llm));
+    }
+    routes.route_layer(middleware::from_fn_with_state(state, authorize_and_audit))
 }
 
 /// The token that called: its name (for the audit trail) and scope.
@@ -60,14 +68,16 @@ fn procedure(method: &Method, path: &str) -> Option<&'static str> {
         (&Method::POST, "/animation") => Some("animation"),
         (&Method::DELETE, p) if p.starts_with("/sessions/") => Some("end_session"),
         (&Method::POST, "/llm/restart") => Some("llm_restart"),
+        (&Method::POST, "/faults/llm-crash") => Some("fault_llm_crash"),
         _ => None,
     }
 }
 
-/// The scope a procedure needs: ending a user's session is the SRE lead's call.
+/// The scope a procedure needs: ending a user's session and injecting a fault are the SRE
+/// lead's call.
 fn required_scope(action: Option<&str>) -> AdminScope {
     match action {
-        Some("end_session") => AdminScope::Lead,
+        Some("end_session" | "fault_llm_crash") => AdminScope::Lead,
         _ => AdminScope::Oncall,
     }
 }
@@ -317,6 +327,31 @@ async fn restart_llm(State(state): State<AppState>) -> Result<impl IntoResponse,
     ))
 }
 
+/// The recovery drills' fault switch (ADMIN_FAULT_DRILLS): crashes the local LLM engine for
+/// real, so the drill can watch what users and operators see and the recovery that follows.
+async fn crash_llm(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
+    let Some(voice) = state.voice.get() else {
+        return Err(AppError::Unavailable {
+            code: "not_ready",
+            message: "the models are still loading; nothing to crash yet".into(),
+            retry_after_s: 5,
+        });
+    };
+    let in_flight = voice.llm.in_flight();
+    voice.llm.inject_crash().map_err(AppError::Conflict)?;
+    tracing::warn!(
+        in_flight,
+        "LLM engine crash injected by an operator (fault drill)"
+    );
+    Ok(with_detail(
+        (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({ "llm": "crashing", "answers_in_flight": in_flight })),
+        ),
+        format!("LLM engine crash injected; {in_flight} answers in flight"),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Method, procedure, required_scope};
@@ -340,6 +375,11 @@ mod tests {
             procedure(&Method::POST, "/admin/llm/restart"),
             Some("llm_restart")
         );
+        assert_eq!(
+            procedure(&Method::POST, "/admin/faults/llm-crash"),
+            Some("fault_llm_crash")
+        );
+        assert_eq!(required_scope(Some("fault_llm_crash")), AdminScope::Lead);
         assert_eq!(required_scope(Some("llm_restart")), AdminScope::Oncall);
         assert_eq!(required_scope(Some("end_session")), AdminScope::Lead);
         assert_eq!(required_scope(Some("drain")), AdminScope::Oncall);

@@ -39,8 +39,11 @@ pub(crate) trait LlmBackend: Send + Sync {
         Err("the LLM is a remote server (LLM_BASE_URL): restart it where it runs".into())
     }
 
-    /// Makes the backend fail as a crash would, to exercise recovery (tests only).
-    fn crash_for_test(&self) {}
+    /// Makes the backend fail as a crash would, to exercise recovery (the drills' fault
+    /// switch, tests). A backend that cannot crash here says why not.
+    fn inject_crash(&self) -> Result<(), String> {
+        Err("this LLM backend has no crash to inject".into())
+    }
 }
 
 /// Keeps one of the service's gauges raised for as long as it lives, so every way a job ends

@@ -37,6 +37,7 @@ enum Command {
     EndSession(SessionKey),
     /// An operator's restart (`POST /admin/llm/restart`).
     Restart,
+    /// An injected crash (`LlmService::inject_crash`): the thread panics.
     Crash,
 }
 
@@ -104,8 +105,10 @@ impl LlmBackend for LocalBackend {
             .map_err(|_| "the LLM engine thread is gone".to_string())
     }
 
-    fn crash_for_test(&self) {
-        let _ = self.commands.send(Command::Crash);
+    fn inject_crash(&self) -> Result<(), String> {
+        self.commands
+            .send(Command::Crash)
+            .map_err(|_| "the LLM engine thread is gone".to_string())
     }
 }
 
@@ -684,9 +687,9 @@ fn empty_start() -> Started {
     }
 }
 
-/// The test hook's crash: a real panic on the engine thread.
+/// An injected crash (fault drill or test): a real panic on the engine thread.
 fn forced_crash() {
-    panic!("forced engine crash (test hook)")
+    panic!("forced engine crash (fault injection)")
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

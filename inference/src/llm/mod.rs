@@ -355,10 +355,23 @@ impl LlmService {
         self.backend.restart()
     }
 
-    /// Makes the local engine thread panic, to exercise crash recovery. Not for production.
-    #[doc(hidden)]
-    pub fn crash_engine_for_test(&self) {
-        self.backend.crash_for_test();
+    /// Fault injection for the recovery drills (`POST /admin/faults/llm-crash`, only with
+    /// `ADMIN_FAULT_DRILLS`) and tests: the local engine thread panics for real at its next
+    /// step, so everything a crash does follows (answers in flight end with
+    /// [`LlmError::Unavailable`], health turns `Unavailable`, the engine reloads after the
+    /// backoff, `restarts` counts it). Refused when the engine is not answering now (a crash
+    /// would wait for the load to finish) and with a remote LLM (stop that server instead).
+    pub fn inject_crash(&self) -> Result<(), String> {
+        if let BackendKind::Remote(_) = self.settings.backend {
+            return Err(
+                "the LLM is a remote server (LLM_BASE_URL): stop that server to drill its failure"
+                    .into(),
+            );
+        }
+        match self.health() {
+            LlmHealth::Ready => self.backend.inject_crash(),
+            other => Err(format!("the LLM engine is not running now ({other:?})")),
+        }
     }
 }
 

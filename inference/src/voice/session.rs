@@ -26,8 +26,7 @@ pub async fn run(state: AppState, engines: Arc<VoiceEngines>, ticket: SessionTic
     let span = tracing::info_span!("session", session = %ticket.public_id());
     async move {
         tracing::info!("session started");
-        let reason = drive(&state, &engines, &ticket, peer).await;
-        ticket.set_end_reason(reason);
+        let reason = ticket.set_end_reason(drive(&state, &engines, &ticket, peer).await);
         tracing::info!(reason = reason.as_str(), "session closed");
     }
     .instrument(span)
