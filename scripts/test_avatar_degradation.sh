@@ -16,7 +16,8 @@
 #
 # Usage: scripts/test_avatar_degradation.sh   (MODELS_DIR=... to use another model tree;
 #        SKIP_PART1=1 or SKIP_PART2=1 to run one part; DRILL_KILLS=3 and DRILL_PAIRS=8 size
-#        part 2; CI runs part 2 only)
+#        part 2; PROFILE=release builds part 2 in release, for the timing comparison on a quiet
+#        machine; CI runs part 2 only, dev profile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 models=${MODELS_DIR:-$PWD/models}
@@ -31,7 +32,9 @@ fi
 
 if [ "${SKIP_PART2:-0}" != 1 ]; then
   echo "== part 2: live server over WebRTC, animation killed mid-answer"
-  cargo build -q -p goassist-inference -p goassist-client --bin goassist-inference --example degradation_webrtc
+  flag=() dir=debug
+  [ "${PROFILE:-dev}" = release ] && flag=(--release) dir=release
+  cargo build "${flag[@]}" -q -p goassist-inference -p goassist-client --bin goassist-inference --example degradation_webrtc
   port=${DRILL_PORT:-18281}
   token=drill-$RANDOM$RANDOM
   log=$(mktemp -t goassist-drill-XXXX.log)
@@ -42,7 +45,7 @@ if [ "${SKIP_PART2:-0}" != 1 ]; then
     TTS_ENGINE=piper TTS_MODEL_PATH=$models/tts/piper/en_US-joe-medium.onnx \
     WEBRTC_UDP_PORT_MIN=32300 WEBRTC_UDP_PORT_MAX=32400 \
     LLM_SYSTEM_PROMPT="You are a friendly voice assistant. Answer in three or four spoken sentences." \
-    target/debug/goassist-inference >"$log" 2>&1 &
+    "target/$dir/goassist-inference" >"$log" 2>&1 &
   server=$!
   trap 'kill $server 2>/dev/null || true' EXIT
   for _ in $(seq 1 240); do
@@ -50,7 +53,8 @@ if [ "${SKIP_PART2:-0}" != 1 ]; then
     kill -0 $server 2>/dev/null || { echo "server exited; log: $log"; exit 1; }
     sleep 0.5
   done
-  MODELS_DIR=$models target/debug/examples/degradation_webrtc \
+  echo "part 2: $dir build; machine load (1-minute average) $(cut -d' ' -f1 /proc/loadavg) before the server started"
+  MODELS_DIR=$models "target/$dir/examples/degradation_webrtc" \
     --url "http://127.0.0.1:$port" --token "$token" --kills "${DRILL_KILLS:-3}" --pairs "${DRILL_PAIRS:-8}" || status=1
 fi
 exit $status
