@@ -11,7 +11,7 @@
 # was quiet before the run (1-minute load below QUIET_LOAD, 1.0, after waiting up to 5 minutes);
 # otherwise it stays under target/load-test/ and the script says why.
 #
-# Usage: scripts/load_test.sh [--sessions N] [--minutes M] [--soak] [--ci] [-- TOOL FLAGS]
+# Usage: scripts/load_test.sh [--sessions N] [--minutes M] [--soak] [--ci] [--no-build] [-- TOOL FLAGS]
 #   --sessions N  users at once (default 2, this 2-core machine's capacity: docs/benchmarks/load.md)
 #   --minutes M   how long (default 30; a soak: 120 or 1440)
 #   --soak        judge the trends too (fails on creep)
@@ -19,6 +19,7 @@
 #                 windows, soak fits printed; fails only on unanswered turns, dropped or refused
 #                 sessions and restarts (a debug build on a shared runner cannot meet latency
 #                 targets); writes nothing under docs/
+#   --no-build    use the binaries already built (CI: `cargo test --workspace` built them)
 #   TOOL FLAGS    passed to the tool (thresholds, --duty, --barge-in-every, ...; see its --help)
 # Exit status: 0 when the verdict passes, 1 when it fails.
 set -euo pipefail
@@ -26,12 +27,13 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 source scripts/lib/voice_bench.sh
 
-sessions=2 minutes=30 soak=() ci=0 extra=()
+sessions=2 minutes=30 soak=() ci=0 build=1 extra=()
 while [ $# -gt 0 ]; do
   case $1 in
     --sessions) sessions=$2; shift 2 ;;
     --minutes) minutes=$2; shift 2 ;;
     --soak) soak=(--soak); shift ;;
+    --no-build) build=0; shift ;;
     --ci) ci=1 minutes=1.5 sessions=2 soak=(--soak) extra+=(--window-s 30 --turns-per-session 2 --ci); shift ;;
     --) shift; extra+=("$@"); break ;;
     *) echo "load_test: unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
@@ -44,8 +46,10 @@ else
   flag=(--release) dir=release section=load
   [ ${#soak[@]} -gt 0 ] && section=soak
 fi
-echo "load_test: building (${dir})"
-cargo build "${flag[@]}" -q -p goassist-inference -p goassist-client --bin goassist-inference --example load_test
+if [ $build = 1 ]; then
+  echo "load_test: building (${dir})"
+  cargo build "${flag[@]}" -q -p goassist-inference -p goassist-client --bin goassist-inference --example load_test
+fi
 
 out=target/load-test
 mkdir -p "$out"

@@ -35,18 +35,21 @@ cargo test --workspace --locked -- --test-threads=2
 # SIGKILLed llama.cpp server, a SIGTERM drain and a client that vanishes; each prints PASS/FAIL
 # per check. About 4 min in all (40-60 s each, debug build).
 step "recovery drills (scripts/drills/run.sh)"
-timeout 900 scripts/drills/run.sh
+# `cargo test --workspace` built the server and every example with the workspace's features; the
+# scripts' own per-package builds would rebuild half the dependencies with other features (about
+# 10 minutes here), so these steps use what it built.
+DRILL_SKIP_BUILD=1 timeout 900 scripts/drills/run.sh
 
 # The avatar degradation drill's live part (runbook §14.1): animation killed mid-answer twice,
 # the voice must go on (about 1 min). Its timing comparison and the simulated part 1 (a release
 # build) are for a quiet machine: scripts/test_avatar_degradation.sh without these settings.
 step "avatar degradation drill (scripts/test_avatar_degradation.sh, live part)"
-SKIP_PART1=1 DRILL_KILLS=2 DRILL_PAIRS=0 timeout 600 scripts/test_avatar_degradation.sh
+SKIP_PART1=1 DRILL_KILLS=2 DRILL_PAIRS=0 DRILL_SKIP_BUILD=1 timeout 600 scripts/test_avatar_degradation.sh
 
 # The load tool's short mode (runbook §14.2): 2 users for 1.5 min with barge-ins and session
 # churn; fails on unanswered turns, dropped or refused sessions and restarts (about 2 min).
 step "load test, CI mode (scripts/load_test.sh --ci)"
-timeout 600 scripts/load_test.sh --ci
+timeout 600 scripts/load_test.sh --ci --no-build
 
 # Every parser of network bytes under libFuzzer from the corpus in the repo (protocol/fuzz/),
 # 15 s per target (10 targets) plus the build: about 4 minutes from scratch (str0m and aws-lc for

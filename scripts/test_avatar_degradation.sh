@@ -17,7 +17,8 @@
 # Usage: scripts/test_avatar_degradation.sh   (MODELS_DIR=... to use another model tree;
 #        SKIP_PART1=1 or SKIP_PART2=1 to run one part; DRILL_KILLS=3 and DRILL_PAIRS=8 size
 #        part 2; PROFILE=release builds part 2 in release, for the timing comparison on a quiet
-#        machine; CI runs part 2 only, dev profile)
+#        machine; DRILL_SKIP_BUILD=1 uses the binaries already built; CI runs part 2 only, dev
+#        profile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 models=${MODELS_DIR:-$PWD/models}
@@ -34,7 +35,9 @@ if [ "${SKIP_PART2:-0}" != 1 ]; then
   echo "== part 2: live server over WebRTC, animation killed mid-answer"
   flag=() dir=debug
   [ "${PROFILE:-dev}" = release ] && flag=(--release) dir=release
-  cargo build "${flag[@]}" -q -p goassist-inference -p goassist-client --bin goassist-inference --example degradation_webrtc
+  if [ "${DRILL_SKIP_BUILD:-0}" != 1 ]; then
+    cargo build "${flag[@]}" -q -p goassist-inference -p goassist-client --bin goassist-inference --example degradation_webrtc
+  fi
   port=${DRILL_PORT:-18281}
   token=drill-$RANDOM$RANDOM
   log=$(mktemp -t goassist-drill-XXXX.log)

@@ -505,7 +505,7 @@ fn report(
         .map(|n| n.get())
         .unwrap_or(0);
     let mut out = format!(
-        "## {}\n\nMachine: {cores} cores, {}. {} users for {:.1} min, speaking {:.0} % of the time, every {} turn(s) a barge-in, a new session every {} turns.\n\n{COLUMNS}\n|{}\n",
+        "## {}\n\nMachine: {cores} cores, {}. {} users for {:.1} min, speaking {:.0} % of the time, a barge-in every {}th turn, a new session every {} turns.\n\n{COLUMNS}\n|{}\n",
         args.title,
         cpu_model(),
         args.sessions,
