@@ -205,7 +205,7 @@ async fn fresh_turn(args: &Args, question: &[f32], animation: bool) -> Option<f6
 /// the TTFA of each side and the paired difference. Returns the turns that went unanswered.
 async fn ttfa_pairs(args: &Args, question: &[f32]) -> Vec<String> {
     println!(
-        "part 2: {} pairs of turns on fresh sessions, animation on and off (ABBA)",
+        "the cost: {} pairs of turns on fresh sessions, animation on and off (ABBA)",
         args.pairs
     );
     let (mut on, mut off, mut diffs) = (Vec::new(), Vec::new(), Vec::new());
@@ -270,7 +270,7 @@ async fn main() {
     let mut failures = Vec::new();
 
     println!(
-        "part 1: {} answers with animation killed {} ms in",
+        "the kill: {} answers with animation killed {} ms in",
         args.kills,
         KILL_AFTER.as_millis()
     );
