@@ -139,6 +139,15 @@ async fn readyz(url: &str) -> Option<(u16, Value)> {
     Some((status, serde_json::from_str(&body).unwrap_or(Value::Null)))
 }
 
+/// Whether `/readyz` answers 200 within `limit` (polled every 100 ms).
+async fn ready_within(url: &str, limit: Duration) -> bool {
+    poll(limit, Duration::from_millis(100), || async {
+        readyz(url).await.filter(|(s, _)| *s == 200)
+    })
+    .await
+    .is_some()
+}
+
 /// One series of `/metrics` (0 when absent).
 fn series(metrics: &BTreeMap<String, f64>, name: &str) -> f64 {
     metrics.get(name).copied().unwrap_or(0.0)
@@ -487,14 +496,9 @@ async fn llm_down(url: &str, fault: Fault) -> ! {
     }
 
     // Recovery by itself.
-    let recovered = poll(
-        Duration::from_secs(180),
-        Duration::from_millis(100),
-        || async { readyz(url).await.filter(|(s, _)| *s == 200) },
-    )
-    .await;
+    let recovered = ready_within(url, Duration::from_secs(180)).await;
     report.check(
-        recovered.is_some(),
+        recovered,
         match fault {
             Fault::Switch { .. } => "the server recovers by itself (/readyz 200)",
             Fault::KillRemote { .. } => {
@@ -769,17 +773,8 @@ async fn client_vanishes(url: &str, reap_limit: Duration) -> ! {
         "it is counted as ended by the client",
         format!("goassist_sessions_ended_total{{reason=\"client\"}} +{ended}"),
     );
-    let ready = poll(
-        Duration::from_secs(10),
-        Duration::from_millis(100),
-        || async { readyz(url).await.filter(|(s, _)| *s == 200) },
-    )
-    .await;
-    report.check(
-        ready.is_some(),
-        "the slot is free again (/readyz 200)",
-        "200",
-    );
+    let ready = ready_within(url, Duration::from_secs(10)).await;
+    report.check(ready, "the slot is free again (/readyz 200)", "200");
 
     // A new user gets the slot and the one UDP port back, and is answered.
     let (mut report, b) = connect(report, url, "a new user (same slot, same UDP port)").await;
