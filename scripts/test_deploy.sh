@@ -13,6 +13,7 @@
 #   RunPod            create_pod.sh and provision.sh --dry-run print every step, run nothing
 #   entrypoint        the image entrypoint's model check, run as a script against fixtures and
 #                     a real read-only bind mount
+#   hadolint          the Dockerfiles (parser, rules, ShellCheck on RUN lines; deploy/docker/hadolint.yaml)
 #   docker build      only where a Docker daemon answers; skipped loudly otherwise
 # Each tool is also shown a broken copy, to prove the check can fail.
 # Needs scripts/setup.sh (apt: prometheus haproxy shellcheck; .venv: the PyPI tools).
@@ -32,7 +33,7 @@ bad() { echo "FAIL $*"; failed=$((failed + 1)); }
 # expect_fail WHAT CMD...: the command must fail (a broken input must be caught).
 expect_fail() { local what=$1; shift; if "$@" >"$work/neg.log" 2>&1; then bad "$what: a broken copy passed"; else ok "$what: a broken copy is refused"; fi; }
 section() { printf '\n-- %s\n' "$*"; }
-for tool in shellcheck promtool haproxy systemd-analyze yamllint kubernetes-validate; do
+for tool in shellcheck promtool haproxy systemd-analyze yamllint kubernetes-validate hadolint; do
   command -v "$tool" >/dev/null || { echo "test_deploy: $tool is missing: run scripts/setup.sh" >&2; exit 1; }
 done
 
@@ -258,6 +259,13 @@ sys.exit(1 if bad else 0)
 EOF
 then ok "docs: every relative link resolves"; else bad "docs: broken links"; fi
 
+section "Dockerfiles (hadolint: Docker's instruction parser, its best-practice rules, ShellCheck on RUN)"
+if hadolint --config deploy/docker/hadolint.yaml deploy/docker/*.Dockerfile; then
+  ok "hadolint: deploy/docker/*.Dockerfile"; else bad "hadolint: deploy/docker/*.Dockerfile"; fi
+# An image that runs as root must be refused.
+sed 's/^USER 10001:10001$/USER root/' deploy/docker/inference.Dockerfile > "$work/root.Dockerfile"
+expect_fail "hadolint" hadolint --config deploy/docker/hadolint.yaml "$work/root.Dockerfile"
+
 section "docker build"
 if docker info >/dev/null 2>&1; then
   for service in inference render-bridge pixelstream-proxy; do
@@ -265,7 +273,7 @@ if docker info >/dev/null 2>&1; then
   done
 else
   echo "SKIP docker build: no Docker daemon answers here ('docker info' fails; this machine has the client only)."
-  echo "SKIP   The Dockerfiles are NOT built or run in this CI (compose config only checks that they are referenced); build them where Docker runs:"
+  echo "SKIP   The Dockerfiles are NOT built or run in this CI (hadolint lints them, compose config checks that they are referenced); build them where Docker runs:"
   echo "SKIP   docker compose -f deploy/docker-compose.yml build"
 fi
 

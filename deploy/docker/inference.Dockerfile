@@ -10,6 +10,7 @@ ARG CUDA_DEVEL=nvidia/cuda:12.1.0-devel-ubuntu22.04
 ARG CUDA_RUNTIME=nvidia/cuda:12.1.0-runtime-ubuntu22.04
 
 FROM ${CUDA_DEVEL} AS build
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG RUST_VERSION=1.95.0
 ARG GOASSIST_GIT_REVISION=unknown
 ENV DEBIAN_FRONTEND=noninteractive CARGO_HOME=/usr/local/cargo RUSTUP_HOME=/usr/local/rustup \
@@ -29,7 +30,8 @@ ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends \
       libespeak-ng1 espeak-ng-data libgomp1 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /workspace --shell /usr/sbin/nologin goassist \
+ && groupadd --system --gid 10001 goassist \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /workspace --shell /usr/sbin/nologin goassist \
  && mkdir -p /workspace/models /workspace/logs && chown goassist /workspace/logs
 COPY --from=build /out/goassist-inference /usr/local/bin/goassist-inference
 COPY deploy/docker/entrypoint.sh /usr/local/bin/goassist-entrypoint
@@ -38,11 +40,14 @@ ENV GOASSIST_SERVICE=inference MODELS_DIR=/workspace/models LOG_DIR=/workspace/l
     LLM_MODEL_PATH=llm/qwen2.5-0.5b-instruct-q8.gguf ASR_MODEL_PATH=asr/moonshine-base-en \
     TTS_ENGINE=piper TTS_MODEL_PATH=tts/piper/en_US-joe-medium.onnx \
     API_HOST=0.0.0.0 API_PORT=8081 METRICS_PORT=9464
-USER goassist
+# Numeric, so that Kubernetes can check runAsNonRoot against it.
+USER 10001:10001
 WORKDIR /workspace
 VOLUME ["/workspace/models", "/workspace/logs"]
 EXPOSE 8081/tcp 9464/tcp 9000-9200/udp
 STOPSIGNAL SIGTERM
+# The shell form: `|| exit 1` maps any curl failure to the one "unhealthy" status Docker defines.
+# hadolint ignore=DL3025
 HEALTHCHECK --interval=10s --timeout=3s --start-period=120s CMD curl -fsS http://127.0.0.1:8081/healthz || exit 1
 ENTRYPOINT ["/usr/local/bin/goassist-entrypoint"]
 CMD ["goassist-inference"]

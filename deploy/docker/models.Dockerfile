@@ -15,12 +15,14 @@ RUN apt-get update -q && apt-get install -y -q --no-install-recommends \
       python3 python3-venv python3-pip nodejs npm pocketsphinx-testdata espeak-ng-data \
       libespeak-ng1 libgomp1 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /opt/goassist --shell /usr/sbin/nologin goassist
+ && groupadd --system --gid 10001 goassist \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /opt/goassist --shell /usr/sbin/nologin goassist
 COPY scripts/download_models.sh scripts/ort_to_onnx.py scripts/requirements-runtime.txt /opt/goassist/scripts/
 COPY --from=inference /usr/local/bin/goassist-inference /usr/local/bin/goassist-inference
 RUN python3 -m venv /opt/goassist/.venv \
  && /opt/goassist/.venv/bin/pip install -q --no-cache-dir -r /opt/goassist/scripts/requirements-runtime.txt
 ENV MODELS_DIR=/workspace/models GOASSIST_BIN=/usr/local/bin/goassist-inference \
     PYTHON=/opt/goassist/.venv/bin/python3 HOME=/tmp
-USER goassist
+# Numeric, so that Kubernetes can check runAsNonRoot against it.
+USER 10001:10001
 CMD ["bash", "/opt/goassist/scripts/download_models.sh"]

@@ -22,7 +22,8 @@ RUN cargo build --release --locked -p goassist-pixelstream-proxy \
 FROM debian:bookworm-slim
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /workspace --shell /usr/sbin/nologin goassist \
+ && groupadd --system --gid 10001 goassist \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /workspace --shell /usr/sbin/nologin goassist \
  && mkdir -p /workspace/logs && chown goassist /workspace/logs
 COPY --from=build /out/goassist-pixelstream-proxy /usr/local/bin/goassist-pixelstream-proxy
 COPY --from=frontend /src/pixelstream-proxy/frontend/dist /opt/goassist/player
@@ -30,10 +31,13 @@ COPY deploy/docker/entrypoint.sh /usr/local/bin/goassist-entrypoint
 ENV GOASSIST_SERVICE=pixelstream-proxy LOG_DIR=/workspace/logs PS_FRONTEND_DIR=/opt/goassist/player \
     PS_PLAYER_BIND=0.0.0.0 PS_PLAYER_PORT=8080 PS_STREAMER_BIND=0.0.0.0 PS_STREAMER_PORT=8888 \
     PS_ADMIN_BIND=0.0.0.0 PS_ADMIN_PORT=9466
-USER goassist
+# Numeric, so that Kubernetes can check runAsNonRoot against it.
+USER 10001:10001
 WORKDIR /workspace
 VOLUME ["/workspace/logs"]
 EXPOSE 8080/tcp 8888/tcp 9466/tcp
+# The shell form: `|| exit 1` maps any curl failure to the one "unhealthy" status Docker defines.
+# hadolint ignore=DL3025
 HEALTHCHECK --interval=10s --timeout=3s CMD curl -fsS http://127.0.0.1:9466/healthz || exit 1
 ENTRYPOINT ["/usr/local/bin/goassist-entrypoint"]
 CMD ["goassist-pixelstream-proxy"]

@@ -18,17 +18,21 @@ RUN cargo build --release --locked -p goassist-render-bridge \
 FROM debian:bookworm-slim
 RUN apt-get update -q && apt-get install -y -q --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /workspace --shell /usr/sbin/nologin goassist \
+ && groupadd --system --gid 10001 goassist \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /workspace --shell /usr/sbin/nologin goassist \
  && mkdir -p /workspace/logs && chown goassist /workspace/logs
 COPY --from=build /out/goassist-render-bridge /usr/local/bin/goassist-render-bridge
 COPY deploy/docker/entrypoint.sh /usr/local/bin/goassist-entrypoint
 ENV GOASSIST_SERVICE=render-bridge LOG_DIR=/workspace/logs \
     BRIDGE_INGEST_ADDR=0.0.0.0:11112 BRIDGE_HTTP_ADDR=0.0.0.0:9465 \
     BRIDGE_ALLOWED_SENDERS=10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7
-USER goassist
+# Numeric, so that Kubernetes can check runAsNonRoot against it.
+USER 10001:10001
 WORKDIR /workspace
 VOLUME ["/workspace/logs"]
 EXPOSE 11112/udp 9465/tcp
+# The shell form: `|| exit 1` maps any curl failure to the one "unhealthy" status Docker defines.
+# hadolint ignore=DL3025
 HEALTHCHECK --interval=10s --timeout=3s CMD curl -fsS http://127.0.0.1:9465/healthz || exit 1
 ENTRYPOINT ["/usr/local/bin/goassist-entrypoint"]
 CMD ["goassist-render-bridge"]
