@@ -490,6 +490,66 @@ fn llm_failure_speaks_the_unavailable_line_and_keeps_it_out_of_history() {
 }
 
 #[test]
+fn an_answer_broken_off_by_an_llm_failure_ends_with_an_ellipsis_in_the_transcript() {
+    let mut h = Harness::new();
+    let out = h.user_says(0, 1000, "tell me a story");
+    let epoch = start_epoch(&out);
+    // No punctuation: the splitter cuts the first clause at its word limit.
+    let mut clauses = synths(
+        &h.feed(
+            1500,
+            Input::LlmToken {
+                epoch,
+                text: "once upon a time there lived a young man in a small village by the sea who "
+                    .into(),
+            },
+        ),
+    );
+    assert!(!clauses.is_empty(), "the first clause was not cut");
+    clauses.extend(synths(&h.feed(
+        1700,
+        Input::LlmFailed {
+            epoch,
+            reason: "engine crashed".into(),
+        },
+    )));
+    let mut done = None;
+    for (n, (_, clause, _)) in clauses.iter().enumerate() {
+        let at = 1800 + 20 * n as u64;
+        h.feed(
+            at,
+            Input::ClauseQueued {
+                epoch,
+                clause: *clause,
+                samples: 960,
+                start_pos: 0,
+            },
+        );
+        let out = h.feed(
+            at + 10,
+            Input::AudioSent {
+                epoch,
+                clause: *clause,
+                samples: 960,
+                at: h.t0 + Duration::from_millis(at + 10),
+            },
+        );
+        done = events(&out).into_iter().find_map(|e| match e {
+            ServerEvent::AssistantDone { text, .. } => Some(text),
+            _ => None,
+        });
+    }
+    let text = done.expect("the answer finished");
+    let line = Settings::new(250 * MS).unavailable_line;
+    let (said, after) = text.split_at(text.len() - line.len());
+    assert_eq!(after, line, "{text}");
+    assert!(
+        said.ends_with("\u{2026} "),
+        "no mark where the answer broke off: {text}"
+    );
+}
+
+#[test]
 fn silence_transcribed_as_nothing_goes_back_to_listening() {
     let mut h = Harness::new();
     let out = h.user_says(0, 400, "   ");

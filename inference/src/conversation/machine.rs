@@ -201,6 +201,18 @@ struct Clause {
     announced: bool,
 }
 
+/// Ends the transcript of an answer that broke off mid-sentence with "…", so that the line
+/// spoken after it does not read as its continuation ("…a young man Sorry, the service…").
+fn mark_broken_off(text: &mut String) {
+    let cut = text
+        .trim_end()
+        .trim_end_matches([',', ';', ':', '-', '\u{2014}'])
+        .trim_end();
+    if !cut.ends_with(['.', '!', '?', '\u{2026}']) {
+        *text = format!("{cut}\u{2026}");
+    }
+}
+
 #[derive(Debug)]
 struct AssistantTurn {
     epoch: u32,
@@ -419,6 +431,9 @@ impl Conversation {
                     if let Some(turn) = &mut self.turn {
                         turn.unavailable = true;
                         turn.llm_done = true;
+                        if let Some(last) = turn.clauses.last_mut() {
+                            mark_broken_off(&mut last.text);
+                        }
                     }
                     self.add_clauses(vec![line]);
                 }
