@@ -21,6 +21,8 @@
 #                 targets); writes nothing under docs/
 #   --no-build    use the binaries already built (CI: `cargo test --workspace` built them)
 #   TOOL FLAGS    passed to the tool (thresholds, --duty, --barge-in-every, ...; see its --help)
+# Environment: LOAD_TEST_PORT (HTTP, default 18191) and LOAD_TEST_UDP_MIN (the first of 201 media
+# ports, default 33000), QUIET_LOAD (1.0).
 # Exit status: 0 when the verdict passes, 1 when it fails.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,10 +62,11 @@ if [ $ci = 0 ]; then
 fi
 load_before=$(load1)
 is_quiet && quiet=yes
-port=${LOAD_TEST_PORT:-18191}
+# Another run (CI's short mode, say) can go on beside this one on other ports.
+port=${LOAD_TEST_PORT:-18191} udp_min=${LOAD_TEST_UDP_MIN:-33000}
 trap 'kill ${server:-} 2>/dev/null || true' EXIT
 # The server admits exactly the users of the run: a refusal is a failure, not a queue.
-MAX_CONCURRENT_SESSIONS=$sessions start_voice_server "target/$dir/goassist-inference" "$port" 33000 "$out/server-$section.log"
+MAX_CONCURRENT_SESSIONS=$sessions start_voice_server "target/$dir/goassist-inference" "$port" "$udp_min" "$out/server-$section.log"
 echo "load_test: $sessions users for $minutes min against pid $server (load $load_before; server log $out/server-$section.log)"
 status=0
 "target/$dir/examples/load_test" --url "http://127.0.0.1:$port" --pid "$server" \
@@ -82,13 +85,7 @@ doc=docs/benchmarks/load.md
 if [ $ci = 1 ]; then
   :
 elif [ $quiet = yes ]; then
-  begin="<!-- $section: begin -->" end="<!-- $section: end -->"
-  grep -qxF "$begin" "$doc" || printf '\n%s\n%s\n' "$begin" "$end" >> "$doc"
-  awk -v b="$begin" -v e="$end" -v f="$out/$section.md" '
-    $0 == b { print; while ((getline line < f) > 0) print line; skip = 1; next }
-    $0 == e { skip = 0 }
-    !skip' "$doc" > "$out/load-doc.md"
-  cp "$out/load-doc.md" "$doc"
+  write_section "$doc" "$section" "$out/$section.md"
   echo "load_test: wrote the $section section of $doc"
 else
   echo "load_test: the machine was busy (1-minute load $load_before >= ${QUIET_LOAD:-1.0} before the run): figures NOT written to $doc (report: $out/$section.md)"

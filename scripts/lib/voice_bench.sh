@@ -1,4 +1,4 @@
-# Shared by scripts/bench_voice.sh, scripts/bench_keep.sh and scripts/load_test.sh (sourced, not
+# Shared by scripts/bench_voice.sh, bench_keep.sh, bench_pacing.sh and load_test.sh (sourced, not
 # run): the server they drive, and the quiet-machine rule their published figures depend on.
 
 # The 1-minute load average.
@@ -39,4 +39,17 @@ start_voice_server() {
   tail -20 "$log" >&2
   kill "$server" 2>/dev/null || true
   return 1
+}
+
+# write_section DOC NAME REPORT: puts REPORT's text between the lines `<!-- NAME: begin -->` and
+# `<!-- NAME: end -->` of DOC (appended when DOC has no such section), keeping the rest of DOC
+# (the team's reading of the figures).
+write_section() {
+  local doc=$1 begin="<!-- $2: begin -->" end="<!-- $2: end -->" report=$3
+  grep -qxF "$begin" "$doc" 2>/dev/null || printf '\n%s\n%s\n' "$begin" "$end" >> "$doc"
+  awk -v b="$begin" -v e="$end" -v f="$report" '
+    $0 == b { print; while ((getline line < f) > 0) print line; skip = 1; next }
+    $0 == e { skip = 0 }
+    !skip' "$doc" > "$doc.new"
+  mv "$doc.new" "$doc"
 }
