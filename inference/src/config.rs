@@ -185,6 +185,8 @@ pub struct Config {
     pub log_level: LogLevel,
     /// `LOG_DIR`: also write JSON logs to `goassist-inference.log` there.
     pub log_dir: Option<PathBuf>,
+    /// `ENGINE_THREAD_NICE`: how far below the audio path the model engines' threads run.
+    pub engine_thread_nice: i32,
     /// `METRICS_PORT`: the separate Prometheus listener; `None` when 0 (off).
     pub metrics_port: Option<u16>,
     /// `API_METRICS`: who may read `/metrics` on the API port.
@@ -512,6 +514,8 @@ pub fn table() -> Table {
                 .doc("seal every datagram to the render-bridge (HMAC-SHA256 tag, counter, time) with this key, the bridge's BRIDGE_KEY: 64+ hex digits or base64 of 32+ bytes, e.g. `openssl rand -hex 32`; unset = datagrams carry no tag"),
         ])
         .group("process", [
+            Var::new("ENGINE_THREAD_NICE", kinds::int::<i32>(0, 19)).default("5").lenient()
+                .doc("the model engines' threads (ASR, TTS, turn detector, local LLM and the compute threads they start) run this much below the audio path's priority (nice), so that on busy cores the voice keeps its timing; animation runs 10 below; 0 = the same priority"),
             Var::new("ORT_DYLIB_PATH", kinds::path())
                 .doc("ONNX Runtime library (read by the engines); unset = $MODELS_DIR/onnxruntime/libonnxruntime.so"),
             Var::new("RUST_LOG", kinds::text())
@@ -560,6 +564,7 @@ impl Config {
             api_port: v.get("API_PORT"),
             log_level: v.get("LOG_LEVEL"),
             log_dir: v.opt("LOG_DIR"),
+            engine_thread_nice: v.get("ENGINE_THREAD_NICE"),
             metrics_port: v.get("METRICS_PORT"),
             api_metrics: v.get("API_METRICS"),
             max_concurrent_sessions: v.get("MAX_CONCURRENT_SESSIONS"),

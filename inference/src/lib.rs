@@ -23,6 +23,7 @@ pub mod llm;
 pub mod logging;
 pub mod media;
 pub mod metrics;
+pub mod priority;
 pub mod readiness;
 pub mod render_link;
 pub mod server;

@@ -1,9 +1,10 @@
 //! Starts the engines behind the API and keeps readiness up to date.
 //!
-//! The HTTP API is up first (so `/healthz` answers during loading); the models load on blocking
-//! threads, each warmed with a first inference, and `/readyz` turns 200 once every required
-//! component is ready. The LLM's health is followed for as long as the process runs: when it
-//! fails `/readyz` turns 503 (new sessions are refused) until the service has restarted it.
+//! The HTTP API is up first (so `/healthz` answers during loading); the models load on threads
+//! of their own (below the audio path's priority, `crate::priority`), each warmed with a first
+//! inference, and `/readyz` turns 200 once every required component is ready. The LLM's health
+//! is followed for as long as the process runs: when it fails `/readyz` turns 503 (new sessions
+//! are refused) until the service has restarted it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use crate::config::{Config, LlmBackendConfig, TurnDetectorKind, TurnRuleConfig};
 use crate::face::{FaceService, FaceSettings, FaceStatus};
 use crate::http::AppState;
 use crate::llm::{BackendKind, LlmHealth, LlmService, LlmSettings, RemoteSettings, Secret};
+use crate::priority::on_lowered_thread;
 use crate::readiness::ComponentState;
 use crate::render_link::RenderLink;
 use crate::voice::{self, VoiceEngines};
@@ -56,11 +58,15 @@ async fn load(state: AppState) {
             state.metrics.engines.clone(),
             state.metrics.engines.clone(),
         );
+        // The engines load on threads below the audio path's priority: the threads they start
+        // (each pool's serving thread, ONNX Runtime's intra-op pool) inherit it. The VAD runs on
+        // each session's listener thread, where a barge-in is heard, so it keeps the process's.
+        let nice = config.engine_thread_nice;
         tokio::join!(
-            tokio::task::spawn_blocking(move || voice::load_vad(&c1)),
-            tokio::task::spawn_blocking(move || voice::load_asr(&c2, 2, &m2)),
-            tokio::task::spawn_blocking(move || voice::load_tts(&c3, 1, &m3)),
-            tokio::task::spawn_blocking(move || voice::load_turn(&c4, &m4)),
+            on_lowered_thread("load-vad", 0, move || voice::load_vad(&c1)),
+            on_lowered_thread("load-asr", nice, move || voice::load_asr(&c2, 2, &m2)),
+            on_lowered_thread("load-tts", nice, move || voice::load_tts(&c3, 1, &m3)),
+            on_lowered_thread("load-turn", nice, move || voice::load_turn(&c4, &m4)),
         )
     };
     let (Some(vad), Some(asr), Some(tts)) = (
@@ -114,7 +120,7 @@ async fn load(state: AppState) {
 fn loaded<T>(
     state: &AppState,
     name: &'static str,
-    result: Result<Result<T, String>, tokio::task::JoinError>,
+    result: Result<Result<T, String>, String>,
 ) -> Option<T> {
     match result {
         Ok(Ok(engine)) => {
@@ -127,10 +133,9 @@ fn loaded<T>(
             None
         }
         Err(e) => {
-            state.readiness.set(
-                name,
-                ComponentState::Failed(format!("loader panicked: {e}")),
-            );
+            state
+                .readiness
+                .set(name, ComponentState::Failed(format!("loader failed: {e}")));
             None
         }
     }
@@ -227,6 +232,7 @@ fn llm_settings(config: &Config) -> LlmSettings {
         system_prompt: config.llm_system_prompt.clone(),
         max_new_tokens: config.llm_max_new_tokens,
         no_echo_ngram: config.llm_no_echo_ngram,
+        engine_thread_nice: config.engine_thread_nice,
         ..LlmSettings::default()
     };
     match &config.llm {

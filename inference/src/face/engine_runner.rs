@@ -75,7 +75,7 @@ impl EngineRunner {
         std::thread::Builder::new()
             .name(format!("face-{name}"))
             .spawn(move || {
-                super::priority::lower_current_thread();
+                crate::priority::lower_current_thread(crate::priority::FACE_THREAD_NICE);
                 while let Ok(job) = job_rx.recv() {
                     match job {
                         Job::Reset => {

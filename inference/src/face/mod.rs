@@ -21,7 +21,6 @@ pub mod clock;
 pub mod engine_runner;
 pub mod lag_gate;
 pub mod metrics;
-pub mod priority;
 pub mod service;
 pub mod settings;
 pub mod timeline;

@@ -98,7 +98,7 @@ impl Worker {
     }
 
     pub fn run(mut self, commands: Receiver<Command>) {
-        super::priority::lower_current_thread();
+        crate::priority::lower_current_thread(crate::priority::FACE_THREAD_NICE);
         let tick = Duration::from_micros(self.interval * 1_000_000 / 48_000 / 2);
         loop {
             match commands.recv_timeout(tick) {

@@ -64,9 +64,14 @@ impl LocalBackend {
             shared: shared.clone(),
             inbox,
         };
+        let nice = settings.engine_thread_nice;
         let spawned = std::thread::Builder::new()
             .name("llm-engine".into())
-            .spawn(move || owner.run());
+            .spawn(move || {
+                // Below the audio path; candle's compute threads start from here and inherit it.
+                crate::priority::lower_current_thread(nice);
+                owner.run()
+            });
         if let Err(e) = spawned {
             shared.set_health(LlmHealth::Unavailable {
                 reason: format!("cannot start the engine thread: {e}"),

@@ -88,6 +88,9 @@ pub struct LlmSettings {
     pub restart_backoff: Backoff,
     /// How often a healthy remote server is probed.
     pub health_probe_interval: Duration,
+    /// Nice increment of the local engine's thread (and the compute threads it starts) below the
+    /// audio path (`ENGINE_THREAD_NICE`; 0 = the same priority).
+    pub engine_thread_nice: i32,
 }
 
 impl Default for LlmSettings {
@@ -106,6 +109,7 @@ impl Default for LlmSettings {
             seed: 0x5eed,
             restart_backoff: Backoff::default(),
             health_probe_interval: Duration::from_secs(5),
+            engine_thread_nice: 0,
         }
     }
 }
