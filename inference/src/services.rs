@@ -59,14 +59,15 @@ async fn load(state: AppState) {
             state.metrics.engines.clone(),
         );
         // The engines load on threads below the audio path's priority: the threads they start
-        // (each pool's serving thread, ONNX Runtime's intra-op pool) inherit it. The VAD runs on
+        // (each pool's serving thread, ONNX Runtime's intra-op pool, which keeps the loader's
+        // name: `engine-asr` in `top -H`) inherit it. The VAD runs on
         // each session's listener thread, where a barge-in is heard, so it keeps the process's.
         let nice = config.engine_thread_nice;
         tokio::join!(
-            on_lowered_thread("load-vad", 0, move || voice::load_vad(&c1)),
-            on_lowered_thread("load-asr", nice, move || voice::load_asr(&c2, 2, &m2)),
-            on_lowered_thread("load-tts", nice, move || voice::load_tts(&c3, 1, &m3)),
-            on_lowered_thread("load-turn", nice, move || voice::load_turn(&c4, &m4)),
+            on_lowered_thread("engine-vad", 0, move || voice::load_vad(&c1)),
+            on_lowered_thread("engine-asr", nice, move || voice::load_asr(&c2, 2, &m2)),
+            on_lowered_thread("engine-tts", nice, move || voice::load_tts(&c3, 1, &m3)),
+            on_lowered_thread("engine-turn", nice, move || voice::load_turn(&c4, &m4)),
         )
     };
     let (Some(vad), Some(asr), Some(tts)) = (
