@@ -9,7 +9,13 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 started=$(date +%s)
-step() { printf '\n==> %s (+%ss)\n' "$*" "$(( $(date +%s) - started ))"; }
+# Each step says how much disk is left: a run needs about NEED_GB (build, models, fuzz builds).
+free_gb() { df -P -BG "$here" | awk 'NR == 2 { sub("G", "", $4); print $4 }'; }
+step() { printf '\n==> %s (+%ss, %s GB free)\n' "$*" "$(( $(date +%s) - started ))" "$(free_gb)"; }
+need_gb=14
+if [ "$(free_gb)" -lt "$need_gb" ]; then
+  echo "test.sh: warning: $(free_gb) GB free on $(df -P "$here" | awk 'NR == 2 { print $6 }'); a full run needs about $need_gb GB (target/ about 6, models 1.7, fuzz builds, packages): it may stop with 'No space left on device'" >&2
+fi
 
 step "setup (system packages, .venv, debug build)"
 scripts/setup.sh
