@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use goassist_e2e::workspace_binary;
 
@@ -47,7 +48,13 @@ struct Files {
 
 impl Files {
     fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("goassist-config-cli-{}", std::process::id()));
+        // One directory per test: the tests run in parallel and each removes its own on drop.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "goassist-config-cli-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(dir.join("asr")).unwrap();
         std::fs::create_dir_all(dir.join("page")).unwrap();
         std::fs::write(dir.join("llm.gguf"), b"GGUF").unwrap();
