@@ -282,6 +282,31 @@ pub fn browser_test_dir() -> PathBuf {
     dir
 }
 
+/// A command that runs `program` at the lowest CPU priority (nice 19), for the peers of a test
+/// that in a deployment are other machines (browsers, the render pod's stand-in) but here share
+/// the cores of the server whose timing is checked. Chromium raises the priority of some of its
+/// processes (renderer and GPU at nice -8, the rest back to 0) when it may, which it may as
+/// root, as CI runs: there the command also drops CAP_SYS_NICE from the bounding set
+/// (util-linux `setpriv`), so that nothing it starts can climb back above the server.
+pub fn at_lowest_priority(program: &str) -> Command {
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+    });
+    let mut command = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--bounding-set=-sys_nice", "nice", "-n", "19"]);
+        c
+    } else {
+        let mut c = Command::new("nice");
+        c.args(["-n", "19"]);
+        c
+    };
+    command.arg(program);
+    command
+}
+
 /// One face frame at 30 fps, in ms.
 pub const FACE_FRAME_MS: f64 = 1000.0 / 30.0;
 
