@@ -551,10 +551,7 @@ fn report(
     // Finer than the 40 ms rule: how often the 20 ms packet grid slipped by 5 or 10 ms.
     let sent_after = |le: &str| {
         let key = format!("goassist_audio_send_interval_seconds_bucket{{le=\"{le}\"}}");
-        let within =
-            last.get(&key).copied().unwrap_or(0.0) - first.get(&key).copied().unwrap_or(0.0);
-        let all = sum_delta(first, last, "goassist_audio_send_interval_seconds_count");
-        all - within
+        speech_packets - sum_delta(first, last, &key)
     };
     out.push_str(&format!(
         "\nWhole run: {answered} turns answered, {failed} failed; {started} sessions started, {connect_failures} could not start, {dropped} dropped; server TTFA p50 {} ms, p95 {} ms; barge-in p95 {} ms (server); voice-to-voice p95 {} ms (server); {late:.0} of {speech_packets:.0} speech packets sent more than 40 ms after the one before ({:.0} more than 25 ms, {:.0} more than 30 ms).\n\n",
