@@ -18,7 +18,7 @@ use goassist_config::{Check, IpNet, Kind, Table, Values, Var, kinds};
 use goassist_engines::asr::AsrLanguage;
 pub use goassist_engines::turn::{TurnDetectorKind, TurnRuleConfig};
 use goassist_protocol::auth::turn_credentials;
-use goassist_protocol::bridge_auth::{BridgeKey, MIN_KEY_LEN};
+use goassist_protocol::bridge_auth::BridgeKey;
 
 use crate::admin_tokens::AdminToken;
 
@@ -510,7 +510,7 @@ pub fn table() -> Table {
                 .doc("also send each frame's 48 kHz audio to the bridge"),
             Var::new("RENDER_BRIDGE_AVATAR_ID", kinds::int::<u32>(0, u32::MAX)).default("0")
                 .doc("avatar id carried by this pod's frames; the bridge's BRIDGE_ROUTES avatar:N=Subject routes by it"),
-            Var::new("RENDER_BRIDGE_KEY", render_bridge_key())
+            Var::new("RENDER_BRIDGE_KEY", kinds::bridge_key())
                 .doc("seal every datagram to the render-bridge (HMAC-SHA256 tag, counter, time) with this key, the bridge's BRIDGE_KEY: 64+ hex digits or base64 of 32+ bytes, e.g. `openssl rand -hex 32`; unset = datagrams carry no tag"),
         ])
         .group("process", [
@@ -813,19 +813,6 @@ fn ip_list() -> Kind {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| String::new())
     })
-}
-
-/// `RENDER_BRIDGE_KEY`: the render-bridge's shared key, hex or base64 of at least
-/// [`MIN_KEY_LEN`] bytes. Secret: never printed; the error detail never quotes the text.
-fn render_bridge_key() -> Kind {
-    Kind::new(
-        format!(
-            "{} or more hex digits, or base64 of {MIN_KEY_LEN} or more bytes (e.g. `openssl rand -hex 32`)",
-            2 * MIN_KEY_LEN
-        ),
-        |text, _| BridgeKey::parse(text).map_err(|e| e.to_string()),
-    )
-    .redacted()
 }
 
 /// `RENDER_BRIDGE_ADDR`: `host:port` resolved once, at start-up.

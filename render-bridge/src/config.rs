@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use goassist_config::{Check, IpNet, Kind, Secret, Table, Values, Var, kinds};
-use goassist_protocol::bridge_auth::{BridgeKey, MIN_KEY_LEN};
+use goassist_protocol::bridge_auth::BridgeKey;
 use goassist_protocol::livelink::MAX_ID_LEN;
 use goassist_protocol::vmc::VmcNaming;
 
@@ -52,9 +52,9 @@ pub fn table() -> Table {
                 .doc("addresses or CIDR networks of the inference pods allowed to send; others' datagrams are dropped undecoded and counted; unset = loopback senders on a loopback BRIDGE_INGEST_ADDR, loopback and private ones on a private address"),
             Var::new("BRIDGE_ALLOW_ANY_SENDER", kinds::boolean()).default("false")
                 .doc("true = accept datagrams from any address, whatever BRIDGE_INGEST_ADDR (warned at start-up unless BRIDGE_KEY is set; for a network that is private by other means)"),
-            Var::new("BRIDGE_KEY", bridge_key()).required_when_set("BRIDGE_KEY_PREVIOUS")
+            Var::new("BRIDGE_KEY", kinds::bridge_key()).required_when_set("BRIDGE_KEY_PREVIOUS")
                 .doc("shared key every datagram must be sealed with (HMAC-SHA256 tag, counter and time; the inference servers' RENDER_BRIDGE_KEY holds the same key): 64+ hex digits or base64 of 32+ bytes, e.g. `openssl rand -hex 32`; others are dropped undecoded and counted (bad_mac, replayed, stale); with it, an ingest address beyond loopback and private ranges may start without an allow-list; unset = datagrams are trusted by sender address"),
-            Var::new("BRIDGE_KEY_PREVIOUS", bridge_key())
+            Var::new("BRIDGE_KEY_PREVIOUS", kinds::bridge_key())
                 .doc("while rotating the key: the previous key, still accepted beside BRIDGE_KEY until every inference server sends with the new one; then unset it"),
             Var::new("BRIDGE_KEY_WINDOW_S", kinds::int::<u64>(1, 3_600)).default("30")
                 .doc("with BRIDGE_KEY: a datagram sealed more than this many seconds away from the bridge's clock is refused (stale); covers the clock difference between hosts (keep them NTP-synced) and is how long a bridge restart leaves captured datagrams replayable"),
@@ -363,19 +363,6 @@ fn ingest_is_guarded(check: &mut Check<'_>) {
             ),
         );
     }
-}
-
-/// `BRIDGE_KEY`, `BRIDGE_KEY_PREVIOUS`: a key of at least [`MIN_KEY_LEN`] bytes, hex or base64.
-/// Secret: never printed; the error detail names the problem, never the text.
-fn bridge_key() -> Kind {
-    Kind::new(
-        format!(
-            "{} or more hex digits, or base64 of {MIN_KEY_LEN} or more bytes (e.g. `openssl rand -hex 32`)",
-            2 * MIN_KEY_LEN
-        ),
-        |text, _| BridgeKey::parse(text).map_err(|e| e.to_string()),
-    )
-    .redacted()
 }
 
 /// The routing table from the routes and pool text (`""` for none).

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use goassist_protocol::bridge_auth::{BridgeKey, MIN_KEY_LEN};
+
 use crate::values::Values;
 use crate::{IpNet, Secret};
 
@@ -135,6 +137,20 @@ pub fn secret(min_len: usize) -> Kind {
     });
     kind.secret = true;
     kind
+}
+
+/// The render-bridge's shared key (`BRIDGE_KEY` on the bridge, `RENDER_BRIDGE_KEY` on the
+/// inference server), as a [`BridgeKey`]: hex or base64 of at least [`MIN_KEY_LEN`] bytes.
+/// Secret: never printed; the error names the problem, never the text.
+pub fn bridge_key() -> Kind {
+    Kind::new(
+        format!(
+            "{} or more hex digits, or base64 of {MIN_KEY_LEN} or more bytes (e.g. `openssl rand -hex 32`)",
+            2 * MIN_KEY_LEN
+        ),
+        |text, _| BridgeKey::parse(text).map_err(|e| e.to_string()),
+    )
+    .redacted()
 }
 
 /// An IPv4 or IPv6 address, as an `IpAddr`.
