@@ -183,7 +183,7 @@ pub struct Config {
     pub api_port: u16,
     /// `LOG_LEVEL`
     pub log_level: LogLevel,
-    /// `LOG_DIR`: also write JSON logs to `goassist-inference.log` there.
+    /// `LOG_DIR`: also write JSON logs there, a file a day (`goassist_telemetry::logging`).
     pub log_dir: Option<PathBuf>,
     /// `ENGINE_THREAD_NICE`: how far below the audio path the model engines' threads run.
     pub engine_thread_nice: i32,
@@ -345,7 +345,7 @@ pub fn table() -> Table {
             ])).default("INFO").lenient()
                 .doc("log verbosity of GoAssist's own code (JSON lines on stdout)"),
             Var::new("LOG_DIR", kinds::path())
-                .doc("also write the JSON logs to LOG_DIR/goassist-inference.log, e.g. /workspace/logs"),
+                .doc("also write the JSON logs to LOG_DIR, a file a day (goassist-inference.YYYY-MM-DD.log, the last 7 kept; goassist-inference.log links to today's), e.g. /workspace/logs"),
             Var::new("METRICS_PORT", metrics_port()).default("9464").lenient()
                 .doc("separate Prometheus listener (/metrics only); 0 or off = none"),
             Var::new("API_METRICS", kinds::one_of(&[

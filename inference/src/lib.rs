@@ -9,8 +9,8 @@
 //!   LLM service over its local or remote backend), `services` (loading them behind the API).
 //!   Model compute itself lives in the `goassist-engines` crate.
 //! - The process: `config` (the environment table), `http` (the API router), `sessions`
-//!   (admission and drain), `admin_tokens`, `readiness`, `metrics`, `logging`, `server`
-//!   (listeners and signals).
+//!   (admission and drain), `admin_tokens`, `readiness`, `metrics`, `server` (listeners and
+//!   signals); logging is `goassist-telemetry`'s, shared with the other binaries.
 
 pub mod admin_tokens;
 pub mod config;
@@ -20,7 +20,6 @@ pub mod face;
 pub mod gpu;
 pub mod http;
 pub mod llm;
-pub mod logging;
 pub mod media;
 pub mod metrics;
 pub mod priority;

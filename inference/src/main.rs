@@ -15,6 +15,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use goassist_config::cli;
 use goassist_inference::config;
+use goassist_inference::metrics::SERVICE;
+use goassist_telemetry::logging::{self, LogTo};
 
 /// GoAssist voice and avatar server: WebRTC voice loop, face frames, operations API.
 #[derive(Parser)]
@@ -88,7 +90,18 @@ fn run_server() -> ExitCode {
     let Some(config) = validated.config else {
         return ExitCode::from(cli::EXIT_CONFIG);
     };
-    if let Err(e) = goassist_inference::logging::init(config.log_level, config.log_dir.as_deref()) {
+    // Dependencies (str0m, ort) are chatty at info; keep them at warn unless asked.
+    let filter = format!(
+        "warn,goassist_inference={0},goassist_engines={0}",
+        config.log_level.as_filter()
+    );
+    let log_to = LogTo {
+        service: SERVICE,
+        default_filter: &filter,
+        stderr: false,
+        dir: config.log_dir.as_deref(),
+    };
+    if let Err(e) = logging::init(log_to) {
         eprintln!("goassist-inference: cannot set up logging: {e}");
         return ExitCode::from(cli::EXIT_CONFIG);
     }
@@ -106,14 +119,18 @@ fn run_server() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(goassist_inference::server::run(config)) {
+    let code = match runtime.block_on(goassist_inference::server::run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "server failed");
             eprintln!("goassist-inference: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // Tasks still ending may log: write out the last lines once the runtime is gone.
+    drop(runtime);
+    logging::finish();
+    code
 }
 
 fn requantize(input: &Path, output: &Path) -> ExitCode {

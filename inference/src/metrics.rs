@@ -9,7 +9,6 @@
 //! threads, CPU) come from the prometheus crate's process collector; `goassist_build_info` names
 //! the version that is running.
 
-use prometheus::process_collector::ProcessCollector;
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -114,6 +113,9 @@ pub struct Metrics {
     pub render_bridge_frames_total: IntCounterVec,
     /// Malformed input from peers, by kind (`sdp`, `data_channel`, `http`).
     pub malformed_input_total: IntCounterVec,
+    /// Log lines dropped because stdout's reader or the log disk fell behind (the audio path
+    /// never waits for a log line); brought up to date at every scrape.
+    pub log_lines_dropped_total: IntCounter,
     /// User turns ended, by what ended them (`complete`, `audio_only`, `max_silence`: the
     /// Smart Turn rule at a pause; `silence`: the VAD's fixed silence).
     pub turn_ends_total: IntCounterVec,
@@ -176,7 +178,8 @@ impl Metrics {
                 .expect("unique metric name");
             h
         };
-        register_process_and_build_info(&registry, SERVICE);
+        goassist_telemetry::register_process_and_build_info(&registry, SERVICE)
+            .expect("one process collector and build info per registry");
         let stage_seconds = HistogramVec::new(
             HistogramOpts::new("goassist_stage_seconds", "Latency of each pipeline stage")
                 .buckets(LATENCY_BUCKETS.to_vec()),
@@ -312,6 +315,10 @@ impl Metrics {
                 "Malformed input from peers, by kind",
                 &["kind"],
             ),
+            log_lines_dropped_total: counter(
+                "goassist_log_lines_dropped_total",
+                "Log lines dropped because their writer fell behind",
+            ),
             turn_ends_total: counter_vec(
                 "goassist_turn_ends_total",
                 "User turns ended, by what ended them",
@@ -415,40 +422,17 @@ impl Metrics {
 
     /// Renders every metric in the Prometheus text exposition format.
     pub fn render(&self) -> String {
+        let dropped = goassist_telemetry::logging::dropped_lines();
+        let counted = self.log_lines_dropped_total.get();
+        if dropped > counted {
+            self.log_lines_dropped_total.inc_by(dropped - counted);
+        }
         let mut buf = Vec::new();
         let encoder = TextEncoder::new();
         // Encoding into a Vec cannot fail for well-formed metrics.
         let _ = encoder.encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
     }
-}
-
-/// Registers the process collector (`process_*`: start time, CPU, memory, fds, threads) and
-/// `goassist_build_info{service, version, revision} 1` in `registry`. The revision is the
-/// `GOASSIST_GIT_REVISION` set when the binary was built (the Dockerfiles pass it), else
-/// `unknown`.
-pub fn register_process_and_build_info(registry: &Registry, service: &str) {
-    registry
-        .register(Box::new(ProcessCollector::for_self()))
-        .expect("one process collector per registry");
-    let build_info = IntGaugeVec::new(
-        Opts::new(
-            "goassist_build_info",
-            "Always 1; the labels name the running build",
-        ),
-        &["service", "version", "revision"],
-    )
-    .expect("valid gauge");
-    build_info
-        .with_label_values(&[
-            service,
-            env!("CARGO_PKG_VERSION"),
-            option_env!("GOASSIST_GIT_REVISION").unwrap_or("unknown"),
-        ])
-        .set(1);
-    registry
-        .register(Box::new(build_info))
-        .expect("unique metric name");
 }
 
 impl Default for Metrics {

@@ -232,12 +232,14 @@ async fn watch_signals(state: AppState) {
         }
         _ = wait_for_signal() => {
             tracing::warn!("second signal: exiting at once");
+            goassist_telemetry::logging::finish();
             std::process::exit(FORCED_EXIT_CODE);
         }
     }
     state.shutdown.cancel();
     // Keep honouring a second signal while HTTP connections close.
     wait_for_signal().await;
+    goassist_telemetry::logging::finish();
     std::process::exit(FORCED_EXIT_CODE);
 }
 

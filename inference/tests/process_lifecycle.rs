@@ -1,5 +1,5 @@
 //! The real binary: configuration errors stop it before any socket opens, `--check-config`
-//! redacts secrets, SIGTERM drains and exits 0.
+//! redacts secrets, SIGTERM drains and exits 0 with its last log lines written.
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -95,8 +95,10 @@ fn check_config_prints_the_effective_configuration_without_secrets() {
 #[test]
 fn sigterm_drains_and_exits_zero() {
     let port = free_port();
+    let log_dir = model_files().join("logs");
     let mut child = base_command(port)
         .env("ADMIN_TOKEN", "lifecycle-token-0123456789")
+        .env("LOG_DIR", &log_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -132,6 +134,17 @@ fn sigterm_drains_and_exits_zero() {
     let parsed: serde_json::Value = serde_json::from_str(line).expect("log lines are JSON");
     assert_eq!(parsed["level"], "WARN");
     assert!(!logs.contains("lifecycle-token"), "secret in logs");
+    // LOG_DIR holds the same lines, the last ones included (written out before the exit), in
+    // today's file behind the stable name.
+    let file = std::fs::read_to_string(log_dir.join("goassist-inference.log"))
+        .expect("LOG_DIR/goassist-inference.log");
+    assert_eq!(file, logs, "the log file differs from stdout");
+    let dated = std::fs::read_dir(&log_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("goassist-inference.2") && name.ends_with(".log"))
+        .count();
+    assert_eq!(dated, 1, "one dated file in {}", log_dir.display());
 }
 
 /// `GET path` on the API port, the whole response as text.
