@@ -93,6 +93,8 @@ pub fn table() -> Table {
         .group("process", [
             Var::new("RUST_LOG", kinds::text()).default("info")
                 .doc("log filter (JSON lines on stdout)"),
+            Var::new("LOG_DIR", kinds::path())
+                .doc("also write the JSON logs to LOG_DIR, a file a day (goassist-pixelstream-proxy.YYYY-MM-DD.log, the last 7 kept; goassist-pixelstream-proxy.log links to today's), e.g. /workspace/logs"),
         ])
         .rule(ping_timeout_exceeds_the_interval)
         .rule(listeners_beyond_loopback_need_secrets)
@@ -190,6 +192,8 @@ pub struct Config {
     /// session cap, set at start from the NVENC probe (not an environment variable); `None`
     /// when the driver has no cap or there is no encoder to ask.
     pub encoder_sessions: Option<usize>,
+    /// `LOG_DIR`: also write the logs there, a file a day.
+    pub log_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -242,6 +246,7 @@ impl Config {
                 max_streamers: v.get("PS_MAX_STREAMERS"),
             },
             encoder_sessions: None,
+            log_dir: v.opt("LOG_DIR"),
         }
     }
 }

@@ -17,6 +17,7 @@ use goassist_config::cli;
 use goassist_pixelstream_proxy::auth::{Audience, issue_token};
 use goassist_pixelstream_proxy::config::table;
 use goassist_pixelstream_proxy::{Config, Frontend, Listeners, serve};
+use goassist_telemetry::logging::{self, LogTo};
 
 /// Pixel Streaming signalling server and player page for GoAssist's Unreal render pods.
 #[derive(Parser)]
@@ -98,15 +99,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(mut config: Config, warnings: &[goassist_config::Problem]) -> ExitCode {
-    tracing_subscriber::fmt()
-        .json()
-        .with_current_span(true)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+fn run(config: Config, warnings: &[goassist_config::Problem]) -> ExitCode {
+    let log_to = LogTo {
+        service: "goassist-pixelstream-proxy",
+        default_filter: "info",
+        stderr: false,
+        dir: config.log_dir.as_deref(),
+    };
+    if let Err(e) = logging::init(log_to) {
+        eprintln!("goassist-pixelstream-proxy: cannot set up logging: {e}");
+        return ExitCode::from(cli::EXIT_CONFIG);
+    }
+    let code = serve_proxy(config, warnings);
+    logging::finish();
+    code
+}
+
+fn serve_proxy(mut config: Config, warnings: &[goassist_config::Problem]) -> ExitCode {
     for warning in warnings {
         tracing::warn!(variable = warning.variable, "{}", warning.message);
     }

@@ -8,6 +8,7 @@
 //! valid range.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use goassist_config::{Check, IpNet, Kind, Secret, Table, Values, Var, kinds};
@@ -97,6 +98,8 @@ pub fn table() -> Table {
         .group("process", [
             Var::new("RUST_LOG", kinds::text()).default("info")
                 .doc("log filter (JSON lines on stderr)"),
+            Var::new("LOG_DIR", kinds::path())
+                .doc("also write the JSON logs to LOG_DIR, a file a day (goassist-render-bridge.YYYY-MM-DD.log, the last 7 kept; goassist-render-bridge.log links to today's), e.g. /workspace/logs"),
         ])
         .rule(target_names_are_unique)
         .rule(ingest_is_guarded)
@@ -151,6 +154,8 @@ pub struct BridgeConfig {
     pub routes: RouteTable,
     /// The admin API's bearer token (None: every admin call is refused).
     pub admin_token: Option<Secret>,
+    /// `LOG_DIR`: also write the logs there, a file a day.
+    pub log_dir: Option<PathBuf>,
 }
 
 impl BridgeConfig {
@@ -206,6 +211,7 @@ impl BridgeConfig {
                 .min(max_avatars),
             routes,
             admin_token: v.opt("BRIDGE_ADMIN_TOKEN"),
+            log_dir: v.opt("LOG_DIR"),
         }
     }
 

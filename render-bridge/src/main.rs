@@ -23,6 +23,7 @@ use goassist_config::cli;
 use goassist_protocol::bridge_auth::{Opener, Sealer};
 use goassist_render_bridge::config::{IngestKeys, table};
 use goassist_render_bridge::{Bridge, BridgeConfig, replay};
+use goassist_telemetry::logging::{self, LogTo};
 
 /// Feeds GoAssist face frames to Unreal (Live Link Face v6, GoAssistLiveLink plugin stream,
 /// VMC/OSC).
@@ -110,14 +111,6 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let result = match cli.command {
         None | Some(Command::Run) => return serve(cli.check_config),
         Some(Command::Replay {
@@ -130,7 +123,7 @@ fn main() -> ExitCode {
             epoch,
             audio,
             sealed,
-        }) => match keys_from_env(sealed) {
+        }) => match start_logging(None).and_then(|()| keys_from_env(sealed)) {
             Ok(keys) => run_replay(to, file, avatars, seconds, fps, epoch, audio, keys),
             Err(code) => return code,
         },
@@ -140,11 +133,12 @@ fn main() -> ExitCode {
             frames,
             out,
             sealed,
-        }) => match keys_from_env(sealed) {
+        }) => match start_logging(None).and_then(|()| keys_from_env(sealed)) {
             Ok(keys) => run_record(listen, seconds, frames, out, keys),
             Err(code) => return code,
         },
     };
+    logging::finish();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {
@@ -181,6 +175,12 @@ fn serve(check_only: bool) -> ExitCode {
         cli::print_check_config(&table, &validated);
         return ExitCode::SUCCESS;
     }
+    let Some(config) = validated.config.as_ref() else {
+        return ExitCode::from(cli::EXIT_CONFIG);
+    };
+    if let Err(code) = start_logging(config.log_dir.as_deref()) {
+        return code;
+    }
     for warning in validated.warnings() {
         tracing::warn!(variable = warning.variable, "{}", warning.message);
     }
@@ -194,13 +194,32 @@ fn serve(check_only: bool) -> ExitCode {
         bridge.run(shutdown)?;
         Ok(())
     };
-    match run() {
+    let result = run();
+    if let Err(e) = &result {
+        tracing::error!(error = format!("{e:#}"), "bridge failed");
+    }
+    logging::finish();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("goassist-render-bridge: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// JSON log lines on stderr (stdout is `record`'s output), and daily files in `log_dir`.
+fn start_logging(log_dir: Option<&std::path::Path>) -> Result<(), ExitCode> {
+    let log_to = LogTo {
+        service: "goassist-render-bridge",
+        default_filter: "info",
+        stderr: true,
+        dir: log_dir,
+    };
+    logging::init(log_to).map_err(|e| {
+        eprintln!("goassist-render-bridge: cannot set up logging: {e}");
+        ExitCode::from(cli::EXIT_CONFIG)
+    })
 }
 
 /// SIGINT / SIGTERM set the shutdown flag; the ingest loop sees it within one poll interval.

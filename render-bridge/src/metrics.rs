@@ -147,25 +147,8 @@ impl BridgeMetrics {
         registry.register(Box::new(avatars_forgotten.clone()))?;
         registry.register(Box::new(slow_freezes.clone()))?;
         // Process metrics (start time for the crash-loop alert, memory, fds) and the build, as
-        // the inference server exports them (deploy/monitoring/alerts.yml).
-        registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::for_self(),
-        ))?;
-        let build_info = prometheus::IntGaugeVec::new(
-            Opts::new(
-                "goassist_build_info",
-                "Always 1; the labels name the running build",
-            ),
-            &["service", "version", "revision"],
-        )?;
-        build_info
-            .with_label_values(&[
-                "goassist-render-bridge",
-                env!("CARGO_PKG_VERSION"),
-                option_env!("GOASSIST_GIT_REVISION").unwrap_or("unknown"),
-            ])
-            .set(1);
-        registry.register(Box::new(build_info))?;
+        // every GoAssist service exports them (deploy/monitoring/alerts.yml).
+        goassist_telemetry::register_process_and_build_info(&registry, "goassist-render-bridge")?;
         Ok(BridgeMetrics {
             registry,
             frames_in,

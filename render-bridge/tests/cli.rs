@@ -395,8 +395,16 @@ fn refused_avatars_are_logged_once_per_sender() {
         metrics.contains("goassist_bridge_frames_dropped_total{reason=\"subject_limit\"} 10"),
         "{metrics}"
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    // SIGTERM: the bridge stops, writing out its last log lines, and the pipe closes.
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(
+        child.wait().unwrap().success(),
+        "SIGTERM stops the bridge cleanly"
+    );
     let refusals: Vec<serde_json::Value> = logs
         .map_while(Result::ok)
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())

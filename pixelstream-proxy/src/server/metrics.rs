@@ -66,26 +66,15 @@ impl Metrics {
         for reason in RejectReason::ALL {
             rejections.with_label_values(&[reason.as_str()]);
         }
-        let build_info = prometheus::IntGaugeVec::new(
-            Opts::new(
-                "goassist_build_info",
-                "Always 1; the labels name the running build",
-            ),
-            &["service", "version", "revision"],
+        // Process metrics (start time for the crash-loop alert, memory, fds) and the build, as
+        // every GoAssist service exports them (deploy/monitoring/alerts.yml).
+        goassist_telemetry::register_process_and_build_info(
+            &registry,
+            "goassist-pixelstream-proxy",
         )
-        .expect("metric definitions are constant and valid");
-        build_info
-            .with_label_values(&[
-                "goassist-pixelstream-proxy",
-                env!("CARGO_PKG_VERSION"),
-                option_env!("GOASSIST_GIT_REVISION").unwrap_or("unknown"),
-            ])
-            .set(1);
+        .expect("registered once per registry");
         for collector in [
-            Box::new(prometheus::process_collector::ProcessCollector::for_self())
-                as Box<dyn prometheus::core::Collector>,
-            Box::new(build_info),
-            Box::new(streamers.clone()),
+            Box::new(streamers.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(players.clone()),
             Box::new(relayed.clone()),
             Box::new(relay_latency.clone()),
