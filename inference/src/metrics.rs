@@ -83,6 +83,9 @@ pub struct Metrics {
     pub llm_wasted_tokens_total: IntCounter,
     /// Tokens of the LLM answers that finished.
     pub llm_generated_tokens_total: IntCounter,
+    /// Conversations whose computed sequence the local LLM keeps between turns (at most one
+    /// per open session: a leak check for the soak).
+    pub llm_sessions_kept: IntGauge,
     /// GPU memory in use per GPU (`gpu` = CUDA index), by every process on the device,
     /// refreshed by [`crate::gpu`]. Absent on hosts without an NVIDIA GPU.
     pub vram_bytes: IntGaugeVec,
@@ -315,6 +318,10 @@ impl Metrics {
                 "Malformed input from peers, by kind",
                 &["kind"],
             ),
+            llm_sessions_kept: int_gauge(
+                "goassist_llm_sessions_kept",
+                "Conversations whose computed LLM sequence is kept between turns",
+            ),
             log_lines_dropped_total: counter(
                 "goassist_log_lines_dropped_total",
                 "Log lines dropped because their writer fell behind",
@@ -412,6 +419,7 @@ impl Metrics {
             prefill_reused_tokens: self.llm_prefill_reused_tokens_total.clone(),
             wasted_tokens: self.llm_wasted_tokens_total.clone(),
             generated_tokens: self.llm_generated_tokens_total.clone(),
+            sessions_kept: self.llm_sessions_kept.clone(),
         }
     }
 

@@ -303,6 +303,58 @@ async fn a_session_thinks_ahead_and_answers_from_what_it_computed() {
     eventually("gauges back to zero", || metrics.requests.get() == 0).await;
 }
 
+/// What a session computed is kept for its next turn while it lives, and nothing of it once it
+/// ends, also when it ends while thinking ahead (a speculative prefill in a slot: before, that
+/// sequence went back into the session table after the session's entry was removed, kept for
+/// good, and the 2-hour soak's memory crept).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_session_keeps_nothing_even_when_it_ends_while_thinking_ahead() {
+    let metrics = LlmMetrics::unregistered();
+    let service = LlmService::start_with_metrics(settings(), metrics.clone());
+    wait_for(&service, LlmHealth::is_ready, "Ready").await;
+
+    // A live session's answer is kept for its next turn, and let go when it ends.
+    let session = service.open_session();
+    let (_, stats) = collect(session.generate(ask("Say hello."), CancellationToken::new())).await;
+    stats.expect("answer");
+    eventually("the session's sequence kept", || {
+        metrics.sessions_kept.get() == 1
+    })
+    .await;
+    drop(session);
+    eventually("let go at the session's end", || {
+        metrics.sessions_kept.get() == 0
+    })
+    .await;
+
+    // Sessions that end while their speculative prefill is still computing: a prompt of some
+    // 200 tokens takes several prefill chunks, and the end follows the prefill at once. Each
+    // starts differently, so the shared prefix cache cannot shorten it.
+    let long = "tell me, if you would be so kind, about the history of the bridges of Paris: \
+                which of them is the oldest, why the oldest one is called the new bridge, how \
+                many of them were built of stone before the revolution, which ones were \
+                destroyed by floods, and which one you would walk across first on a sunny \
+                morning in spring. "
+        .repeat(3);
+    for topic in ["First", "Second", "Third"] {
+        let session = service.open_session();
+        let thinking = session.prefill(vec![ChatMessage::user(format!("{topic}, {long}"))]);
+        drop(session);
+        // Scored if it finished before the end arrived, else `None`: either way it is settled.
+        let _ = thinking.await;
+    }
+    // The engine takes commands in order: once a later answer is done, the ends were handled
+    // and the gauge set after them.
+    let (_, stats) =
+        collect(service.generate(ask("Name a fruit."), CancellationToken::new())).await;
+    stats.expect("answer");
+    assert_eq!(
+        metrics.sessions_kept.get(),
+        0,
+        "sequences of ended sessions are kept"
+    );
+}
+
 /// Starts an answer, stops the engine mid-answer with `stop`, and checks the recovery: the
 /// answer ends with an explicit error whose reason holds `reason` (not silence), health goes
 /// Unavailable and back to Ready, one restart is counted, and the next answer works.

@@ -172,6 +172,7 @@ impl Owner {
             });
             work.fail_all(&reason);
             self.shared.metrics.slots_active.set(0);
+            self.shared.metrics.sessions_kept.set(0);
             // An operator's restart reloads at once; failures back off.
             let delay = if reason == RESTARTED_BY_OPERATOR {
                 Duration::ZERO
@@ -218,6 +219,8 @@ impl Owner {
             turn.decode_one_step();
             let live = turn.work.active.len();
             self.shared.metrics.slots_active.set(live as i64);
+            let kept = turn.work.sessions.len();
+            self.shared.metrics.sessions_kept.set(kept as i64);
         }
     }
 
@@ -473,15 +476,17 @@ impl Turn<'_> {
     }
 
     fn end_session(&mut self, session: SessionKey) {
-        self.work.sessions.remove(&session);
         if let Some(i) = self.position_of(session) {
+            // Nothing of an ended session is kept for a next turn: its slot goes to the shared
+            // prefix cache when it is freed. (Freed with the session still set, a speculative
+            // task's sequence went back into `sessions` after the removal below: kept forever.)
+            self.work.active[i].session = None;
             if matches!(self.work.active[i].task, Task::OpenTurn(_)) {
                 self.leave(i);
-            } else {
-                // The answer may still be read; it just is not kept afterwards.
-                self.work.active[i].session = None;
             }
+            // An answer may still be read to its end.
         }
+        self.work.sessions.remove(&session);
     }
 
     /// Frees `active[i]`'s slot at once. A session's sequence is kept for its next turn,

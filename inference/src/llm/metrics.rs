@@ -26,6 +26,9 @@ pub struct LlmMetrics {
     /// `goassist_llm_generated_tokens_total`: tokens of the answers that finished (with the
     /// time the LLM had requests in hand, aggregate decode speed under load).
     pub generated_tokens: IntCounter,
+    /// `goassist_llm_sessions_kept`: conversations whose computed sequence is kept for their
+    /// next turn (the local engine; at most one per open session).
+    pub sessions_kept: IntGauge,
 }
 
 impl LlmMetrics {
@@ -45,6 +48,7 @@ impl LlmMetrics {
             prefill_reused_tokens: counter("llm_prefill_reused_tokens"),
             wasted_tokens: counter("llm_wasted_tokens"),
             generated_tokens: counter("llm_generated_tokens"),
+            sessions_kept: gauge("llm_sessions_kept"),
         }
     }
 }
