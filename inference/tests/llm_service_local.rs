@@ -306,7 +306,7 @@ async fn a_session_thinks_ahead_and_answers_from_what_it_computed() {
 /// What a session computed is kept for its next turn while it lives, and nothing of it once it
 /// ends, also when it ends while thinking ahead (a speculative prefill in a slot: before, that
 /// sequence went back into the session table after the session's entry was removed, kept for
-/// good, and the 2-hour soak's memory crept).
+/// good; found while looking for the 2-hour soak's memory creep).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ended_session_keeps_nothing_even_when_it_ends_while_thinking_ahead() {
     let metrics = LlmMetrics::unregistered();
