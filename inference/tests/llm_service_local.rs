@@ -44,6 +44,14 @@ async fn wait_for(service: &LlmService, want: impl Fn(&LlmHealth) -> bool, what:
         .expect("health channel open");
 }
 
+/// A service on the small model with its own metric handles, once it is ready.
+async fn ready_with_metrics() -> (std::sync::Arc<LlmService>, LlmMetrics) {
+    let metrics = LlmMetrics::unregistered();
+    let service = LlmService::start_with_metrics(settings(), metrics.clone());
+    wait_for(&service, LlmHealth::is_ready, "Ready").await;
+    (service, metrics)
+}
+
 /// Waits (bounded) until `check` holds; the gauges settle when the engine thread gets there.
 async fn eventually(what: &str, check: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -229,9 +237,7 @@ async fn cancellation_stops_the_answer_and_the_engine_moves_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_thinks_ahead_and_answers_from_what_it_computed() {
-    let metrics = LlmMetrics::unregistered();
-    let service = LlmService::start_with_metrics(settings(), metrics.clone());
-    wait_for(&service, LlmHealth::is_ready, "Ready").await;
+    let (service, metrics) = ready_with_metrics().await;
     let session = service.open_session();
     let history = |user: &str| {
         vec![
@@ -309,9 +315,7 @@ async fn a_session_thinks_ahead_and_answers_from_what_it_computed() {
 /// good; found while looking for the 2-hour soak's memory creep).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ended_session_keeps_nothing_even_when_it_ends_while_thinking_ahead() {
-    let metrics = LlmMetrics::unregistered();
-    let service = LlmService::start_with_metrics(settings(), metrics.clone());
-    wait_for(&service, LlmHealth::is_ready, "Ready").await;
+    let (service, metrics) = ready_with_metrics().await;
 
     // A live session's answer is kept for its next turn, and let go when it ends.
     let session = service.open_session();

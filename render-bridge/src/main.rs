@@ -175,18 +175,16 @@ fn serve(check_only: bool) -> ExitCode {
         cli::print_check_config(&table, &validated);
         return ExitCode::SUCCESS;
     }
-    let Some(config) = validated.config.as_ref() else {
+    let warnings: Vec<_> = validated.warnings().cloned().collect();
+    let Some(config) = validated.config else {
         return ExitCode::from(cli::EXIT_CONFIG);
     };
     if let Err(code) = start_logging(config.log_dir.as_deref()) {
         return code;
     }
-    for warning in validated.warnings() {
+    for warning in warnings {
         tracing::warn!(variable = warning.variable, "{}", warning.message);
     }
-    let Some(config) = validated.config else {
-        return ExitCode::from(cli::EXIT_CONFIG);
-    };
     let run = || -> anyhow::Result<()> {
         let bridge = Bridge::bind(config)?;
         let shutdown = Arc::new(AtomicBool::new(false));
