@@ -282,12 +282,21 @@ pub fn browser_test_dir() -> PathBuf {
     dir
 }
 
-/// A command that runs `program` at the lowest CPU priority (nice 19), for the peers of a test
-/// that in a deployment are other machines (browsers, the render pod's stand-in) but here share
-/// the cores of the server whose timing is checked. Chromium raises the priority of some of its
-/// processes (renderer and GPU at nice -8, the rest back to 0) when it may, which it may as
-/// root, as CI runs: there the command also drops CAP_SYS_NICE from the bounding set
-/// (util-linux `setpriv`), so that nothing it starts can climb back above the server.
+/// A command that runs `program` at the lowest CPU priority, for the peers of a test that in a
+/// deployment are other machines (browsers, the render pod's stand-in) but here share the cores
+/// of the server whose timing is checked.
+///
+/// Three things keep them below the server:
+/// - `nice -n 19` for the program and what it starts in its session;
+/// - the Chromiums it starts get their session's scheduling group lowered as well
+///   (`tests/browser/chromium_at_lowest_weight.sh`, through `CHROMIUM`): Playwright starts the
+///   browser in a session of its own, and with the kernel's autogroups a session is a group that
+///   gets an equal share of the CPU whatever its nice value. Before that, a starting Chromium
+///   took half the cores from the server, and it held a speech packet 100 ms and more in about
+///   half the runs of `profile_c_browser`;
+/// - as root (CI), CAP_SYS_NICE is dropped from the bounding set (util-linux `setpriv`):
+///   Chromium raises the priority of some of its processes (renderer and GPU at nice -8, the rest
+///   back to 0) when it may.
 pub fn at_lowest_priority(program: &str) -> Command {
     let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
         status
@@ -303,7 +312,14 @@ pub fn at_lowest_priority(program: &str) -> Command {
         c.args(["-n", "19"]);
         c
     };
-    command.arg(program);
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    command
+        .env("GOASSIST_TEST_CHROMIUM", chromium)
+        .env(
+            "CHROMIUM",
+            workspace_root().join("tests/browser/chromium_at_lowest_weight.sh"),
+        )
+        .arg(program);
     command
 }
 
