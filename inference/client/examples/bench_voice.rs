@@ -15,7 +15,9 @@
 //! The sweep (`--sweep 1,2,4,8`, titled by `--sweep-title`) also reports per level the
 //! server's TTFA p95, the LLM queue depth p95 and the aggregate decode speed. `--turns 0` skips
 //! the one-session table (a sweep-only run: `scripts/bench_voice.sh` runs the sweep again with
-//! batching off and with llama.cpp's server as the LLM).
+//! batching off and with llama.cpp's server as the LLM). A level written `N+` (`--sweep 8,8+`)
+//! runs N sessions while one more person tries to connect every [`KNOCK_EVERY`] for the whole
+//! level: on a server capped at N sessions that shows whether refusing the extra one slows the N.
 
 mod support;
 
@@ -23,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use goassist_client::VoiceClient;
+use goassist_client::{ClientError, VoiceClient};
 use support::machine::cpu_model;
 use support::turns::{ask, interrupt};
 use support::{histogram_quantile, percentile, scrape, utterance};
@@ -35,18 +37,47 @@ struct Args {
     url: String,
     pid: Option<u32>,
     turns: usize,
-    sweep: Vec<usize>,
+    sweep: Vec<Level>,
     sweep_title: String,
     out: Option<PathBuf>,
     models: PathBuf,
 }
+
+/// One level of the sweep: how many sessions ask at once, and whether one more keeps knocking.
+#[derive(Clone, Copy, Debug)]
+struct Level {
+    sessions: usize,
+    knock: bool,
+}
+
+impl Level {
+    /// `8` or `8+` (8 sessions and one more knocking).
+    fn parse(text: &str) -> Option<Level> {
+        let (number, knock) = match text.trim().strip_suffix('+') {
+            Some(number) => (number, true),
+            None => (text.trim(), false),
+        };
+        Some(Level {
+            sessions: number.parse().ok()?,
+            knock,
+        })
+    }
+}
+
+/// How often the extra person of an `N+` level tries to connect.
+const KNOCK_EVERY: Duration = Duration::from_millis(250);
 
 fn parse_args() -> Args {
     let mut args = Args {
         url: "http://127.0.0.1:8081".into(),
         pid: None,
         turns: 8,
-        sweep: vec![1, 2, 4, 8],
+        sweep: [1, 2, 4, 8]
+            .map(|sessions| Level {
+                sessions,
+                knock: false,
+            })
+            .to_vec(),
         sweep_title: "Concurrency sweep (all sessions ask at once)".into(),
         out: None,
         models: PathBuf::from(std::env::var("MODELS_DIR").unwrap_or_else(|_| "models".into())),
@@ -58,7 +89,7 @@ fn parse_args() -> Args {
             "--url" => args.url = value,
             "--pid" => args.pid = value.parse().ok(),
             "--turns" => args.turns = value.parse().unwrap_or(args.turns),
-            "--sweep" => args.sweep = value.split(',').filter_map(|s| s.parse().ok()).collect(),
+            "--sweep" => args.sweep = value.split(',').filter_map(Level::parse).collect(),
             "--sweep-title" => args.sweep_title = value,
             "--out" => args.out = Some(PathBuf::from(value)),
             "--models" => args.models = PathBuf::from(value),
@@ -278,7 +309,8 @@ async fn sweep(args: &Args, whip: &str, question: &[f32], report: &mut String) {
         "## {}\n\n| sessions | answered | voice-to-voice p50 | p95 | TTFA p95 (server) | LLM queue depth p95 | aggregate tokens/s |\n|---|---|---|---|---|---|---|\n",
         args.sweep_title
     ));
-    for &n in &args.sweep {
+    for &level in &args.sweep {
+        let n = level.sessions;
         let mut clients = Vec::new();
         for _ in 0..n {
             match VoiceClient::connect(whip).await {
@@ -289,6 +321,10 @@ async fn sweep(args: &Args, whip: &str, question: &[f32], report: &mut String) {
         let before = scrape(&args.url).await;
         let depths = Arc::new(Mutex::new(Vec::new()));
         let sampler = tokio::spawn(sample_queue_depth(args.url.clone(), depths.clone()));
+        let knocks = Arc::new(Mutex::new(Knocks::default()));
+        let knocker = level
+            .knock
+            .then(|| tokio::spawn(knock(whip.to_owned(), knocks.clone())));
         let results = futures_join(
             clients
                 .iter()
@@ -297,6 +333,9 @@ async fn sweep(args: &Args, whip: &str, question: &[f32], report: &mut String) {
         )
         .await;
         sampler.abort();
+        if let Some(knocker) = knocker {
+            knocker.abort();
+        }
         let after = scrape(&args.url).await;
         let v: Vec<f64> = results.into_iter().flatten().collect();
         let depths = depths.lock().expect("samples").clone();
@@ -311,8 +350,14 @@ async fn sweep(args: &Args, whip: &str, question: &[f32], report: &mut String) {
                 .copied()
                 .unwrap_or(0.0);
         let ttfa = histogram_quantile(&before, &after, "goassist_ttfa_seconds", "", 0.95);
+        let label = if level.knock {
+            let k = knocks.lock().expect("knocks").clone();
+            format!("{n} + 1 knocking (refused {} of {})", k.refused, k.tried)
+        } else {
+            n.to_string()
+        };
         report.push_str(&format!(
-            "| {n} | {}/{n} | {:.0} ms | {:.0} ms | {} | {:.0} | {} |\n",
+            "| {label} | {}/{n} | {:.0} ms | {:.0} ms | {} | {:.0} | {} |\n",
             v.len(),
             percentile(&v, 0.5) * 1000.0,
             percentile(&v, 0.95) * 1000.0,
@@ -327,9 +372,43 @@ async fn sweep(args: &Args, whip: &str, question: &[f32], report: &mut String) {
         for c in clients {
             let _ = c.close().await;
         }
-        eprintln!("sweep {n}: {v:?}");
+        eprintln!("sweep {label}: {v:?}");
     }
     report.push('\n');
+}
+
+/// What the extra person of an `N+` level met.
+#[derive(Clone, Debug, Default)]
+struct Knocks {
+    tried: u32,
+    refused: u32,
+}
+
+/// Tries to connect every [`KNOCK_EVERY`] until aborted. A refusal for capacity is counted; an
+/// admitted session (the server was not full) is closed at once; anything else is reported.
+async fn knock(whip: String, knocks: Arc<Mutex<Knocks>>) {
+    let mut tick = tokio::time::interval(KNOCK_EVERY);
+    loop {
+        tick.tick().await;
+        let outcome = VoiceClient::connect(&whip).await;
+        let refused = matches!(
+            &outcome,
+            Err(ClientError::Rejected { status: 503, body }) if body.contains("capacity")
+        );
+        {
+            let mut k = knocks.lock().expect("knocks");
+            k.tried += 1;
+            k.refused += u32::from(refused);
+        }
+        match outcome {
+            _ if refused => {}
+            Ok(client) => {
+                eprintln!("sweep: the extra session was admitted (the server is not full)");
+                let _ = client.close().await;
+            }
+            Err(e) => eprintln!("sweep: the extra session failed otherwise: {e}"),
+        }
+    }
 }
 
 /// How often the sweep samples the server's LLM queue depth.
