@@ -77,9 +77,9 @@ for arm, title in TITLES.items():
             return float(m.group(1)) if m else None
         row = {
             "before": find(r"heard voice\): ([+-]?\d+) ms"),
-            "before_corr": find(r"heard voice\): [+-]?\d+ ms \(correlation ([\d.]+)"),
+            "before_corr": find(r"heard voice\): [+-]?\d+ ms \(correlation (-?[\d.]+)"),
             "after": find(r"after the video came back: ([+-]?\d+) ms"),
-            "after_corr": find(r"after the video came back: [+-]?\d+ ms \(correlation ([\d.]+)"),
+            "after_corr": find(r"after the video came back: [+-]?\d+ ms \(correlation (-?[\d.]+)"),
             "standby": find(r"page on standby (\d+) ms later"),
             "back": find(r"video back ([\d.]+) s after the restart"),
             "late40": find(r"(\d+) of \d+ while the render pod was away"),
