@@ -58,7 +58,8 @@ for row in rows:
     for name, cell in (("voice-to-voice p50", cells[2]), ("voice-to-voice p95", cells[3]), ("TTFA p95 (server)", cells[4])):
         if ms(cell) is not None:
             target.setdefault(name, []).append(ms(cell))
-print(open(report).read().split("\n", 2)[2].strip())
+text = open(report).read()
+print(text[text.index("## "):].strip())
 print()
 print("| median over the levels | alone | with one more refused | ratio |")
 print("|---|---|---|---|")
