@@ -20,6 +20,14 @@ fn rejected_for_capacity(metrics: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Whether the server's `session` event (sent once the session is connected) arrives.
+async fn says_connected(client: &VoiceClient) -> bool {
+    client
+        .wait_for_event(r#""type":"session""#, Duration::from_secs(20))
+        .await
+        .is_some()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ninth_session_is_refused_with_its_reason_and_the_eight_are_served() {
     let mut server = Server::start(&[
@@ -36,10 +44,7 @@ async fn a_ninth_session_is_refused_with_its_reason_and_the_eight_are_served() {
             .await
             .unwrap_or_else(|e| panic!("session {n} of {CAP} refused: {e}"));
         assert!(
-            client
-                .wait_for_event(r#""type":"session""#, Duration::from_secs(20))
-                .await
-                .is_some(),
+            says_connected(&client).await,
             "session {n} never said it was connected"
         );
         eight.push(client);
@@ -89,10 +94,7 @@ async fn a_ninth_session_is_refused_with_its_reason_and_the_eight_are_served() {
         }
     };
     assert!(
-        ninth
-            .wait_for_event(r#""type":"session""#, Duration::from_secs(20))
-            .await
-            .is_some(),
+        says_connected(&ninth).await,
         "the admitted ninth session never said it was connected"
     );
 }
