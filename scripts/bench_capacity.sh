@@ -28,10 +28,7 @@ sweep=$(IFS=,; echo "${levels[*]}")
 
 out=target/bench-capacity
 mkdir -p "$out"
-echo "bench_capacity: waiting for the machine to be quiet (1-minute load below ${QUIET_LOAD:-1.0})"
-settle
-load_before=$(load1)
-is_quiet && quiet=yes || quiet=no
+quiet_start bench_capacity
 trap 'kill ${server:-} 2>/dev/null || true' EXIT
 MAX_CONCURRENT_SESSIONS=$cap start_voice_server target/release/goassist-inference "${BENCH_PORT:-18182}" 33000 "$out/server.log"
 echo "bench_capacity: $cap sessions, levels $sweep (load $load_before; server log $out/server.log)"

@@ -112,7 +112,10 @@ browser=$("${CHROMIUM:-/usr/bin/chromium}" --version 2>/dev/null || echo chromiu
   echo "Measured $(date -u +%Y-%m-%d) on $cpu ($(nproc) cores, no GPU), $browser headless, by"
   echo "\`scripts/bench_profile_c.sh $runs\` (each run is \`tests/profile_c_browser.rs\`: inference server on"
   echo "the embedded models, render-bridge, Pixel Streaming proxy, the stand-in streamer for Unreal and"
-  echo "the talking browser, all on this machine; every run started below a 1-minute load of ${QUIET_LOAD:-1.0})."
+  echo "the talking browser, all on this machine; every run started below a 1-minute load average of"
+  echo "${QUIET_LOAD:-1.0}, the last column). Not a release build: the binaries are the dev profile the test"
+  echo "runs in CI (dependencies at opt-level 3, our crates at 1): lip sync and standby are what the"
+  echo "browsers see and hear; the server's late-packet counts are for that build too."
   echo
   cat "$logs/report.md"
 } > "$logs/section.md"

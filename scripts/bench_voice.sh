@@ -45,10 +45,7 @@ cargo build "${flag[@]}" -q -p goassist-inference -p goassist-client --bin goass
 
 out=target/bench-voice
 mkdir -p "$out"
-echo "bench_voice: waiting for the machine to be quiet (1-minute load below ${QUIET_LOAD:-1.0})"
-settle
-load_before=$(load1)
-is_quiet && quiet=yes || quiet=no
+quiet_start bench_voice
 port=${BENCH_PORT:-18181}
 trap 'kill ${server:-} ${llama_pid:-} 2>/dev/null || true' EXIT
 # bench REPORT TURNS TITLE: one server (with the caller's environment) and one client run:

@@ -3,7 +3,7 @@
 //! a ninth person is refused at once with `503 capacity` (counted by reason, `/readyz` saying the
 //! pod is saturated so a balancer steers away), while the eight keep their sessions and are
 //! answered; when one leaves, the ninth gets in. Whether the eight are slowed by the refusals is
-//! a timing question: `scripts/bench_voice.sh`'s capacity sweep measures it.
+//! a timing question: `scripts/bench_capacity.sh` measures it.
 
 use std::time::Duration;
 

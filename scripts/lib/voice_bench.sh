@@ -1,5 +1,6 @@
-# Shared by scripts/bench_voice.sh, bench_keep.sh, bench_pacing.sh and load_test.sh (sourced, not
-# run): the server they drive, and the quiet-machine rule their published figures depend on.
+# Shared by scripts/bench_voice.sh, bench_keep.sh, bench_pacing.sh, bench_capacity.sh,
+# bench_profile_c.sh and load_test.sh (sourced, not run): the server they drive, and the
+# quiet-machine rule their published figures depend on.
 
 # The 1-minute load average.
 load1() { cut -d' ' -f1 /proc/loadavg; }
@@ -14,6 +15,15 @@ settle() {
     is_quiet && return
     sleep 5
   done
+}
+
+# quiet_start NAME: says that NAME waits for a quiet machine, waits (settle), then sets
+# load_before (the 1-minute load) and quiet (yes or no) for the report.
+quiet_start() {
+  echo "$1: waiting for the machine to be quiet (1-minute load below ${QUIET_LOAD:-1.0})"
+  settle
+  load_before=$(load1)
+  if is_quiet; then quiet=yes; else quiet=no; fi
 }
 
 # start_voice_server BINARY PORT UDP_MIN LOG: starts goassist-inference on the embedded models

@@ -274,12 +274,17 @@ pub fn browser_test_dir() -> PathBuf {
         "playwright-core is missing in {}: run scripts/setup_browser_tests.sh",
         dir.display()
     );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let chromium = chromium_path();
     assert!(
         Path::new(&chromium).exists(),
         "{chromium} not found: run scripts/setup.sh (apt chromium)"
     );
     dir
+}
+
+/// The Chromium the browser tests start: `CHROMIUM`, else Debian's.
+fn chromium_path() -> String {
+    std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
 }
 
 /// A command that runs `program` at the lowest CPU priority, for the peers of a test that in a
@@ -312,8 +317,7 @@ pub fn at_lowest_priority(program: &str) -> Command {
         c
     };
     if std::env::var_os("TEST_BROWSERS_BELOW_SERVER").is_some() {
-        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        command.env("GOASSIST_TEST_CHROMIUM", chromium).env(
+        command.env("GOASSIST_TEST_CHROMIUM", chromium_path()).env(
             "CHROMIUM",
             workspace_root().join("tests/browser/chromium_at_lowest_weight.sh"),
         );
