@@ -59,6 +59,13 @@ struct StreamOptions {
     include_usage: bool,
 }
 
+/// How long an idle connection to the server is kept for reuse. OpenAI-compatible servers
+/// close idle keep-alive connections after 5 s (llama.cpp's server, vLLM's uvicorn); a request
+/// sent on one just as the server closes it fails ("error sending request"), and the health
+/// probe, every 5 s by default, would leave connections idle for just about that long. So the
+/// client lets them go well before.
+const IDLE_CONNECTION_KEPT: Duration = Duration::from_secs(2);
+
 /// Why a request failed, and whether it says the server is down.
 struct Failure {
     message: String,
@@ -75,6 +82,7 @@ impl RemoteBackend {
         let client = reqwest::Client::builder()
             .connect_timeout(remote.timeout)
             .read_timeout(remote.timeout)
+            .pool_idle_timeout(IDLE_CONNECTION_KEPT)
             .build()
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, "HTTP client set-up failed; using defaults");
