@@ -104,6 +104,11 @@ for r in list(h) + [r for r in b if r not in h]:
     print(f"| {r} | {ms(bp50)} | {ms(hp50)} | {ratio(bp50, hp50)} | {ms(bp95)} | {ms(hp95)} | "
           f"{ratio(bp95, hp95)} |")
 print(f"| RSS per extra connected session | {med(brss):.1f} MB | {med(hrss):.1f} MB | | | | |")
+for name, rev in (("base", base), ("head", head)):
+    for k in range(1, int(rounds) + 1):
+        m = re.search(r"^Turn ends: .*$", open(f"{out}/{name}-{k}.md").read(), re.M)
+        if m:
+            print(f"\n{rev}, round {k}: {m.group(0)}")
 print("\nRatios are this tree ÷ the baseline: below 1 is faster; – where a build does not "
       "measure that stage. Client figures include the network path on loopback; server "
       "figures come from each server's own histograms (interpolated inside Prometheus "

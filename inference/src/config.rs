@@ -264,6 +264,8 @@ pub struct Config {
     /// The end-of-turn rule: `TURN_DETECTOR` and the `TURN_*` settings (and
     /// `VAD_END_OF_TURN_SILENCE_MS` for the `silence` detector).
     pub turn: TurnRuleConfig,
+    /// `TURN_PREEMPTIVE_ANSWER`: start answering a pause the turn detector still judges.
+    pub turn_preemptive_answer: bool,
     /// `TTS_ENGINE`
     pub tts_engine: TtsEngineKind,
     /// `TTS_MODEL_PATH`
@@ -441,6 +443,8 @@ pub fn table() -> Table {
                 .doc("Smart Turn probability that ends the turn when no text signal comes"),
             Var::new("TURN_MAX_SILENCE_MS", kinds::int::<u32>(200, 10_000)).default("2000").lenient()
                 .doc("the longest pause: the turn ends after it whatever the models say"),
+            Var::new("TURN_PREEMPTIVE_ANSWER", kinds::boolean()).default("true").lenient()
+                .doc("when the models leave a pause open, start answering the words so far; used if the turn ends with them, thrown away (and counted) if the user goes on"),
             Var::new("BARGE_IN_MIN_SPEECH_MS", kinds::int::<u32>(50, 2000)).default("250").lenient()
                 .doc("shorter speech (a cough) neither starts a turn nor interrupts"),
             Var::new("TTS_ENGINE", kinds::one_of(&[("piper", TtsEngineKind::Piper)])).required()
@@ -603,6 +607,7 @@ impl Config {
             vad_end_of_turn_silence_ms: v.get("VAD_END_OF_TURN_SILENCE_MS"),
             barge_in_min_speech_ms: v.get("BARGE_IN_MIN_SPEECH_MS"),
             turn: turn_rule(v),
+            turn_preemptive_answer: v.get("TURN_PREEMPTIVE_ANSWER"),
             tts_engine: v.get("TTS_ENGINE"),
             tts_model_path: v.get("TTS_MODEL_PATH"),
             audio_packet_ms: v.get("AUDIO_PACKET_MS"),

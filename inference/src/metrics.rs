@@ -122,6 +122,11 @@ pub struct Metrics {
     /// User turns ended, by what ended them (`complete`, `audio_only`, `max_silence`: the
     /// Smart Turn rule at a pause; `silence`: the VAD's fixed silence).
     pub turn_ends_total: IntCounterVec,
+    /// Answers started at a pause still being judged, by `outcome`: `used` (the turn ended
+    /// with those words) or `discarded` (the user went on, said something else, barged in).
+    pub preemptive_answers_total: IntCounterVec,
+    /// Tokens of preemptive answers that were thrown away.
+    pub preemptive_discarded_tokens_total: IntCounter,
     /// Admin procedures run, by `action` (see [`ADMIN_ACTIONS`]) and `outcome`
     /// ([`ADMIN_OUTCOMES`]): the audit trail's counter, for "executed more than twice in 24 h".
     pub admin_actions_total: IntCounterVec,
@@ -331,6 +336,15 @@ impl Metrics {
                 "User turns ended, by what ended them",
                 &["reason"],
             ),
+            preemptive_answers_total: counter_vec(
+                "goassist_preemptive_answers_total",
+                "Answers started at a pause still being judged, by outcome (used, discarded)",
+                &["outcome"],
+            ),
+            preemptive_discarded_tokens_total: counter(
+                "goassist_preemptive_discarded_tokens_total",
+                "Tokens of preemptive answers thrown away",
+            ),
             admin_actions_total: {
                 let c = counter_vec(
                     "goassist_admin_actions_total",
@@ -362,7 +376,7 @@ impl Metrics {
         };
         // Label values at zero from the start, so every dashboard query and alert finds its
         // series before the first event (a counter family with no child is not exported).
-        let zeroed: [(&IntCounterVec, &[&str]); 6] = [
+        let zeroed: [(&IntCounterVec, &[&str]); 7] = [
             (
                 &metrics.sessions_rejected_total,
                 &["capacity", "draining", "not_ready", "bad_offer", "ports"],
@@ -388,6 +402,7 @@ impl Metrics {
                 &metrics.turn_ends_total,
                 &["complete", "audio_only", "max_silence", "silence"],
             ),
+            (&metrics.preemptive_answers_total, &["used", "discarded"]),
         ];
         for (family, values) in zeroed {
             for value in values {

@@ -298,6 +298,24 @@ async fn one_session(
     report.push_str(
         "\nServer-side percentiles are interpolated inside Prometheus buckets (10 ms – 5 s).\n\n",
     );
+    // What ended the turns, and what came of the answers started at open pauses.
+    let delta = |key: &str| {
+        after.get(key).copied().unwrap_or(0.0) - before.get(key).copied().unwrap_or(0.0)
+    };
+    let ends: Vec<String> = ["complete", "audio_only", "max_silence", "silence"]
+        .iter()
+        .map(|r| {
+            let n = delta(&format!("goassist_turn_ends_total{{reason=\"{r}\"}}"));
+            format!("{r} {n:.0}")
+        })
+        .collect();
+    report.push_str(&format!(
+        "Turn ends: {}. Preemptive answers: used {:.0}, discarded {:.0} ({:.0} tokens thrown away).\n\n",
+        ends.join(", "),
+        delta("goassist_preemptive_answers_total{outcome=\"used\"}"),
+        delta("goassist_preemptive_answers_total{outcome=\"discarded\"}"),
+        delta("goassist_preemptive_discarded_tokens_total"),
+    ));
 }
 
 /// N sessions ask at once, for each N of `--sweep`: voice-to-voice at the client, and from the

@@ -312,6 +312,17 @@ impl Conversation {
         &self.history
     }
 
+    /// What the next [`Command::StartLlm`] will carry if the user's turn ends with `words`
+    /// and nothing else happens first: its epoch and history. A preemptive answer is asked
+    /// with exactly these, so it can stand in for that request.
+    pub fn next_turn(&self, words: &str) -> (u32, Vec<ChatTurn>) {
+        let mut user = self.pending_user.clone();
+        append_words(&mut user, words.trim());
+        let mut history = self.history.clone();
+        add_user_line(&mut history, user);
+        (self.epoch + 1, history)
+    }
+
     /// The next command to carry out.
     pub fn poll(&mut self) -> Option<Command> {
         self.out.pop_front()
@@ -503,14 +514,7 @@ impl Conversation {
     fn start_turn(&mut self) {
         self.epoch += 1;
         let text = std::mem::take(&mut self.pending_user);
-        match self.history.last_mut() {
-            // Two user lines in a row (the previous answer was cut before any audio): one turn.
-            Some(last) if last.speaker == Speaker::User => append_words(&mut last.text, &text),
-            _ => self.history.push(ChatTurn {
-                speaker: Speaker::User,
-                text,
-            }),
-        }
+        add_user_line(&mut self.history, text);
         self.splitter.reset();
         self.turn = Some(AssistantTurn {
             epoch: self.epoch,
@@ -628,6 +632,18 @@ impl Conversation {
             metric,
             seconds: elapsed.as_secs_f64(),
         });
+    }
+}
+
+/// Adds the user's line to the history.
+fn add_user_line(history: &mut Vec<ChatTurn>, text: String) {
+    match history.last_mut() {
+        // Two user lines in a row (the previous answer was cut before any audio): one turn.
+        Some(last) if last.speaker == Speaker::User => append_words(&mut last.text, &text),
+        _ => history.push(ChatTurn {
+            speaker: Speaker::User,
+            text,
+        }),
     }
 }
 

@@ -24,6 +24,9 @@
 //!   listener reports, the core asks for Smart Turn's verdict, a transcript of the speech so
 //!   far and the LLM's end-of-turn probability for it, and ends the turn when the rule says so;
 //!   that transcript is then the final one (no second recognition);
+//! - **the preemptive answer** (`TURN_PREEMPTIVE_ANSWER`, see `preemptive.rs`): when the
+//!   models leave a pause open, the answer to the words so far is asked for at once and held;
+//!   it is used if the turn ends with those words, thrown away otherwise;
 //! - **the idle rule**: a session with no user voice (speech or typed text) for the idle
 //!   timeout ends; packets, silence and pings do not count; and no session outlives its length
 //!   cap, however busy;
@@ -37,6 +40,7 @@ use goassist_protocol::FaceFrame;
 use goassist_protocol::events::{ClientMessage, ServerEvent, TurnState};
 
 use super::listener::Heard;
+use super::preemptive::PreemptiveAnswer;
 use super::sinks::{FaceEngine, QueuedClause, Sinks};
 use super::stages::{PauseClock, PauseModel, StageClock};
 use super::turns::{PauseTranscript, Turns};
@@ -75,6 +79,8 @@ pub struct CoreSettings {
     pub bridge: Option<bool>,
     /// What ends the user's turn (`TURN_*`).
     pub turn: TurnRuleConfig,
+    /// `TURN_PREEMPTIVE_ANSWER`: answer a pause that is still being judged.
+    pub preemptive_answer: bool,
 }
 
 /// Which transcript an ASR request is for.
@@ -250,6 +256,13 @@ pub enum Observation {
     MalformedClientMessage,
     /// The turn detector ended the user's turn at a pause.
     TurnEnded(TurnEndReason),
+    /// A preemptive answer was used, or thrown away with the tokens it had received.
+    Preemptive {
+        /// It answered the turn.
+        used: bool,
+        /// Tokens received when it was used or thrown away.
+        tokens: usize,
+    },
 }
 
 /// One thing for the I/O shell to do.
@@ -342,6 +355,8 @@ pub struct SessionCore {
     final_from_pause: Option<PauseTranscript>,
     /// The turn whose LLM request is in flight.
     llm_epoch: Option<u32>,
+    /// An answer asked for at a pause still being judged (the LLM request in flight then).
+    preemptive: Option<PreemptiveAnswer>,
     /// The turn whose clauses are being synthesized, and the next clause to queue.
     synth: Option<(u32, usize)>,
     /// Synthesized clauses waiting for their turn (an earlier one is not back yet, or the
@@ -378,6 +393,7 @@ impl SessionCore {
             turns: Turns::new(settings.turn),
             final_from_pause: None,
             llm_epoch: None,
+            preemptive: None,
             synth: None,
             ready: BTreeMap::new(),
             last_speech_packet: None,
@@ -469,6 +485,7 @@ impl SessionCore {
                 };
                 self.turns.handle(now, input);
                 self.judge_turn(now);
+                self.answer_preemptively(pause);
             }
             Input::Llm { epoch, event } => self.llm_event(now, epoch, event),
             Input::Synthesized {
@@ -542,6 +559,7 @@ impl SessionCore {
             Heard::VoiceOnset { at } => self.conversation.handle(now, Turn::VoiceOnset { at }),
             Heard::SpeechStart { segment, onset_at } => {
                 self.last_activity = now;
+                self.discard_preemptive();
                 self.turns.speech_started(now, segment);
                 self.conversation
                     .handle(now, Turn::SpeechStart { onset_at });
@@ -557,6 +575,7 @@ impl SessionCore {
                 voiced_len,
             } => {
                 if self.turns.paused(now, segment, since, audio, voiced_len) {
+                    self.discard_preemptive(); // an answer to an earlier pause
                     let utterance = self.turns.utterance().unwrap_or_default().to_vec();
                     self.engine(EngineRequest::Transcribe {
                         audio: utterance,
@@ -566,7 +585,11 @@ impl SessionCore {
                     self.judge_turn(now);
                 }
             }
-            Heard::Resumed { segment } => self.turns.resumed(now, segment),
+            Heard::Resumed { segment } => {
+                if self.turns.resumed(now, segment) {
+                    self.discard_preemptive(); // the user goes on
+                }
+            }
             Heard::SpeechEnd {
                 segment,
                 last_speech_at,
@@ -681,7 +704,7 @@ impl SessionCore {
             return; // voice came back: that pause is no longer judged
         }
         // The LLM judges only while it is free: an answer in flight is this session's one job.
-        if text.trim().is_empty() || self.llm_epoch.is_some() {
+        if text.trim().is_empty() || self.llm_epoch.is_some() || self.preemptive.is_some() {
             self.turns.handle(now, TurnInput::NoText { pause });
         } else {
             self.conversation
@@ -707,9 +730,80 @@ impl SessionCore {
         }
     }
 
+    /// The models left the pause that began at `pause` open: if the session is free, the
+    /// answer to the words so far is asked for now and held (see `preemptive.rs`).
+    fn answer_preemptively(&mut self, pause: Instant) {
+        if !self.settings.preemptive_answer
+            || self.llm_epoch.is_some()
+            || self.preemptive.is_some()
+            || self.conversation.state() != TurnState::UserSpeaking
+        {
+            return;
+        }
+        let Some(words) = self.turns.judged_transcript(pause) else {
+            return; // the turn ended, or voice came back
+        };
+        if words.trim().is_empty() {
+            return;
+        }
+        let (epoch, history) = self.conversation.next_turn(words);
+        tracing::debug!(epoch, "answering a pause still being judged");
+        self.preemptive = Some(PreemptiveAnswer::new(epoch, history.clone()));
+        self.engine(EngineRequest::StartLlm { epoch, history });
+    }
+
+    /// Throws the preemptive answer away, stopping its request, and counts the waste.
+    fn discard_preemptive(&mut self) {
+        if let Some(answer) = self.preemptive.take() {
+            if answer.running() {
+                self.engine(EngineRequest::CancelLlm);
+            }
+            self.preemptive_done(false, &answer);
+        }
+    }
+
+    fn preemptive_done(&mut self, used: bool, answer: &PreemptiveAnswer) {
+        tracing::debug!(used, tokens = answer.tokens(), "preemptive answer");
+        self.observe(Observation::Preemptive {
+            used,
+            tokens: answer.tokens(),
+        });
+    }
+
+    /// The conversation asks for an answer: the preemptive one if it answers exactly this,
+    /// else a new request (which replaces the preemptive one's in the I/O shell).
+    fn start_llm(&mut self, now: Instant, epoch: u32, history: Vec<ChatTurn>) {
+        tracing::debug!(epoch, turns = history.len(), "answering");
+        self.llm_epoch = Some(epoch);
+        self.synth = Some((epoch, 0));
+        self.ready.clear();
+        self.stages.llm_started(now);
+        match self.preemptive.take() {
+            Some(answer) if answer.answers(epoch, &history) => {
+                self.preemptive_done(true, &answer);
+                for event in answer.into_events() {
+                    self.llm_event(now, epoch, Some(event));
+                }
+            }
+            other => {
+                if let Some(answer) = other {
+                    self.preemptive_done(false, &answer);
+                }
+                self.engine(EngineRequest::StartLlm { epoch, history });
+            }
+        }
+    }
+
     fn llm_event(&mut self, now: Instant, epoch: u32, event: Option<LlmEvent>) {
         if self.llm_epoch != Some(epoch) {
-            return; // a request that was cancelled or replaced
+            if let Some(answer) = &mut self.preemptive
+                && answer.is_for(epoch)
+                && !answer.hold(event)
+            {
+                tracing::debug!("preemptive answer failed");
+                self.discard_preemptive();
+            }
+            return; // a preemptive answer's, or a request that was cancelled or replaced
         }
         let input = match event {
             Some(LlmEvent::Token(text)) => {
@@ -789,6 +883,7 @@ impl SessionCore {
                 Command::PauseAudio => self.pause_audio(),
                 Command::ResumeAudio => self.resume_audio(now),
                 Command::Interrupt { new_epoch } => {
+                    self.discard_preemptive();
                     for sink in self.sinks.each() {
                         sink.clear(new_epoch, &mut self.out);
                     }
@@ -815,16 +910,10 @@ impl SessionCore {
                             .handle(now, Turn::FinalTranscript(String::new())),
                     },
                 },
-                Command::StartLlm { epoch, history } => {
-                    tracing::debug!(epoch, turns = history.len(), "answering");
-                    self.llm_epoch = Some(epoch);
-                    self.synth = Some((epoch, 0));
-                    self.ready.clear();
-                    self.stages.llm_started(now);
-                    self.engine(EngineRequest::StartLlm { epoch, history });
-                }
+                Command::StartLlm { epoch, history } => self.start_llm(now, epoch, history),
                 Command::CancelLlm => {
                     self.llm_epoch = None;
+                    self.discard_preemptive();
                     self.engine(EngineRequest::CancelLlm);
                 }
                 Command::Synthesize {

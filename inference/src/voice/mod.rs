@@ -9,7 +9,8 @@
 //! - `session.rs`: the async loop that moves data between the core and the world; `io.rs`:
 //!   its connections (peer, listener, engines, face, render-bridge); `observe.rs`: metrics.
 //! - `listener.rs`: the user's audio → VAD and utterance capture, on its own thread;
-//!   `turns.rs`: when a pause ends the user's turn (the core's part of `TURN_DETECTOR`).
+//!   `turns.rs`: when a pause ends the user's turn (the core's part of `TURN_DETECTOR`);
+//!   `preemptive.rs`: the answer started while a pause is still being judged.
 //!
 //! The shared model engines are served by `crate::engine_pool` and `crate::llm`.
 
@@ -17,6 +18,7 @@ pub mod core;
 mod io;
 pub mod listener;
 mod observe;
+pub mod preemptive;
 pub mod session;
 pub mod sinks;
 pub mod stages;

@@ -40,6 +40,18 @@ pub fn observe(metrics: &Metrics, observation: &Observation) {
             .turn_ends_total
             .with_label_values(&[reason.as_str()])
             .inc(),
+        Observation::Preemptive { used, tokens } => {
+            let outcome = if used { "used" } else { "discarded" };
+            metrics
+                .preemptive_answers_total
+                .with_label_values(&[outcome])
+                .inc();
+            if !used {
+                metrics
+                    .preemptive_discarded_tokens_total
+                    .inc_by(tokens as u64);
+            }
+        }
     }
 }
 

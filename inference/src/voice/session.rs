@@ -66,6 +66,7 @@ async fn drive(
             .as_ref()
             .map(|_| config.render_bridge_send_audio),
         turn: engines.turn_rule,
+        preemptive_answer: config.turn_preemptive_answer,
     };
     let mut core = match SessionCore::new(settings, Instant::now()) {
         Ok(core) => core,

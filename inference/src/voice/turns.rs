@@ -114,12 +114,24 @@ impl Turns {
         Some(audio[audio.len().saturating_sub(JUDGED_SAMPLES)..].to_vec())
     }
 
-    /// Voice came back in `segment`: the pause and its verdicts are forgotten.
-    pub fn resumed(&mut self, now: Instant, segment: u32) {
-        if segment == self.segment {
-            self.pause = None;
-            self.detector.handle(now, TurnInput::Voice);
+    /// Voice came back in `segment`: the pause and its verdicts are forgotten. True when that
+    /// was the current segment.
+    pub fn resumed(&mut self, now: Instant, segment: u32) -> bool {
+        if segment != self.segment {
+            return false;
         }
+        self.pause = None;
+        self.detector.handle(now, TurnInput::Voice);
+        true
+    }
+
+    /// The transcript of the pause that began at `pause`, while that pause is still being
+    /// judged.
+    pub fn judged_transcript(&self, pause: Instant) -> Option<&str> {
+        self.pause
+            .as_ref()
+            .filter(|p| p.since == pause)
+            .and_then(|p| p.transcript.as_deref())
     }
 
     /// The transcript of the pause that began at `pause`; false if that pause is no longer

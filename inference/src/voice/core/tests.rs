@@ -41,6 +41,8 @@ fn settings() -> CoreSettings {
         face_engine: true,
         bridge: Some(false),
         turn: TurnRuleConfig::default(),
+        // Its own tests below; the others count the conversation's own LLM requests.
+        preemptive_answer: false,
     }
 }
 
@@ -858,4 +860,195 @@ fn the_pause_judgement_is_timed_stage_by_stage_even_when_a_reply_comes_late() {
             ("turn_text", max - 200 * MS - text_asked_after + 100 * MS),
         ]
     );
+}
+
+// --- the preemptive answer at a pause still being judged (TURN_PREEMPTIVE_ANSWER) ------------
+
+impl Harness {
+    fn preemptive() -> Self {
+        Self::with(CoreSettings {
+            preemptive_answer: true,
+            ..settings()
+        })
+    }
+
+    /// The user speaks, pauses, and the models leave the pause open (both doubt the end);
+    /// returns the segment and the pause.
+    fn open_pause(&mut self, words: &str) -> (u32, Instant) {
+        let segment = self.speech_starts();
+        self.advance(1_000 * MS);
+        let pause = self.pause(segment);
+        self.verdicts(pause, words, 0.3, Some(0.1));
+        assert!(self.turn_ends().is_empty(), "the pause stays open");
+        (segment, pause)
+    }
+
+    fn llm_token(&mut self, epoch: u32, text: &str) {
+        self.input(Input::Llm {
+            epoch,
+            event: Some(LlmEvent::Token(text.into())),
+        });
+    }
+
+    fn preemptive_outcomes(&self) -> Vec<(bool, usize)> {
+        self.observed
+            .iter()
+            .filter_map(|(_, o)| match o {
+                Observation::Preemptive { used, tokens } => Some((*used, *tokens)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn cancels(&self) -> usize {
+        self.engine
+            .iter()
+            .filter(|r| matches!(r, EngineRequest::CancelLlm))
+            .count()
+    }
+}
+
+#[test]
+fn an_open_pause_is_answered_at_once_and_the_answer_is_used_when_the_turn_ends_there() {
+    let mut h = Harness::preemptive();
+    let (segment, _) = h.open_pause("He was not an ill disposed young man");
+    let asked = h.llm_requests();
+    assert_eq!(asked.len(), 1, "the answer is asked for during the pause");
+    assert_eq!(
+        asked[0].last().unwrap().text,
+        "He was not an ill disposed young man"
+    );
+    let epoch = h.llm_epoch();
+    // The answer streams in while the pause is open; nothing is said yet.
+    h.llm_token(epoch, "Then what was he, ");
+    h.llm_token(epoch, "in your view?");
+    assert!(h.synth_requests().is_empty(), "unheard until the turn ends");
+    assert_eq!(h.core.state(), TurnState::UserSpeaking);
+
+    // The longest pause ends the turn with those words.
+    h.advance(TurnRuleConfig::default().max_silence);
+    assert_eq!(h.segments_ended(), vec![segment]);
+    assert_eq!(h.llm_requests().len(), 1, "no second request");
+    assert_eq!(h.preemptive_outcomes(), vec![(true, 2)]);
+    assert_eq!(
+        h.synth_requests(),
+        vec![(epoch, 0)],
+        "the held text is spoken at once"
+    );
+    // The rest of the answer streams on as usual.
+    h.llm_token(epoch, " Tell me.");
+    h.input(Input::Llm {
+        epoch,
+        event: Some(LlmEvent::Done(crate::llm::LlmStats {
+            prompt_tokens: 10,
+            reused_prompt_tokens: 0,
+            generated_tokens: 3,
+            queue_wait: Duration::ZERO,
+            time_to_first_token: Duration::ZERO,
+            total: Duration::ZERO,
+        })),
+    });
+    // "in your view?" and "Tell me."
+    assert_eq!(h.synth_requests(), vec![(epoch, 0), (epoch, 1), (epoch, 2)]);
+    assert_eq!(h.cancels(), 0);
+}
+
+#[test]
+fn voice_coming_back_throws_the_preemptive_answer_away_and_the_sentence_is_answered_whole() {
+    let mut h = Harness::preemptive();
+    let (segment, _) = h.open_pause("And so my fellow Americans");
+    let first = h.llm_epoch();
+    h.llm_token(first, "Hello, fellow American! ");
+    h.input(Input::Heard(Heard::Resumed { segment }));
+    assert_eq!(h.cancels(), 1, "its request is stopped");
+    assert_eq!(h.preemptive_outcomes(), vec![(false, 1)]);
+    // A late token of the stopped request is ignored.
+    h.llm_token(first, " More.");
+    assert!(h.synth_requests().is_empty());
+
+    h.advance(2_000 * MS);
+    let pause = h.pause(segment);
+    let sentence = "And so my fellow Americans ask not what your country can do for you";
+    h.verdicts(pause, sentence, 0.9, Some(0.95));
+    let asked = h.llm_requests();
+    assert_eq!(asked.len(), 2, "the whole sentence is asked for afresh");
+    assert_eq!(asked[1].last().unwrap().text, sentence);
+    assert_eq!(
+        h.llm_epoch(),
+        first,
+        "the turn's epoch, as the discarded one had"
+    );
+    h.llm_token(first, "Ask what you can do. You");
+    assert_eq!(h.synth_requests(), vec![(first, 0)]);
+}
+
+#[test]
+fn other_final_words_never_get_the_preemptive_answer() {
+    let mut h = Harness::preemptive();
+    let (segment, pause) = h.open_pause("What is the capital of Spain");
+    let epoch = h.llm_epoch();
+    h.llm_token(epoch, "Madrid. ");
+    // The VAD ends the turn on its own; the final transcript is recognized afresh and
+    // differs from the pause's.
+    h.input(Input::Heard(Heard::SpeechEnd {
+        segment,
+        last_speech_at: pause,
+        utterance: vec![0.1; 20_000],
+    }));
+    h.input(Input::Transcript {
+        kind: TranscriptKind::Final,
+        result: Ok("What is the capital of France".into()),
+    });
+    let asked = h.llm_requests();
+    assert_eq!(asked.len(), 2, "a new request replaces the preemptive one");
+    assert_eq!(
+        asked[1].last().unwrap().text,
+        "What is the capital of France"
+    );
+    assert_eq!(h.preemptive_outcomes(), vec![(false, 1)]);
+    assert!(h.synth_requests().is_empty(), "'Madrid' is never spoken");
+    h.llm_token(epoch, "Paris. It is");
+    assert_eq!(h.synth_requests(), vec![(epoch, 0)]);
+}
+
+#[test]
+fn a_barge_in_while_an_answer_is_held_throws_it_away() {
+    // The assistant is still speaking the previous answer when the user talks over it.
+    let (mut h, speaking_epoch) = speaking();
+    h.core.settings.preemptive_answer = true;
+    h.input(Input::Heard(Heard::VoiceOnset { at: h.now }));
+    h.advance(260 * MS);
+    let segment = h.speech_starts();
+    let new_epoch = h.core.epoch();
+    assert!(
+        new_epoch > speaking_epoch,
+        "the barge-in opened a new epoch"
+    );
+    h.advance(1_000 * MS);
+    let pause = h.pause(segment);
+    h.verdicts(pause, "Wait, what about", 0.3, Some(0.1));
+    let held = h.llm_epoch();
+    assert_eq!(held, new_epoch + 1, "the next turn's epoch");
+    h.llm_token(held, "About what?");
+    // A second voice starts a new segment before the pause ends the turn.
+    h.input(Input::Heard(Heard::VoiceOnset { at: h.now }));
+    h.advance(260 * MS);
+    h.speech_starts();
+    assert_eq!(h.preemptive_outcomes(), vec![(false, 1)]);
+    assert!(h.synth_requests().iter().all(|(e, _)| *e != held));
+}
+
+#[test]
+fn a_failed_preemptive_answer_is_asked_again_when_the_turn_ends() {
+    let mut h = Harness::preemptive();
+    let (_, _) = h.open_pause("Tell me a joke");
+    let epoch = h.llm_epoch();
+    h.input(Input::Llm {
+        epoch,
+        event: Some(LlmEvent::Error(crate::llm::LlmError::Busy { waiting: 5 })),
+    });
+    assert_eq!(h.preemptive_outcomes(), vec![(false, 0)]);
+    assert_eq!(h.cancels(), 0, "nothing left running to stop");
+    h.advance(TurnRuleConfig::default().max_silence);
+    assert_eq!(h.llm_requests().len(), 2, "the turn asks again");
 }
