@@ -7,7 +7,10 @@
 # (1-minute load below QUIET_LOAD before every round); otherwise prints the figures and says so.
 #
 # Usage: scripts/bench_keep.sh BASELINE [--turns N] [--rounds R]
+#   BASELINE: a commit, or env:NAME=VALUE[,NAME=VALUE...] to compare this tree with itself run
+#   with those settings (a feature switched off: the same binary, only the setting differs).
 #   e.g. scripts/bench_keep.sh 62f6296 --turns 8 --rounds 2
+#        scripts/bench_keep.sh env:TURN_PREEMPTIVE_ANSWER=false --turns 10 --rounds 2
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -23,24 +26,35 @@ while [ $# -gt 0 ]; do
   esac
 done
 models=${MODELS_DIR:-$here/models}
-base_rev=$(git rev-parse --short "$baseline")
 head_rev=$(git rev-parse --short HEAD)
 [ -z "$(git status --porcelain --untracked-files=no)" ] || head_rev="$head_rev+changes"
 out=target/bench-keep
 mkdir -p "$out"
 
-# Release builds share this target directory, so the dependencies both commits use compile once.
-echo "bench_keep: building $base_rev (release) in a worktree"
-src=$out/src-$base_rev
-[ -d "$src" ] || git worktree add -q --detach "$src" "$base_rev"
-(cd "$src" && CARGO_TARGET_DIR=$here/target cargo build --release -q -p goassist-inference --bin goassist-inference)
-cp target/release/goassist-inference "$out/server-base"
-# The worktree stays (remove it with `git worktree remove target/bench-keep/src-REV`): a fresh
-# checkout has new file times, and cargo would rebuild every crate of it on the next run.
 echo "bench_keep: building $head_rev (release) and the client"
 cargo build --release -q -p goassist-inference --bin goassist-inference
 cargo build --release -q -p goassist-client --example bench_voice
 cp target/release/goassist-inference "$out/server-head"
+
+base_env=()
+if [[ $baseline == env:* ]]; then
+  IFS=, read -r -a base_env <<< "${baseline#env:}"
+  base_rev=${baseline#env:}
+  cp "$out/server-head" "$out/server-base"
+else
+  base_rev=$(git rev-parse --short "$baseline")
+  # The baseline gets a target directory of its own (its first build compiles every
+  # dependency). Sharing this tree's would be wrong, not just slow: cargo names a workspace
+  # member's build by its path inside the workspace, so both trees' builds of a crate share
+  # one fingerprint, and whichever built last makes the other look up to date.
+  echo "bench_keep: building $base_rev (release) in a worktree"
+  src=$out/src-$base_rev
+  [ -d "$src" ] || git worktree add -q --detach "$src" "$base_rev"
+  (cd "$src" && CARGO_TARGET_DIR=$here/$out/target cargo build --release -q -p goassist-inference --bin goassist-inference)
+  cp "$out/target/release/goassist-inference" "$out/server-base"
+  # The worktree stays (remove it with `git worktree remove target/bench-keep/src-REV`): a
+  # fresh checkout has new file times, and cargo would rebuild every crate of it next time.
+fi
 
 port=${BENCH_PORT:-18191}
 quiet=yes
@@ -53,7 +67,11 @@ run_one() {
   load=$(load1)
   loads+=("$load ($name, round $round)")
   is_quiet || quiet=no
+  local settings=() kv
+  [ "$name" = base ] && settings=("${base_env[@]}")
+  for kv in "${settings[@]}"; do export "$kv"; done
   start_voice_server "$out/server-$name" "$port" 32400 "$out/$name-$round.log"
+  for kv in "${settings[@]}"; do unset "${kv%%=*}"; done
   echo "bench_keep: $name round $round (load $load)"
   BENCH_BUILD="release build" MODELS_DIR=$models target/release/examples/bench_voice \
     --url "http://127.0.0.1:$port" --pid $server --turns "$turns" --sweep "" --out "$out/$name-$round.md" \
@@ -66,9 +84,9 @@ for round in $(seq 1 "$rounds"); do
 done
 
 report=$out/keep.md
-python3 - "$out" "$rounds" "$base_rev" "$head_rev" "$turns" "$quiet" "$(IFS=";"; echo "${loads[*]}")" > "$report" <<'EOF'
+python3 - "$out" "$rounds" "$base_rev" "$head_rev" "$turns" "$quiet" "$(IFS=";"; echo "${loads[*]}")" "$baseline" > "$report" <<'EOF'
 import re, sys, statistics
-out, rounds, base, head, turns, quiet, loads = sys.argv[1:8]
+out, rounds, base, head, turns, quiet, loads, arg = sys.argv[1:9]
 loads = loads.replace(";", ", ")
 def read(name):
     """Each round's table rows (measure -> [(p50, p95)]) and RSS per session."""
@@ -89,8 +107,10 @@ b, brss = read("base")
 h, hrss = read("head")
 med = lambda xs: statistics.median(xs) if xs else float("nan")
 print(f"# Voice loop: this tree against {base}\n")
-print(f"`scripts/bench_keep.sh {base} --turns {turns} --rounds {rounds}`: release builds of "
-      f"{base} and {head}, the same client and models, {rounds} alternating rounds of {turns} "
+builds = (f"the release build of {head}, run as is and with {base}" if arg.startswith("env:")
+          else f"release builds of {base} and {head}")
+print(f"`scripts/bench_keep.sh {arg} --turns {turns} --rounds {rounds}`: {builds}, "
+      f"the same client and models, {rounds} alternating rounds of {turns} "
       f"turns each; each figure is the median over the rounds of that round's p50 or p95. "
       f"Machine load (1-minute load average on 2 cores, read just before each server started; "
       f"a run counts as quiet below QUIET_LOAD, 1.0): {loads}.\n")

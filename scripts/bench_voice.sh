@@ -14,6 +14,7 @@
 # Usage: scripts/bench_voice.sh [--turns N] [--sweep 1,2,4,8]
 #        scripts/bench_voice.sh --baseline REV [--turns N] [--rounds R]
 #   --baseline REV compares this tree with an earlier commit in the same run, round by round
+#   (or, with env:NAME=VALUE, with itself run with that setting, e.g. a feature switched off)
 #   (scripts/bench_keep.sh: builds REV in a worktree, writes docs/benchmarks/keep.md).
 #   PROFILE=dev measures the dev profile instead of release.
 set -euo pipefail
