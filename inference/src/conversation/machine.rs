@@ -312,6 +312,11 @@ impl Conversation {
         &self.history
     }
 
+    /// How answers are cut into clauses.
+    pub fn splitter_config(&self) -> SplitterConfig {
+        self.settings.splitter
+    }
+
     /// What the next [`Command::StartLlm`] will carry if the user's turn ends with `words`
     /// and nothing else happens first: its epoch and history. A preemptive answer is asked
     /// with exactly these, so it can stand in for that request.

@@ -40,7 +40,7 @@ use goassist_protocol::FaceFrame;
 use goassist_protocol::events::{ClientMessage, ServerEvent, TurnState};
 
 use super::listener::Heard;
-use super::preemptive::PreemptiveAnswer;
+use super::preemptive::{FirstClause, Held, PreemptiveAnswer};
 use super::sinks::{FaceEngine, QueuedClause, Sinks};
 use super::stages::{PauseClock, PauseModel, StageClock};
 use super::turns::{PauseTranscript, Turns};
@@ -357,6 +357,8 @@ pub struct SessionCore {
     llm_epoch: Option<u32>,
     /// An answer asked for at a pause still being judged (the LLM request in flight then).
     preemptive: Option<PreemptiveAnswer>,
+    /// The used preemptive answer's first clause, synthesized ahead, for its turn (epoch).
+    prefetched: Option<(u32, FirstClause)>,
     /// The turn whose clauses are being synthesized, and the next clause to queue.
     synth: Option<(u32, usize)>,
     /// Synthesized clauses waiting for their turn (an earlier one is not back yet, or the
@@ -394,6 +396,7 @@ impl SessionCore {
             final_from_pause: None,
             llm_epoch: None,
             preemptive: None,
+            prefetched: None,
             synth: None,
             ready: BTreeMap::new(),
             last_speech_packet: None,
@@ -498,6 +501,11 @@ impl SessionCore {
                 {
                     self.ready.insert(clause, result);
                     self.queue_ready(now);
+                } else if let Some(answer) = &mut self.preemptive
+                    && answer.is_for(epoch)
+                    && clause == 0
+                {
+                    answer.synthesized(result);
                 }
             }
             Input::FaceFrame(frame) => self.face_frame(now, frame),
@@ -748,15 +756,21 @@ impl SessionCore {
         }
         let (epoch, history) = self.conversation.next_turn(words);
         tracing::debug!(epoch, "answering a pause still being judged");
-        self.preemptive = Some(PreemptiveAnswer::new(epoch, history.clone()));
+        let splitter = self.conversation.splitter_config();
+        self.preemptive = Some(PreemptiveAnswer::new(epoch, history.clone(), splitter));
         self.engine(EngineRequest::StartLlm { epoch, history });
     }
 
-    /// Throws the preemptive answer away, stopping its request, and counts the waste.
+    /// Throws the preemptive answer away, stopping its request and its first clause's
+    /// synthesis, and counts the waste.
     fn discard_preemptive(&mut self) {
         if let Some(answer) = self.preemptive.take() {
             if answer.running() {
                 self.engine(EngineRequest::CancelLlm);
+            }
+            // The session synthesizes nothing else while the user holds the floor.
+            if answer.synthesizing() {
+                self.engine(EngineRequest::CancelSynthesis);
             }
             self.preemptive_done(false, &answer);
         }
@@ -778,32 +792,73 @@ impl SessionCore {
         self.synth = Some((epoch, 0));
         self.ready.clear();
         self.stages.llm_started(now);
+        self.prefetched = None;
         match self.preemptive.take() {
             Some(answer) if answer.answers(epoch, &history) => {
                 self.preemptive_done(true, &answer);
-                for event in answer.into_events() {
+                let (events, first_clause) = answer.into_parts();
+                self.prefetched = first_clause.map(|first| (epoch, first));
+                for event in events {
                     self.llm_event(now, epoch, Some(event));
                 }
             }
             other => {
-                if let Some(answer) = other {
-                    self.preemptive_done(false, &answer);
-                }
+                self.preemptive = other;
+                self.discard_preemptive();
                 self.engine(EngineRequest::StartLlm { epoch, history });
             }
         }
     }
 
+    /// The conversation asks for a clause's speech: for a used preemptive answer's first
+    /// clause it is already there or on its way; otherwise it is asked for.
+    fn synthesize(&mut self, now: Instant, epoch: u32, clause: usize, text: String) {
+        if clause == 0
+            && let Some((turn, first)) = self.prefetched.take()
+            && turn == epoch
+        {
+            if first.text == text {
+                // On its way: it arrives as this turn's clause 0 (see `handle`).
+                if let Some(audio) = first.audio {
+                    self.ready.insert(0, audio);
+                    self.queue_ready(now);
+                }
+                return;
+            }
+            // Cut differently (not expected): its audio must not pass for this clause.
+            self.engine(EngineRequest::CancelSynthesis);
+        }
+        self.engine(EngineRequest::Synthesize {
+            epoch,
+            clause,
+            text,
+            first: clause == 0,
+        });
+    }
+
     fn llm_event(&mut self, now: Instant, epoch: u32, event: Option<LlmEvent>) {
         if self.llm_epoch != Some(epoch) {
-            if let Some(answer) = &mut self.preemptive
-                && answer.is_for(epoch)
-                && !answer.hold(event)
-            {
-                tracing::debug!("preemptive answer failed");
-                self.discard_preemptive();
+            // A preemptive answer's, or a request that was cancelled or replaced.
+            let Some(answer) = &mut self.preemptive else {
+                return;
+            };
+            if !answer.is_for(epoch) {
+                return;
             }
-            return; // a preemptive answer's, or a request that was cancelled or replaced
+            match answer.hold(event) {
+                Held::Kept => {}
+                Held::FirstClause(text) => self.engine(EngineRequest::Synthesize {
+                    epoch,
+                    clause: 0,
+                    text,
+                    first: true,
+                }),
+                Held::Worthless => {
+                    tracing::debug!("preemptive answer failed");
+                    self.discard_preemptive();
+                }
+            }
+            return;
         }
         let input = match event {
             Some(LlmEvent::Token(text)) => {
@@ -884,6 +939,7 @@ impl SessionCore {
                 Command::ResumeAudio => self.resume_audio(now),
                 Command::Interrupt { new_epoch } => {
                     self.discard_preemptive();
+                    self.prefetched = None;
                     for sink in self.sinks.each() {
                         sink.clear(new_epoch, &mut self.out);
                     }
@@ -920,12 +976,7 @@ impl SessionCore {
                     epoch,
                     clause,
                     text,
-                } => self.engine(EngineRequest::Synthesize {
-                    epoch,
-                    clause,
-                    text,
-                    first: clause == 0,
-                }),
+                } => self.synthesize(now, epoch, clause, text),
                 Command::Observe { metric, seconds } => {
                     tracing::debug!(metric = ?metric, ms = (seconds * 1000.0).round(), "latency");
                     self.observe(Observation::Latency { metric, seconds });

@@ -919,10 +919,13 @@ fn an_open_pause_is_answered_at_once_and_the_answer_is_used_when_the_turn_ends_t
         "He was not an ill disposed young man"
     );
     let epoch = h.llm_epoch();
-    // The answer streams in while the pause is open; nothing is said yet.
+    // The answer streams in while the pause is open; its first clause is synthesized ahead,
+    // and nothing is said yet.
     h.llm_token(epoch, "Then what was he, ");
+    assert_eq!(h.synth_requests(), vec![(epoch, 0)]);
     h.llm_token(epoch, "in your view?");
-    assert!(h.synth_requests().is_empty(), "unheard until the turn ends");
+    h.synthesized(epoch, 0, 10);
+    assert!(h.voiced_packets().is_empty(), "unheard until the turn ends");
     assert_eq!(h.core.state(), TurnState::UserSpeaking);
 
     // The longest pause ends the turn with those words.
@@ -933,7 +936,16 @@ fn an_open_pause_is_answered_at_once_and_the_answer_is_used_when_the_turn_ends_t
     assert_eq!(
         h.synth_requests(),
         vec![(epoch, 0)],
-        "the held text is spoken at once"
+        "not synthesized twice"
+    );
+    let turn_end = h.observed.iter().find_map(|(at, o)| match o {
+        Observation::TurnEnded(_) => Some(*at),
+        _ => None,
+    });
+    let first_voiced = h.packets.iter().find(|p| p.2).map(|p| p.0);
+    assert_eq!(
+        first_voiced, turn_end,
+        "the first clause goes out the moment the turn ends"
     );
     // The rest of the answer streams on as usual.
     h.llm_token(epoch, " Tell me.");
@@ -959,12 +971,17 @@ fn voice_coming_back_throws_the_preemptive_answer_away_and_the_sentence_is_answe
     let (segment, _) = h.open_pause("And so my fellow Americans");
     let first = h.llm_epoch();
     h.llm_token(first, "Hello, fellow American! ");
+    assert_eq!(h.synth_requests(), vec![(first, 0)], "synthesized ahead");
     h.input(Input::Heard(Heard::Resumed { segment }));
     assert_eq!(h.cancels(), 1, "its request is stopped");
+    assert!(
+        h.engine.contains(&EngineRequest::CancelSynthesis),
+        "and its first clause's synthesis"
+    );
     assert_eq!(h.preemptive_outcomes(), vec![(false, 1)]);
     // A late token of the stopped request is ignored.
     h.llm_token(first, " More.");
-    assert!(h.synth_requests().is_empty());
+    assert_eq!(h.synth_requests().len(), 1);
 
     h.advance(2_000 * MS);
     let pause = h.pause(segment);
@@ -979,7 +996,7 @@ fn voice_coming_back_throws_the_preemptive_answer_away_and_the_sentence_is_answe
         "the turn's epoch, as the discarded one had"
     );
     h.llm_token(first, "Ask what you can do. You");
-    assert_eq!(h.synth_requests(), vec![(first, 0)]);
+    assert_eq!(h.synth_requests(), vec![(first, 0), (first, 0)]);
 }
 
 #[test]
@@ -987,7 +1004,7 @@ fn other_final_words_never_get_the_preemptive_answer() {
     let mut h = Harness::preemptive();
     let (segment, pause) = h.open_pause("What is the capital of Spain");
     let epoch = h.llm_epoch();
-    h.llm_token(epoch, "Madrid. ");
+    h.llm_token(epoch, "Madrid. It");
     // The VAD ends the turn on its own; the final transcript is recognized afresh and
     // differs from the pause's.
     h.input(Input::Heard(Heard::SpeechEnd {
@@ -1006,9 +1023,17 @@ fn other_final_words_never_get_the_preemptive_answer() {
         "What is the capital of France"
     );
     assert_eq!(h.preemptive_outcomes(), vec![(false, 1)]);
-    assert!(h.synth_requests().is_empty(), "'Madrid' is never spoken");
+    assert!(
+        h.engine.contains(&EngineRequest::CancelSynthesis),
+        "'Madrid.' was being synthesized ahead: dropped"
+    );
     h.llm_token(epoch, "Paris. It is");
-    assert_eq!(h.synth_requests(), vec![(epoch, 0)]);
+    assert_eq!(h.synth_requests(), vec![(epoch, 0), (epoch, 0)]);
+    assert!(
+        matches!(h.engine.last(), Some(EngineRequest::Synthesize { text, .. }) if text == "Paris."),
+        "the clause asked for is the new answer's"
+    );
+    assert!(h.voiced_packets().is_empty());
 }
 
 #[test]
@@ -1051,4 +1076,22 @@ fn a_failed_preemptive_answer_is_asked_again_when_the_turn_ends() {
     assert_eq!(h.cancels(), 0, "nothing left running to stop");
     h.advance(TurnRuleConfig::default().max_silence);
     assert_eq!(h.llm_requests().len(), 2, "the turn asks again");
+}
+
+#[test]
+fn a_first_clause_still_being_synthesized_at_the_turn_end_is_spoken_when_it_arrives() {
+    let mut h = Harness::preemptive();
+    h.open_pause("he was not an ill disposed young man");
+    let epoch = h.llm_epoch();
+    h.llm_token(epoch, "Then what was he, ");
+    h.advance(TurnRuleConfig::default().max_silence);
+    assert_eq!(h.preemptive_outcomes(), vec![(true, 1)]);
+    assert_eq!(h.synth_requests(), vec![(epoch, 0)], "not asked again");
+    assert!(h.voiced_packets().is_empty());
+    h.advance(100 * MS);
+    h.synthesized(epoch, 0, 10);
+    assert!(
+        !h.voiced_packets().is_empty(),
+        "spoken as soon as it is back"
+    );
 }
