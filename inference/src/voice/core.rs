@@ -818,7 +818,8 @@ impl SessionCore {
             && turn == epoch
         {
             if first.text == text {
-                // On its way: it arrives as this turn's clause 0 (see `handle`).
+                // Back already: queued now. Still on its way: it arrives as this turn's
+                // clause 0 (see `handle`).
                 if let Some(audio) = first.audio {
                     self.ready.insert(0, audio);
                     self.queue_ready(now);

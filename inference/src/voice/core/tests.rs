@@ -171,6 +171,12 @@ impl Harness {
             epoch,
             event: Some(LlmEvent::Token(text.into())),
         });
+        self.llm_done(epoch);
+        epoch
+    }
+
+    /// The LLM request of `epoch` finishes.
+    fn llm_done(&mut self, epoch: u32) {
         self.input(Input::Llm {
             epoch,
             event: Some(LlmEvent::Done(crate::llm::LlmStats {
@@ -182,7 +188,6 @@ impl Harness {
                 total: Duration::ZERO,
             })),
         });
-        epoch
     }
 
     fn synth_requests(&self) -> Vec<(u32, usize)> {
@@ -949,17 +954,7 @@ fn an_open_pause_is_answered_at_once_and_the_answer_is_used_when_the_turn_ends_t
     );
     // The rest of the answer streams on as usual.
     h.llm_token(epoch, " Tell me.");
-    h.input(Input::Llm {
-        epoch,
-        event: Some(LlmEvent::Done(crate::llm::LlmStats {
-            prompt_tokens: 10,
-            reused_prompt_tokens: 0,
-            generated_tokens: 3,
-            queue_wait: Duration::ZERO,
-            time_to_first_token: Duration::ZERO,
-            total: Duration::ZERO,
-        })),
-    });
+    h.llm_done(epoch);
     // "in your view?" and "Tell me."
     assert_eq!(h.synth_requests(), vec![(epoch, 0), (epoch, 1), (epoch, 2)]);
     assert_eq!(h.cancels(), 0);
