@@ -712,7 +712,7 @@ impl SessionCore {
             return; // voice came back: that pause is no longer judged
         }
         // The LLM judges only while it is free: an answer in flight is this session's one job.
-        if text.trim().is_empty() || self.llm_epoch.is_some() || self.preemptive.is_some() {
+        if text.trim().is_empty() || self.llm_epoch.is_some() {
             self.turns.handle(now, TurnInput::NoText { pause });
         } else {
             self.conversation
@@ -968,9 +968,10 @@ impl SessionCore {
                     },
                 },
                 Command::StartLlm { epoch, history } => self.start_llm(now, epoch, history),
+                // Only a barge-in cancels, and its `Interrupt` came first and threw away any
+                // preemptive answer.
                 Command::CancelLlm => {
                     self.llm_epoch = None;
-                    self.discard_preemptive();
                     self.engine(EngineRequest::CancelLlm);
                 }
                 Command::Synthesize {
