@@ -12,6 +12,7 @@ mod engine;
 mod gguf;
 mod model;
 mod prefix_cache;
+mod q8_matmul;
 mod requantize;
 mod sampling;
 mod slots;

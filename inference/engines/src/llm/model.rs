@@ -6,10 +6,11 @@
 //! what prefix caching needs (see `prefix_cache.rs`), and the library models keep their cache
 //! private inside the weights.
 
-use candle_core::quantized::QMatMul;
+use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 
 use super::gguf::GgufFile;
+use super::q8_matmul::Q8Matrix;
 use crate::EngineError;
 
 /// Largest number of positions prefilled in one forward pass: bounds the attention matrix
@@ -115,19 +116,44 @@ enum Part {
     V,
 }
 
+/// A linear layer's quantized weights: our kernel for Q8_0 (see `q8_matmul.rs` for why), candle's
+/// for every other type.
+enum Weights {
+    Q8(Q8Matrix),
+    Candle(QMatMul),
+}
+
+impl Weights {
+    fn new(tensor: QTensor) -> Result<Self, EngineError> {
+        Ok(
+            match Q8Matrix::from_qtensor(&tensor).map_err(candle_error)? {
+                Some(q8) => Weights::Q8(q8),
+                None => Weights::Candle(QMatMul::from_qtensor(tensor).map_err(candle_error)?),
+            },
+        )
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Weights::Q8(q8) => q8.forward(x),
+            Weights::Candle(matmul) => matmul.forward(x),
+        }
+    }
+}
+
 struct Layer {
     attn_norm: Tensor,
-    q: QMatMul,
-    k: QMatMul,
-    v: QMatMul,
+    q: Weights,
+    k: Weights,
+    v: Weights,
     q_bias: Option<Tensor>,
     k_bias: Option<Tensor>,
     v_bias: Option<Tensor>,
-    o: QMatMul,
+    o: Weights,
     ffn_norm: Tensor,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Weights,
+    up: Weights,
+    down: Weights,
 }
 
 /// The model weights; `forward` takes `&self`, so one loaded model serves every conversation.
@@ -137,7 +163,7 @@ pub struct Decoder {
     embeddings: Tensor,
     layers: Vec<Layer>,
     norm: Tensor,
-    output: QMatMul,
+    output: Weights,
     cos: Tensor,
     sin: Tensor,
 }
@@ -192,7 +218,7 @@ impl Decoder {
 
         let dequantize =
             |t: candle_core::quantized::QTensor| t.dequantize(&Device::Cpu).map_err(candle_error);
-        let matmul = |t| QMatMul::from_qtensor(t).map_err(candle_error);
+        let matmul = Weights::new;
 
         let embeddings = gguf
             .tensor("token_embd.weight")?
