@@ -10,6 +10,8 @@
 //! `LLM_BENCH_BATCH` the batch sizes (default `1,2,4,8`), `LLM_BENCH_STEPS` the decode steps
 //! per batch measurement (default 32), `LLM_BENCH_ONLY=batching` skips everything else.
 
+mod llm_common;
+
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -18,39 +20,7 @@ use goassist_engines::llm::{
     ChatMessage, GenerationParams, KvCache, LlmEngine, LlmEngineConfig, PREFILL_CHUNK_TOKENS,
     Sampling,
 };
-
-const SYSTEM: &str = "You are GoAssist, a friendly voice assistant. Your answers are spoken \
-aloud, so reply in one to three short, plain sentences, without lists, markdown, code or emoji.";
-
-fn conversation() -> Vec<ChatMessage> {
-    vec![
-        ChatMessage::user("Hi there, can you help me plan a short trip to Paris next spring?"),
-        ChatMessage::assistant(
-            "Of course. Spring is a lovely time for Paris. How many days will you have, and \
-             what do you enjoy most: museums, food, or walking around the old streets?",
-        ),
-        ChatMessage::user("Three days. I like food and walking, not so much museums."),
-        ChatMessage::assistant(
-            "Then spend a day in the Marais and around the islands, a day in Montmartre with \
-             its cafes and markets, and a day along the canal Saint-Martin and the left bank.",
-        ),
-        ChatMessage::user("Which market would you pick for a Saturday morning?"),
-    ]
-}
-
-struct Summary {
-    median: f64,
-    p95: f64,
-}
-
-fn summarize(mut values: Vec<f64>) -> Summary {
-    values.sort_by(f64::total_cmp);
-    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
-    Summary {
-        median: at(0.5),
-        p95: at(0.95),
-    }
-}
+use llm_common::{SYSTEM, Summary, argmax, conversation, load1, machine, summarize};
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -277,36 +247,6 @@ fn bench_batching(engine: &LlmEngine, prompt: &[u32], settings: &Settings) -> Ve
             row
         })
         .collect()
-}
-
-fn argmax(values: &[f32]) -> u32 {
-    values
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(i, _)| i as u32)
-}
-
-/// 1-minute load average.
-fn load1() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
-        .unwrap_or(f64::NAN)
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let threads = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cpu}, {threads} hardware threads")
 }
 
 struct Settings {

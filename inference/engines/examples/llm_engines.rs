@@ -13,6 +13,8 @@
 //! `MODELS_DIR/llm` (default `qwen2.5-0.5b-instruct-q8.gguf`), `LLM_ENGINES_RUNS` the runs
 //! (default 5). The markdown table goes to stdout, progress to stderr.
 
+mod llm_common;
+
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -20,10 +22,8 @@ use std::time::Instant;
 use goassist_engines::llm::{
     ChatMessage, GenerationParams, KvCache, LlmEngine, LlmEngineConfig, Sampling, TokenId,
 };
+use llm_common::{SYSTEM, argmax, conversation, earlier_turns, load1, machine, summarize};
 use serde_json::{Value, json};
-
-const SYSTEM: &str = "You are GoAssist, a friendly voice assistant. Your answers are spoken \
-aloud, so reply in one to three short, plain sentences, without lists, markdown, code or emoji.";
 
 /// Decode steps of the decode measurement, and of each sequence in the aggregate one.
 const DECODE_TOKENS: usize = 64;
@@ -31,26 +31,9 @@ const AGGREGATE_TOKENS: usize = 32;
 /// Sequences decoding at once in the aggregate measurement (the batching issue's 4 vs 1).
 const SEQUENCES: usize = 4;
 
-/// The conversation so far: a question answered, another answered. A follow-up turn adds one
-/// user message to it.
-fn earlier_turns() -> Vec<ChatMessage> {
-    vec![
-        ChatMessage::user("Hi there, can you help me plan a short trip to Paris next spring?"),
-        ChatMessage::assistant(
-            "Of course. Spring is a lovely time for Paris. How many days will you have, and \
-             what do you enjoy most: museums, food, or walking around the old streets?",
-        ),
-        ChatMessage::user("Three days. I like food and walking, not so much museums."),
-        ChatMessage::assistant(
-            "Then spend a day in the Marais and around the islands, a day in Montmartre with \
-             its cafes and markets, and a day along the canal Saint-Martin and the left bank.",
-        ),
-    ]
-}
-
-/// Follow-up questions, one per run, so no run finds its own question cached.
-const FOLLOW_UPS: [&str; 6] = [
-    "Which market would you pick for a Saturday morning?",
+/// Follow-up questions, one per run, so no run finds its question cached (the warm-up round
+/// asks the conversation's own last question). More runs than questions reuse them.
+const FOLLOW_UPS: [&str; 5] = [
     "Where should we eat on the first evening?",
     "Is it easy to walk from the Marais to Montmartre?",
     "What should I pack for the weather in April?",
@@ -84,7 +67,7 @@ struct Run {
     aggregate_many: f64,
 }
 
-fn candle_run(engine: &mut LlmEngine, prompts: &Prompts, run: usize) -> Run {
+fn candle_run(engine: &mut LlmEngine, prompts: &Prompts, question: &[ChatMessage]) -> Run {
     let decoder = engine.decoder();
     let started = Instant::now();
     decoder
@@ -124,7 +107,7 @@ fn candle_run(engine: &mut LlmEngine, prompts: &Prompts, run: usize) -> Run {
         .generate(&earlier_turns(), &one_token, &mut ignore)
         .expect("earlier turns");
     let stats = engine
-        .generate(&follow_up(run), &one_token, &mut ignore)
+        .generate(question, &one_token, &mut ignore)
         .expect("follow-up");
     Run {
         prefill_tps,
@@ -194,7 +177,7 @@ impl LlamaCpp {
         }
     }
 
-    async fn run(&self, engine: &LlmEngine, prompts: &Prompts, run: usize) -> Run {
+    async fn run(&self, engine: &LlmEngine, prompts: &Prompts, question: &[ChatMessage]) -> Run {
         let prefill = self.complete(&prompts.conversation, 1, false).await;
         let decode = self.complete(&prompts.describe, DECODE_TOKENS, false).await;
         let rate = |t: &Timings| t.predicted_n as f64 / (t.predicted_ms / 1000.0);
@@ -213,7 +196,7 @@ impl LlamaCpp {
 
         let earlier = engine.prompt_tokens(&earlier_turns(), 1).expect("prompt");
         self.complete(&earlier, 1, true).await;
-        let question = engine.prompt_tokens(&follow_up(run), 1).expect("prompt");
+        let question = engine.prompt_tokens(question, 1).expect("prompt");
         let ttft = self.complete(&question, 1, true).await;
         Run {
             prefill_tps: prefill.prompt_n as f64 / (prefill.prompt_ms / 1000.0),
@@ -225,45 +208,6 @@ impl LlamaCpp {
             aggregate_many: tokens as f64 / (longest / 1000.0),
         }
     }
-}
-
-fn argmax(values: &[f32]) -> u32 {
-    values
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(i, _)| i as u32)
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn p95(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * 0.95).round() as usize]
-}
-
-fn load1() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
-}
-
-fn cpu() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 fn main() {
@@ -291,7 +235,7 @@ fn main() {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     engine.set_prefix_caching(true).expect("prefix caching");
     let prompts = Prompts {
-        conversation: engine.prompt_tokens(&follow_up(0), 64).expect("prompt"),
+        conversation: engine.prompt_tokens(&conversation(), 64).expect("prompt"),
         describe: engine
             .prompt_tokens(
                 &[ChatMessage::user(
@@ -314,14 +258,15 @@ fn main() {
         .build()
         .expect("tokio runtime");
     // One untimed round each: page the weights in, warm the caches and the server's slots.
-    candle_run(&mut engine, &prompts, FOLLOW_UPS.len() - 1);
-    runtime.block_on(llama.run(&engine, &prompts, FOLLOW_UPS.len() - 1));
+    candle_run(&mut engine, &prompts, &conversation());
+    runtime.block_on(llama.run(&engine, &prompts, &conversation()));
 
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for run in 0..runs {
         eprintln!("llm_engines: run {}/{runs}", run + 1);
-        ours.push(candle_run(&mut engine, &prompts, run));
-        theirs.push(runtime.block_on(llama.run(&engine, &prompts, run)));
+        let question = follow_up(run);
+        ours.push(candle_run(&mut engine, &prompts, &question));
+        theirs.push(runtime.block_on(llama.run(&engine, &prompts, &question)));
     }
     let load_after = load1();
     print!(
@@ -332,7 +277,7 @@ fn main() {
             &file,
             runs,
             &prompts,
-            (&load_before, &load_after)
+            (load_before, load_after)
         )
     );
 }
@@ -343,15 +288,14 @@ fn report(
     file: &str,
     runs: usize,
     prompts: &Prompts,
-    load: (&str, &str),
+    load: (f64, f64),
 ) -> String {
-    let column = |runs: &[Run], f: fn(&Run) -> f64| runs.iter().map(f).collect::<Vec<_>>();
+    let column = |runs: &[Run], f: fn(&Run) -> f64| summarize(runs.iter().map(f).collect());
     let mut md = format!(
-        "Machine: {}, {} hardware threads; 1-minute load {} before the run, {} after it.\n\
+        "Machine: {}; 1-minute load {:.2} before the run, {:.2} after it.\n\
          Model: `{file}` for both. {runs} runs, alternating; median (p95). Release build.\n\n\
          | measure | candle (ours) | llama.cpp server | ours ÷ llama.cpp |\n|---|---|---|---|\n",
-        cpu(),
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        machine(),
         load.0,
         load.1,
     );
@@ -394,23 +338,16 @@ fn report(
     ];
     for (name, f, higher_is_better) in rows {
         let (a, b) = (column(ours, f), column(theirs, f));
-        let digits = if median(&a) < 10.0 { 2 } else { 0 };
+        let digits = if a.median < 10.0 { 2 } else { 0 };
         // For a time, "ours ÷ llama.cpp" is stated as a speed ratio too: theirs ÷ ours.
         let ratio = if higher_is_better {
-            median(&a) / median(&b)
+            a.median / b.median
         } else {
-            median(&b) / median(&a)
+            b.median / a.median
         };
         md.push_str(&format!(
             "| {name} | {:.*} ({:.*}) | {:.*} ({:.*}) | {ratio:.2} |\n",
-            digits,
-            median(&a),
-            digits,
-            p95(&a),
-            digits,
-            median(&b),
-            digits,
-            p95(&b),
+            digits, a.median, digits, a.p95, digits, b.median, digits, b.p95,
         ));
     }
     let last = |runs: &[Run]| {
