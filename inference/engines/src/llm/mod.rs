@@ -1,7 +1,7 @@
 //! The local LLM engine: GGUF decoders (Qwen2, Llama/SmolLM2) on candle, the tokenizer built
 //! from GGUF metadata, the ChatML template, prefix caching, a slot table of sequences stepped
-//! from outside (chunked prefill, batched decode), and the Q8_0 re-quantization candle's CPU
-//! kernels want.
+//! from outside (chunked prefill, batched decode), our own Q8_0 matrix kernel, and the Q8_0
+//! re-quantization for the formats that have no fast CPU kernel.
 //!
 //! Pure compute: no threads, no async. The server's `llm` service owns an [`LlmEngine`] on a
 //! thread of its own and drives its steps.
