@@ -323,3 +323,135 @@ async fn a_wrong_api_key_never_becomes_ready_and_the_key_is_not_shown() {
     assert!(!format!("{service:?} {reason}").contains("wrong-secret-value"));
     server.shut_down().await;
 }
+
+/// A server that takes each chat request and then hangs up without answering, `hang_ups` times,
+/// before it answers one (a short canned stream, `Connection: close`). `/v1/models` always
+/// answers. What a keep-alive connection closed as the request goes out looks like, and a
+/// busy llama.cpp server dropping one.
+async fn hanging_up_server(
+    listener: TcpListener,
+    hang_ups: usize,
+    chat_requests: Arc<AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((mut socket, _)) = listener.accept().await else {
+            return;
+        };
+        let chat_requests = chat_requests.clone();
+        tokio::spawn(async move {
+            // The head, then as much body as Content-Length says.
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            let head_end = loop {
+                if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break end + 4;
+                }
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&request[..head_end]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            while request.len() < head_end + length {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let response = if head.starts_with("get /v1/models") {
+                let body = r#"{"object":"list","data":[{"id":"stand-in"}]}"#;
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                     connection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                if chat_requests.fetch_add(1, Ordering::SeqCst) < hang_ups {
+                    return; // dropped: the connection closes with the request read, unanswered
+                }
+                let piece = |text: &str| {
+                    let chunk =
+                        serde_json::json!({"choices": [{"index": 0, "delta": {"content": text}}]});
+                    format!("data: {chunk}\n\n")
+                };
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n\
+                     {}{}data: [DONE]\n\n",
+                    piece("Paris "),
+                    piece("it is.")
+                )
+            };
+            let _ = socket.write_all(response.as_bytes()).await;
+            let _ = socket.shutdown().await;
+        });
+    }
+}
+
+/// Every event of one answer, to its end.
+async fn whole_answer(service: &LlmService, question: &str) -> Result<String, String> {
+    let mut events = service.generate(ask(question), CancellationToken::new());
+    let mut text = String::new();
+    loop {
+        match events.recv().await {
+            Some(LlmEvent::Token(t)) => text.push_str(&t),
+            Some(LlmEvent::Done(_)) => return Ok(text),
+            Some(LlmEvent::Error(e)) => return Err(e.to_string()),
+            None => return Err("the stream ended without Done".into()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_connection_closed_before_the_answer_is_sent_again_once() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let chat_requests = Arc::new(AtomicUsize::new(0));
+    let server = tokio::spawn(hanging_up_server(listener, 1, chat_requests.clone()));
+    let service = LlmService::start(settings(addr));
+    wait_for(&service, LlmHealth::is_ready, "Ready").await;
+
+    let text = whole_answer(&service, "What is the capital of France?").await;
+    assert_eq!(text.as_deref(), Ok("Paris it is."));
+    assert_eq!(chat_requests.load(Ordering::SeqCst), 2, "sent twice");
+    assert_eq!(
+        service.health(),
+        LlmHealth::Ready,
+        "a dropped connection is no outage"
+    );
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_server_that_keeps_hanging_up_fails_the_answer_after_the_second_try() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let chat_requests = Arc::new(AtomicUsize::new(0));
+    let server = tokio::spawn(hanging_up_server(
+        listener,
+        usize::MAX,
+        chat_requests.clone(),
+    ));
+    let service = LlmService::start(settings(addr));
+    wait_for(&service, LlmHealth::is_ready, "Ready").await;
+
+    let error = whole_answer(&service, "What is the capital of France?")
+        .await
+        .expect_err("no answer from a server that always hangs up");
+    assert_eq!(
+        chat_requests.load(Ordering::SeqCst),
+        2,
+        "two tries, no more"
+    );
+    // The log's message names the transport's cause, not just reqwest's "error sending request".
+    assert!(
+        error.starts_with("LLM server request failed: error sending request: ")
+            && error.len() > "LLM server request failed: error sending request: ".len(),
+        "{error}"
+    );
+    server.abort();
+}

@@ -104,6 +104,19 @@ pub enum LlmError {
     Failed(String),
 }
 
+impl LlmError {
+    /// What the user's client is told. The `Display` text is for the log: it names the server,
+    /// the transport's failure and up to 200 characters of what the server answered, none of
+    /// which is the client's business.
+    pub fn for_client(&self) -> &'static str {
+        match self {
+            LlmError::Busy { .. } => "the assistant is busy; ask again in a moment",
+            LlmError::Unavailable { .. } => "the assistant cannot answer right now",
+            LlmError::Failed(_) => "the answer could not be completed",
+        }
+    }
+}
+
 /// Whether the service can answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LlmHealth {

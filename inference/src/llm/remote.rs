@@ -66,6 +66,14 @@ struct StreamOptions {
 /// client lets them go well before.
 const IDLE_CONNECTION_KEPT: Duration = Duration::from_secs(2);
 
+/// How many times a request is sent when the server closes the connection before answering.
+/// That happens to a pooled keep-alive connection the server lets go just as the request goes
+/// out, and to one a busy server drops (llama.cpp's HTTP threads are few). Nothing of the answer
+/// has reached the user then, and a server that did start decoding stops at its next token, as
+/// it does for a barge-in; so one more try, on a new connection, is safe. (OpenAI's own client
+/// libraries retry such connection errors twice.)
+const SEND_ATTEMPTS: usize = 2;
+
 /// Why a request failed, and whether it says the server is down.
 struct Failure {
     message: String,
@@ -158,6 +166,38 @@ impl Inner {
         }
     }
 
+    /// Sends the request and waits for the response's head. A connection the server closes
+    /// before it answers is tried once more on a new one (see `SEND_ATTEMPTS`).
+    async fn send_completion(&self, body: Vec<u8>) -> Result<reqwest::Response, Failure> {
+        let mut attempt = 1;
+        loop {
+            let request = self
+                .authorized(self.client.post(self.url("/v1/chat/completions")))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::ACCEPT, "text/event-stream")
+                .body(body.clone());
+            let sent = tokio::time::timeout(self.remote.timeout, request.send())
+                .await
+                .map_err(|_| Failure {
+                    message: format!("LLM server did not answer within {:?}", self.remote.timeout),
+                    server_down: true,
+                })?;
+            match sent {
+                Ok(response) => return Ok(response),
+                Err(e) if attempt < SEND_ATTEMPTS && closed_before_answering(&e) => {
+                    tracing::info!(attempt, error = %without_url(&e), "LLM request sent again");
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(Failure {
+                        server_down: e.is_connect() || e.is_timeout(),
+                        message: format!("LLM server request failed: {}", without_url(&e)),
+                    });
+                }
+            }
+        }
+    }
+
     /// Streams one answer into the job's channel. `Ok(None)`: the receiver went away.
     async fn stream_answer(
         &self,
@@ -191,21 +231,7 @@ impl Inner {
             message: format!("cannot encode the request: {e}"),
             server_down: false,
         })?;
-        let request = self
-            .authorized(self.client.post(self.url("/v1/chat/completions")))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::ACCEPT, "text/event-stream")
-            .body(body);
-        let response = tokio::time::timeout(self.remote.timeout, request.send())
-            .await
-            .map_err(|_| Failure {
-                message: format!("LLM server did not answer within {:?}", self.remote.timeout),
-                server_down: true,
-            })?
-            .map_err(|e| Failure {
-                server_down: e.is_connect() || e.is_timeout(),
-                message: format!("LLM server request failed: {}", without_url(&e)),
-            })?;
+        let response = self.send_completion(body).await?;
         let status = response.status();
         if !status.is_success() {
             let detail = response.text().await.unwrap_or_default();
@@ -305,13 +331,27 @@ fn finish(
     stats
 }
 
-/// The error without the URL (it may carry credentials in user-info).
+/// The connection broke after the request went out and before the response's head came back:
+/// not a refused connection (the server is down) and not a timeout (it is stuck).
+fn closed_before_answering(e: &reqwest::Error) -> bool {
+    e.is_request() && !e.is_connect() && !e.is_timeout()
+}
+
+/// The error and its causes, without the URL (it may carry credentials in user-info).
 fn without_url(e: &reqwest::Error) -> String {
-    let mut e = e.to_string();
-    if let Some(start) = e.find(" for url (") {
-        e.truncate(start);
+    let mut message = e.to_string();
+    if let Some(start) = message.find(" for url (") {
+        message.truncate(start);
     }
-    e
+    // reqwest's own text ("error sending request") hides the cause, which tells an operator
+    // whether the server refused, reset or closed the connection.
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 /// Keeps the first (system) message and the newest turns that fit `budget` estimated tokens.

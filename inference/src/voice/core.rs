@@ -49,7 +49,7 @@ use crate::conversation::{
 };
 pub use crate::engine_pool::SynthesizedClause;
 use crate::face::FaceTimeline;
-use crate::llm::LlmEvent;
+use crate::llm::{LlmError, LlmEvent};
 use crate::media::{AudioError, PacedAudio, Packet, PacketizerConfig};
 use crate::render_link::{BridgeFeed, BridgeOut};
 use crate::sessions::EndReason;
@@ -880,23 +880,23 @@ impl SessionCore {
                 self.llm_epoch = None;
                 Turn::LlmDone { epoch }
             }
-            Some(LlmEvent::Error(error)) => {
-                tracing::warn!(%error, "LLM request failed");
-                self.llm_epoch = None;
-                Turn::LlmFailed {
-                    epoch,
-                    reason: error.to_string(),
-                }
-            }
-            None => {
-                self.llm_epoch = None;
-                Turn::LlmFailed {
-                    epoch,
-                    reason: "LLM stream ended".into(),
-                }
-            }
+            Some(LlmEvent::Error(error)) => self.llm_failed(epoch, error),
+            None => self.llm_failed(
+                epoch,
+                LlmError::Failed("the answer's stream ended without Done".into()),
+            ),
         };
         self.conversation.handle(now, input);
+    }
+
+    /// The log gets the whole story; the client only what `for_client` says.
+    fn llm_failed(&mut self, epoch: u32, error: LlmError) -> Turn {
+        tracing::warn!(epoch, %error, "LLM request failed");
+        self.llm_epoch = None;
+        Turn::LlmFailed {
+            epoch,
+            reason: error.for_client().into(),
+        }
     }
 
     fn client_text(&mut self, now: Instant, text: &str) {

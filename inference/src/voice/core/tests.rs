@@ -541,6 +541,35 @@ fn a_bad_client_message_gets_an_error_event_and_the_session_goes_on() {
 }
 
 #[test]
+fn a_failed_answer_tells_the_client_that_it_failed_but_not_what_the_server_said() {
+    let mut h = Harness::connected();
+    h.user_turn("what is the weather");
+    let epoch = h.llm_epoch();
+    let server_detail = "LLM server answered 500: CUDA error at ggml-cuda.cu:1234 on 10.0.3.7";
+    h.input(Input::Llm {
+        epoch,
+        event: Some(LlmEvent::Error(crate::llm::LlmError::Failed(
+            server_detail.into(),
+        ))),
+    });
+    let told: Vec<String> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            ServerEvent::Error { code, message } if code == "llm_unavailable" => {
+                Some(message.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, vec!["the answer could not be completed".to_string()]);
+    assert!(
+        h.synth_requests().iter().any(|(e, _)| *e == epoch),
+        "the spoken unavailable line still follows"
+    );
+}
+
+#[test]
 fn the_kill_switch_stops_face_frames_but_not_the_voice() {
     let mut h = Harness::connected();
     h.core.set_animation(false);
