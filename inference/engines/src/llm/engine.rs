@@ -559,7 +559,7 @@ impl LlmEngine {
         // At least one prompt token runs: its logits start the answer.
         let own = common_prefix(&sequence.cached.tokens, &target).min(target.len() - 1);
         let shared = match self.config.prefix_caching {
-            true => self.cache.lookup_longer_than(&target, own)?,
+            true => self.cache.lookup_longer_than(&target, own),
             false => None,
         };
         let reused = match shared {
@@ -573,7 +573,7 @@ impl LlmEngine {
             None => {
                 if own < held {
                     sequence.cached = CachedSequence {
-                        kv: sequence.cached.kv.truncated(own)?,
+                        kv: sequence.cached.kv.truncated(own),
                         tokens: sequence.cached.tokens[..own].to_vec(),
                     };
                 }

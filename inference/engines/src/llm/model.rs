@@ -6,6 +6,8 @@
 //! what prefix caching needs (see `prefix_cache.rs`), and the library models keep their cache
 //! private inside the weights.
 
+use std::sync::Arc;
+
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 
@@ -51,13 +53,24 @@ pub struct ModelConfig {
     rms_eps: f32,
 }
 
-/// Cached keys and values for a token sequence, one pair per layer: `[1, kv_heads, len, head_dim]`.
+/// Positions a cache's buffers grow by: a sequence copies its cache once every this many
+/// tokens, and holds at most this many positions of room it has not used yet.
+const KV_GROWTH: usize = 256;
+
+/// Cached keys and values for a token sequence, one pair of buffers per layer:
+/// `[1, kv_heads, capacity, head_dim]`, of which positions `..len` hold the sequence's.
 ///
-/// Cloning is cheap (tensors share storage); a clone diverges only when one side is extended.
+/// A step writes its keys and values into the room after `len`, in place: copying the whole
+/// cache to append one position (what concatenating tensors does) cost more than the attention
+/// itself on long conversations. Cloning is cheap and shares the buffers; a clone that is about
+/// to write into buffers another clone still holds copies them first (copy on write), so no
+/// clone ever sees another's positions change.
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
     layers: Vec<(Tensor, Tensor)>,
     len: usize,
+    /// One count per clone holding these buffers.
+    holders: Arc<()>,
 }
 
 impl KvCache {
@@ -71,40 +84,58 @@ impl KvCache {
         self.len == 0
     }
 
-    /// The cache of the first `len` positions (a contiguous copy, so extending it never touches
-    /// the original).
-    pub fn truncated(&self, len: usize) -> Result<KvCache, EngineError> {
-        if len >= self.len {
-            return Ok(self.clone());
+    /// The cache of the first `len` positions (sharing the buffers until one side writes).
+    pub fn truncated(&self, len: usize) -> KvCache {
+        KvCache {
+            len: len.min(self.len),
+            ..self.clone()
         }
-        if len == 0 {
-            return Ok(KvCache::default());
-        }
-        let layers = self
-            .layers
-            .iter()
-            .map(|(k, v)| {
-                Ok((
-                    k.narrow(2, 0, len)?.contiguous()?,
-                    v.narrow(2, 0, len)?.contiguous()?,
-                ))
-            })
-            .collect::<candle_core::Result<Vec<_>>>()
-            .map_err(candle_error)?;
-        Ok(KvCache { layers, len })
     }
 
     #[cfg(test)]
     pub(crate) fn from_layers_for_test(layers: Vec<(Tensor, Tensor)>, len: usize) -> Self {
-        Self { layers, len }
+        Self {
+            layers,
+            len,
+            holders: Arc::default(),
+        }
     }
 
-    /// Approximate memory held, in bytes.
-    pub fn size_bytes(&self) -> usize {
-        self.layers
-            .iter()
-            .map(|(k, v)| (k.elem_count() + v.elem_count()) * k.dtype().size_in_bytes())
-            .sum()
+    /// Positions the buffers hold room for.
+    fn capacity(&self) -> usize {
+        self.layers.first().map_or(0, |(k, _)| k.dims()[2])
+    }
+
+    /// Makes room for `extra` more positions in buffers that no other clone holds.
+    fn make_room(&mut self, extra: usize, config: &ModelConfig) -> candle_core::Result<()> {
+        let needed = self.len + extra;
+        let shared = Arc::strong_count(&self.holders) > 1;
+        if !shared && needed <= self.capacity() {
+            return Ok(());
+        }
+        let capacity = needed.next_multiple_of(KV_GROWTH);
+        let grown = |buffer: Option<&Tensor>| -> candle_core::Result<Tensor> {
+            let room = Tensor::zeros(
+                (1, config.kv_heads, capacity - self.len, config.head_dim),
+                DType::F32,
+                &Device::Cpu,
+            )?;
+            match buffer {
+                Some(buffer) if self.len > 0 => {
+                    Tensor::cat(&[&buffer.narrow(2, 0, self.len)?, &room], 2)
+                }
+                _ => Ok(room),
+            }
+        };
+        let layers = (0..config.layers)
+            .map(|i| {
+                let old = self.layers.get(i);
+                Ok((grown(old.map(|(k, _)| k))?, grown(old.map(|(_, v)| v))?))
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        self.layers = layers;
+        self.holders = Arc::default();
+        Ok(())
     }
 }
 
@@ -305,12 +336,18 @@ impl Decoder {
                 "token id {bad} out of range"
             )));
         }
-        let mut work = cache.clone();
+        let start = cache.len;
         let mut logits = None;
         for chunk in tokens.chunks(PREFILL_CHUNK) {
-            logits = Some(self.forward_chunk(chunk, &mut work).map_err(candle_error)?);
+            match self.forward_chunk(chunk, cache) {
+                Ok(chunk_logits) => logits = Some(chunk_logits),
+                Err(e) => {
+                    // What was written past `start` is room again.
+                    cache.len = start;
+                    return Err(candle_error(e));
+                }
+            }
         }
-        *cache = work;
         logits.ok_or_else(|| EngineError::InvalidInput("no tokens to run".into()))
     }
 
@@ -347,18 +384,22 @@ impl Decoder {
                 self.config.max_positions
             )));
         }
-        let mut work: Vec<KvCache> = caches.iter().map(|c| (**c).clone()).collect();
-        let logits = self.forward_rows(tokens, &mut work).map_err(candle_error)?;
-        for (cache, updated) in caches.iter_mut().zip(work) {
-            **cache = updated;
-        }
-        Ok(logits)
+        self.forward_rows(tokens, caches).map_err(candle_error)
     }
 
     /// One token per sequence: the batched decode step behind [`Decoder::forward_batch`].
-    fn forward_rows(&self, tokens: &[u32], caches: &mut [KvCache]) -> candle_core::Result<Tensor> {
+    /// Each cache's length grows only once every layer is done, so an error leaves them as
+    /// they were.
+    fn forward_rows(
+        &self,
+        tokens: &[u32],
+        caches: &mut [&mut KvCache],
+    ) -> candle_core::Result<Tensor> {
         let cfg = &self.config;
         let n = tokens.len();
+        for cache in caches.iter_mut() {
+            cache.make_room(1, cfg)?;
+        }
         let ids = Tensor::new(tokens, &Device::Cpu)?;
         // [N, 1, hidden]: N sequences of one position each.
         let mut x = self
@@ -371,7 +412,6 @@ impl Decoder {
         let positions = Tensor::new(positions.as_slice(), &Device::Cpu)?;
         let cos = self.cos.index_select(&positions, 0)?.unsqueeze(1)?;
         let sin = self.sin.index_select(&positions, 0)?.unsqueeze(1)?;
-        let mut new_layers: Vec<Vec<(Tensor, Tensor)>> = vec![Vec::new(); n];
 
         for (i, layer) in self.layers.iter().enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, cfg.rms_eps)?;
@@ -380,21 +420,19 @@ impl Decoder {
             let v = self.project(layer, &h, Part::V, n, 1)?;
             let mut ys = Vec::with_capacity(n);
             for (s, cache) in caches.iter().enumerate() {
-                let (y, kv) = self.attend(
+                ys.push(self.attend(
                     &q.narrow(0, s, 1)?,
-                    k.narrow(0, s, 1)?,
-                    v.narrow(0, s, 1)?,
-                    cache.layers.get(i),
+                    &k.narrow(0, s, 1)?,
+                    &v.narrow(0, s, 1)?,
+                    &cache.layers[i],
+                    cache.len,
                     None,
-                )?;
-                ys.push(y);
-                new_layers[s].push(kv);
+                )?);
             }
             let y = Tensor::cat(&ys, 0)?;
             x = self.mlp(layer, (layer.o.forward(&y)? + &x)?)?;
         }
-        for (cache, layers) in caches.iter_mut().zip(new_layers) {
-            cache.layers = layers;
+        for cache in caches.iter_mut() {
             cache.len += 1;
         }
         let last = candle_nn::ops::rms_norm(&x.squeeze(1)?, &self.norm, cfg.rms_eps)?;
@@ -413,18 +451,16 @@ impl Decoder {
         let mask = (seq > 1).then(|| causal_mask(seq, pos)).transpose()?;
         let cos = self.cos.narrow(0, pos, seq)?;
         let sin = self.sin.narrow(0, pos, seq)?;
-        let mut new_layers = Vec::with_capacity(self.layers.len());
+        cache.make_room(seq, cfg)?;
 
         for (i, layer) in self.layers.iter().enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &layer.attn_norm, cfg.rms_eps)?;
             let q = self.rotate(&self.project(layer, &h, Part::Q, 1, seq)?, &cos, &sin)?;
             let k = self.rotate(&self.project(layer, &h, Part::K, 1, seq)?, &cos, &sin)?;
             let v = self.project(layer, &h, Part::V, 1, seq)?;
-            let (y, kv) = self.attend(&q, k, v, cache.layers.get(i), mask.as_ref())?;
-            new_layers.push(kv);
+            let y = self.attend(&q, &k, &v, &cache.layers[i], pos, mask.as_ref())?;
             x = self.mlp(layer, (layer.o.forward(&y)? + &x)?)?;
         }
-        cache.layers = new_layers;
         cache.len = pos + seq;
 
         let last = x.i((.., seq - 1, ..))?;
@@ -457,42 +493,46 @@ impl Decoder {
             .contiguous()
     }
 
-    /// Attention of one sequence: queries `[1, heads, seq, head_dim]` over its cached keys and
-    /// values (`past`) followed by the new `k`, `v`. Returns the output `[1, seq, hidden]` and
-    /// the layer's extended cache.
+    /// Attention of one sequence: queries `[1, heads, seq, head_dim]` over the `past` positions
+    /// of a layer's cache followed by the new `k`, `v` (`[1, kv_heads, seq, head_dim]`), which
+    /// are written into the cache's room first. Returns the output `[1, seq, hidden]`.
     fn attend(
         &self,
         q: &Tensor,
-        k: Tensor,
-        v: Tensor,
-        past: Option<&(Tensor, Tensor)>,
+        k: &Tensor,
+        v: &Tensor,
+        (keys, values): &(Tensor, Tensor),
+        past: usize,
         mask: Option<&Tensor>,
-    ) -> candle_core::Result<(Tensor, (Tensor, Tensor))> {
+    ) -> candle_core::Result<Tensor> {
         let cfg = &self.config;
         let seq = q.dim(2)?;
-        let (k, v) = match past {
-            Some((past_k, past_v)) => (
-                Tensor::cat(&[past_k, &k], 2)?,
-                Tensor::cat(&[past_v, &v], 2)?,
-            ),
-            None => (k, v),
-        };
+        keys.slice_set(k, 2, past)?;
+        values.slice_set(v, 2, past)?;
+        let context = past + seq;
+        let (k, v) = (keys.narrow(2, 0, context)?, values.narrow(2, 0, context)?);
+        // Grouped-query attention without copying keys and values for every query head: the
+        // `group` query heads that share a key/value head (heads kv·group .. kv·group + group)
+        // become `group · seq` rows of one matrix product against that head's keys.
         let group = cfg.heads / cfg.kv_heads;
-        let keys = repeat_kv(&k, group)?;
-        let values = repeat_kv(&v, group)?;
+        let q = q.reshape((1, cfg.kv_heads, group * seq, cfg.head_dim))?;
         let scale = 1.0 / (cfg.head_dim as f64).sqrt();
-        let mut att = (q.matmul(&keys.t()?)? * scale)?;
+        let mut att = (q.matmul(&k.t()?)? * scale)?;
         if let Some(mask) = mask {
-            let neg_inf =
-                Tensor::new(f32::NEG_INFINITY, &Device::Cpu)?.broadcast_as(att.shape())?;
-            att = mask.broadcast_as(att.shape())?.where_cond(&neg_inf, &att)?;
+            let rows = (1, cfg.kv_heads, group, seq, context);
+            let neg_inf = Tensor::new(f32::NEG_INFINITY, &Device::Cpu)?.broadcast_as(rows)?;
+            att = mask
+                .broadcast_as(rows)?
+                .where_cond(&neg_inf, &att.reshape(rows)?)?
+                .reshape((1, cfg.kv_heads, group * seq, context))?;
         }
         let att = candle_nn::ops::softmax_last_dim(&att)?;
-        let y =
-            att.matmul(&values)?
-                .transpose(1, 2)?
-                .reshape((1, seq, cfg.heads * cfg.head_dim))?;
-        Ok((y, (k, v)))
+        let y = att
+            .matmul(&v)?
+            .reshape((1, cfg.heads, seq, cfg.head_dim))?
+            .transpose(1, 2)?
+            .reshape((1, seq, cfg.heads * cfg.head_dim))?;
+        Ok(y)
     }
 
     /// The feed-forward block with its residual, on `x` after attention.
@@ -535,16 +575,4 @@ fn causal_mask(seq: usize, past: usize) -> candle_core::Result<Tensor> {
         .flat_map(|i| (0..past + seq).map(move |j| u8::from(j > past + i)))
         .collect();
     Tensor::from_slice(&mask, (seq, past + seq), &Device::Cpu)
-}
-
-/// Repeats each key/value head `group` times so grouped-query attention is a plain matmul.
-fn repeat_kv(x: &Tensor, group: usize) -> candle_core::Result<Tensor> {
-    if group == 1 {
-        return Ok(x.clone());
-    }
-    let (b, heads, seq, dim) = x.dims4()?;
-    x.unsqueeze(2)?
-        .broadcast_as((b, heads, group, seq, dim))?
-        .contiguous()?
-        .reshape((b, heads * group, seq, dim))
 }

@@ -9,7 +9,6 @@
 
 use super::model::KvCache;
 use super::tokenizer::TokenId;
-use crate::EngineError;
 
 struct Entry {
     tokens: Vec<TokenId>,
@@ -40,20 +39,17 @@ impl PrefixCache {
     /// The cache for the longest prefix of `prompt` seen before, leaving at least one prompt
     /// token to run (its logits start the answer). `None` when nothing is shared.
     #[cfg(test)]
-    pub(crate) fn lookup(
-        &mut self,
-        prompt: &[TokenId],
-    ) -> Result<Option<(usize, KvCache)>, EngineError> {
+    pub(crate) fn lookup(&mut self, prompt: &[TokenId]) -> Option<(usize, KvCache)> {
         self.lookup_longer_than(prompt, 0)
     }
 
     /// Like [`PrefixCache::lookup`], but only a prefix longer than `known` tokens counts (the
-    /// caller already holds that much; copying a shorter cache would be wasted work).
+    /// caller already holds that much; a shorter cache would be no gain).
     pub(crate) fn lookup_longer_than(
         &mut self,
         prompt: &[TokenId],
         known: usize,
-    ) -> Result<Option<(usize, KvCache)>, EngineError> {
+    ) -> Option<(usize, KvCache)> {
         let limit = prompt.len().saturating_sub(1);
         let best = self
             .entries
@@ -67,9 +63,9 @@ impl PrefixCache {
             Some((shared, entry)) if shared > known => {
                 self.clock += 1;
                 entry.last_used = self.clock;
-                Ok(Some((shared, entry.kv.truncated(shared)?)))
+                Some((shared, entry.kv.truncated(shared)))
             }
-            _ => Ok(None),
+            _ => None,
         }
     }
 
@@ -150,13 +146,13 @@ mod tests {
         let mut cache = PrefixCache::new(4, 1000);
         cache.insert(vec![1, 2, 3], kv(3), true);
         cache.insert(vec![1, 2, 3, 4, 5, 6], kv(6), false);
-        let (shared, kv) = cache.lookup(&[1, 2, 3, 4, 5, 9, 9]).unwrap().unwrap();
+        let (shared, kv) = cache.lookup(&[1, 2, 3, 4, 5, 9, 9]).unwrap();
         assert_eq!((shared, kv.len()), (5, 5));
-        let (shared, _) = cache.lookup(&[1, 2, 7]).unwrap().unwrap();
+        let (shared, _) = cache.lookup(&[1, 2, 7]).unwrap();
         assert_eq!(shared, 2);
-        assert!(cache.lookup(&[8, 1, 2]).unwrap().is_none());
+        assert!(cache.lookup(&[8, 1, 2]).is_none());
         // At least one token is left to run even when the whole prompt is cached.
-        let (shared, _) = cache.lookup(&[1, 2, 3]).unwrap().unwrap();
+        let (shared, _) = cache.lookup(&[1, 2, 3]).unwrap();
         assert_eq!(shared, 2);
     }
 
@@ -170,7 +166,7 @@ mod tests {
         cache.insert(vec![1, 2, 5], kv(3), false);
         cache.insert(vec![1, 2, 6], kv(3), false);
         assert_eq!(cache.len(), 3, "pinned + two most recent");
-        assert_eq!(cache.lookup(&[1, 2, 3, 4, 0]).unwrap().unwrap().0, 2);
+        assert_eq!(cache.lookup(&[1, 2, 3, 4, 0]).unwrap().0, 2);
         let mut small = PrefixCache::new(8, 5);
         small.insert(vec![1, 2], kv(2), true);
         small.insert(vec![1, 2, 3, 4], kv(4), false);
