@@ -3,8 +3,9 @@
 //! `/completion` takes a prompt as token ids), so both compute exactly the same prompts.
 //!
 //! Measures: prefill tok/s (the multi-turn prompt, nothing cached); decode tok/s (64 greedy
-//! tokens); time to first token of a follow-up turn whose conversation so far is cached; and
-//! aggregate decode tok/s of 1 and 4 sequences decoding at once. llama.cpp's figures are its
+//! tokens); time to first token of a follow-up turn whose conversation so far is cached;
+//! aggregate decode tok/s of 1 and 4 sequences decoding at once; and of 4 sequences each
+//! after a long conversation (where attention over the cache weighs). llama.cpp's figures are its
 //! own `timings` (server-side, no HTTP); for 4 sequences, all tokens ÷ the longest decode time.
 //!
 //! Run through `scripts/bench_llm_engines.sh`, which starts the server and writes the table to
@@ -53,6 +54,9 @@ struct Prompts {
     conversation: Vec<TokenId>,
     /// A short request whose answer is long: the decode measurements.
     describe: Vec<TokenId>,
+    /// The same request after a long conversation (about 760 tokens: the conversation four
+    /// times over, which fits llama.cpp's per-slot context of 1024 with the answer).
+    long: Vec<TokenId>,
 }
 
 /// One run's figures for one engine.
@@ -65,6 +69,7 @@ struct Run {
     new_tokens: usize,
     aggregate_one: f64,
     aggregate_many: f64,
+    aggregate_many_long: f64,
 }
 
 fn candle_run(engine: &mut LlmEngine, prompts: &Prompts, question: &[ChatMessage]) -> Run {
@@ -75,11 +80,9 @@ fn candle_run(engine: &mut LlmEngine, prompts: &Prompts, question: &[ChatMessage
         .expect("prefill");
     let prefill_tps = prompts.conversation.len() as f64 / started.elapsed().as_secs_f64();
 
-    let decode = |sequences: usize, steps: usize| -> f64 {
+    let decode = |prompt: &[TokenId], sequences: usize, steps: usize| -> f64 {
         let mut base = KvCache::default();
-        let logits = decoder
-            .forward(&prompts.describe, &mut base)
-            .expect("prefill");
+        let logits = decoder.forward(prompt, &mut base).expect("prefill");
         let first = argmax(&logits.to_vec1::<f32>().expect("logits"));
         let mut caches = vec![base; sequences];
         let mut tokens = vec![first; sequences];
@@ -92,9 +95,10 @@ fn candle_run(engine: &mut LlmEngine, prompts: &Prompts, question: &[ChatMessage
         }
         (sequences * steps) as f64 / started.elapsed().as_secs_f64()
     };
-    let decode_tps = decode(1, DECODE_TOKENS);
-    let aggregate_one = decode(1, AGGREGATE_TOKENS);
-    let aggregate_many = decode(SEQUENCES, AGGREGATE_TOKENS);
+    let decode_tps = decode(&prompts.describe, 1, DECODE_TOKENS);
+    let aggregate_one = decode(&prompts.describe, 1, AGGREGATE_TOKENS);
+    let aggregate_many = decode(&prompts.describe, SEQUENCES, AGGREGATE_TOKENS);
+    let aggregate_many_long = decode(&prompts.long, SEQUENCES, AGGREGATE_TOKENS);
 
     // The conversation so far was answered just before (so it is cached), then the user asks.
     let one_token = GenerationParams {
@@ -117,6 +121,7 @@ fn candle_run(engine: &mut LlmEngine, prompts: &Prompts, question: &[ChatMessage
         new_tokens: stats.prompt_tokens - stats.reused_prompt_tokens,
         aggregate_one,
         aggregate_many,
+        aggregate_many_long,
     }
 }
 
@@ -184,15 +189,8 @@ impl LlamaCpp {
         let one = self
             .complete(&prompts.describe, AGGREGATE_TOKENS, true)
             .await;
-        // Sent together, so the server decodes them in one batch.
-        let mut requests = tokio::task::JoinSet::new();
-        for _ in 0..SEQUENCES {
-            let (server, prompt) = (self.clone(), prompts.describe.clone());
-            requests.spawn(async move { server.complete(&prompt, AGGREGATE_TOKENS, true).await });
-        }
-        let many = requests.join_all().await;
-        let tokens: usize = many.iter().map(|t| t.predicted_n).sum();
-        let longest = many.iter().map(|t| t.predicted_ms).fold(0.0, f64::max);
+        let aggregate_many = self.together(&prompts.describe).await;
+        let aggregate_many_long = self.together(&prompts.long).await;
 
         let earlier = engine.prompt_tokens(&earlier_turns(), 1).expect("prompt");
         self.complete(&earlier, 1, true).await;
@@ -205,8 +203,23 @@ impl LlamaCpp {
             cached_tokens: ttft.cache_n,
             new_tokens: ttft.prompt_n,
             aggregate_one: rate(&one),
-            aggregate_many: tokens as f64 / (longest / 1000.0),
+            aggregate_many,
+            aggregate_many_long,
         }
+    }
+
+    /// Aggregate decode tok/s of `SEQUENCES` requests for `prompt` sent together (so the server
+    /// decodes them in one batch): all tokens ÷ the longest decode time.
+    async fn together(&self, prompt: &[TokenId]) -> f64 {
+        let mut requests = tokio::task::JoinSet::new();
+        for _ in 0..SEQUENCES {
+            let (server, prompt) = (self.clone(), prompt.to_vec());
+            requests.spawn(async move { server.complete(&prompt, AGGREGATE_TOKENS, true).await });
+        }
+        let many = requests.join_all().await;
+        let tokens: usize = many.iter().map(|t| t.predicted_n).sum();
+        let longest = many.iter().map(|t| t.predicted_ms).fold(0.0, f64::max);
+        tokens as f64 / (longest / 1000.0)
     }
 }
 
@@ -234,16 +247,20 @@ fn main() {
     let mut engine = LlmEngine::load(LlmEngineConfig::new(&path, SYSTEM))
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     engine.set_prefix_caching(true).expect("prefix caching");
+    let whole = engine.prompt_tokens(&conversation(), 64).expect("prompt");
+    let describe = engine
+        .prompt_tokens(
+            &[ChatMessage::user(
+                "Describe a walk through Paris in detail.",
+            )],
+            64,
+        )
+        .expect("prompt");
+    let long = [whole.repeat(4), describe.clone()].concat();
     let prompts = Prompts {
-        conversation: engine.prompt_tokens(&conversation(), 64).expect("prompt"),
-        describe: engine
-            .prompt_tokens(
-                &[ChatMessage::user(
-                    "Describe a walk through Paris in detail.",
-                )],
-                64,
-            )
-            .expect("prompt"),
+        conversation: whole,
+        describe,
+        long,
     };
     let llama = LlamaCpp {
         // llama.cpp's server closes an idle connection after 5 s; a candle run lasts longer.
@@ -301,7 +318,7 @@ fn report(
     );
     // (measure, its value in a run, whether higher is better)
     type Measure = (String, fn(&Run) -> f64, bool);
-    let rows: [Measure; 6] = [
+    let rows: [Measure; 7] = [
         (
             format!(
                 "prefill tok/s ({}-token prompt, nothing cached)",
@@ -333,6 +350,14 @@ fn report(
         (
             format!("{SEQUENCES} sequences ÷ 1"),
             |r| r.aggregate_many / r.aggregate_one,
+            true,
+        ),
+        (
+            format!(
+                "aggregate decode tok/s, {SEQUENCES} sequences at once, each after {} tokens",
+                prompts.long.len()
+            ),
+            |r| r.aggregate_many_long,
             true,
         ),
     ];
