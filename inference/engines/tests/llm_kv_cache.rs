@@ -3,18 +3,13 @@
 //! from nothing by the same steps, with the small SmolLM2 model (grouped-query attention,
 //! three query heads per key/value head).
 
+mod llm_support;
+
 use goassist_engines::llm::{Decoder, KvCache, LlmEngine, LlmEngineConfig};
-use goassist_engines::test_models_dir;
+use llm_support::smollm_path;
 
 fn engine() -> LlmEngine {
-    let dir = test_models_dir().join("llm");
-    let q8 = dir.join("smollm2-135m-instruct-q8.gguf");
-    let path = if q8.exists() {
-        q8
-    } else {
-        dir.join("smollm2-135m-instruct-q4_1.gguf")
-    };
-    LlmEngine::load(LlmEngineConfig::new(path, "")).expect("load SmolLM2")
+    LlmEngine::load(LlmEngineConfig::new(smollm_path(), "")).expect("load SmolLM2")
 }
 
 /// `n` token ids, different for each `seed`.
