@@ -287,15 +287,7 @@ async fn server_down_is_unavailable_and_recovery_reconnects() {
     let server = serve(listener, state.clone()).await;
     wait_for(&service, LlmHealth::is_ready, "Ready again").await;
     assert!(service.restarts() >= 1);
-    let mut events = service.generate(ask("Hello again"), CancellationToken::new());
-    let mut text = String::new();
-    loop {
-        match events.recv().await {
-            Some(LlmEvent::Token(t)) => text.push_str(&t),
-            Some(LlmEvent::Done(_)) => break,
-            other => panic!("{other:?}"),
-        }
-    }
+    let text = whole_answer(&service, "Hello again").await.unwrap();
     assert!(text.contains("Paris"));
     server.shut_down().await;
 }

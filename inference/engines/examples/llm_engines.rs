@@ -8,8 +8,8 @@
 //! after a long conversation (where attention over the cache weighs). llama.cpp's figures are its
 //! own `timings` (server-side, no HTTP); for 4 sequences, all tokens ÷ the longest decode time.
 //!
-//! Run through `scripts/bench_llm_engines.sh`, which starts the server and writes the table to
-//! docs/benchmarks/llm-engines.md. By hand: `LLAMACPP_URL=http://127.0.0.1:PORT cargo run
+//! Run through `scripts/bench_llm_engines.sh`, which starts the server and writes the table into
+//! docs/benchmarks/llm.md. By hand: `LLAMACPP_URL=http://127.0.0.1:PORT cargo run
 //! --release -p goassist-engines --example llm_engines`. `LLM_ENGINES_MODEL` picks the file under
 //! `MODELS_DIR/llm` (default `qwen2.5-0.5b-instruct-q8.gguf`), `LLM_ENGINES_RUNS` the runs
 //! (default 5). The markdown table goes to stdout, progress to stderr.
@@ -54,8 +54,9 @@ struct Prompts {
     conversation: Vec<TokenId>,
     /// A short request whose answer is long: the decode measurements.
     describe: Vec<TokenId>,
-    /// The same request after a long conversation (about 760 tokens: the conversation four
-    /// times over, which fits llama.cpp's per-slot context of 1024 with the answer).
+    /// The same request after a long conversation (the conversation four times over: 798
+    /// tokens with the Qwen2.5 file, which with the answer fits llama.cpp's per-slot context
+    /// of 1024).
     long: Vec<TokenId>,
 }
 

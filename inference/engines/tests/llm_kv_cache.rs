@@ -27,11 +27,16 @@ fn step_by_step(decoder: &Decoder, cache: &mut KvCache, steps: &[u32]) -> Vec<Ve
         .collect()
 }
 
-/// A cache built from nothing: `prompt` in one forward pass, then `steps` one at a time.
-fn from_scratch(decoder: &Decoder, prompt: &[u32], steps: &[u32]) -> Vec<Vec<f32>> {
+/// A cache built from nothing with `prompt` in one forward pass.
+fn prefilled(decoder: &Decoder, prompt: &[u32]) -> KvCache {
     let mut cache = KvCache::default();
     decoder.forward(prompt, &mut cache).unwrap();
-    step_by_step(decoder, &mut cache, steps)
+    cache
+}
+
+/// A cache built from nothing: `prompt` in one forward pass, then `steps` one at a time.
+fn from_scratch(decoder: &Decoder, prompt: &[u32], steps: &[u32]) -> Vec<Vec<f32>> {
+    step_by_step(decoder, &mut prefilled(decoder, prompt), steps)
 }
 
 #[test]
@@ -40,8 +45,7 @@ fn clones_extended_apart_keep_their_own_positions() {
     let decoder = engine.decoder();
     // 250 positions: the steps below cross the buffers' first growth (256 positions).
     let prompt = tokens(250, 0);
-    let mut original = KvCache::default();
-    decoder.forward(&prompt, &mut original).unwrap();
+    let mut original = prefilled(decoder, &prompt);
     let mut first = original.clone();
     let mut second = original.clone();
     let (a, b, c) = (tokens(10, 1), tokens(10, 2), tokens(10, 3));
@@ -63,8 +67,7 @@ fn a_truncated_cache_resumes_as_if_the_rest_was_never_run_and_leaves_the_rest_al
     let engine = engine();
     let decoder = engine.decoder();
     let prompt = tokens(300, 4);
-    let mut whole = KvCache::default();
-    decoder.forward(&prompt, &mut whole).unwrap();
+    let mut whole = prefilled(decoder, &prompt);
     let mut cut = whole.truncated(200);
     assert_eq!(cut.len(), 200);
     // Writes position 200 onwards: positions the whole cache still holds.
@@ -82,10 +85,8 @@ fn a_batched_step_writes_each_sequence_into_its_own_cache_only() {
     let engine = engine();
     let decoder = engine.decoder();
     let prompt = tokens(120, 7);
-    let mut shared = KvCache::default();
-    decoder.forward(&prompt, &mut shared).unwrap();
-    let mut other = KvCache::default();
-    decoder.forward(&tokens(30, 8), &mut other).unwrap();
+    let mut shared = prefilled(decoder, &prompt);
+    let mut other = prefilled(decoder, &tokens(30, 8));
     // Two sequences from the same prefix (sharing buffers) and one of its own, stepped together.
     let (mut x, mut y) = (shared.clone(), shared.clone());
     let next = [tokens(4, 9), tokens(4, 10), tokens(4, 11)];

@@ -87,7 +87,8 @@ pub enum Input {
     LlmFailed {
         /// The turn.
         epoch: u32,
-        /// Why.
+        /// Why, in words for the user's client: the error event's message (the server's own
+        /// detail stays in the log).
         reason: String,
     },
     /// A clause's audio was synthesized and queued for sending.
