@@ -4,7 +4,8 @@
 #
 # Starts goassist-inference on the embedded models with the fault switch on
 # (ADMIN_FAULT_DRILLS=true), opens a voice session that asks a recorded question, and in the
-# middle of the answer crashes the engine with POST /admin/faults/llm-crash (lead token). Checks:
+# middle of the answer (while the LLM is generating it) crashes the engine with
+# POST /admin/faults/llm-crash (lead token). Checks:
 # the user hears the spoken "unavailable" line (error event llm_unavailable, the line announced
 # and its audio received after the crash); /readyz 503 with the LLM failed and a new session
 # refused 503 not_ready while it is down; recovery by itself (/readyz 200);
