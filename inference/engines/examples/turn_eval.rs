@@ -29,7 +29,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use goassist_engines::asr::{Asr, MoonshineAsr};
-use goassist_engines::llm::{KvCache, LlmEngine, LlmEngineConfig, TokenId};
+use goassist_engines::llm::{
+    ChatMessage, DEFAULT_VOICE_PROMPT, LlmEngine, LlmEngineConfig, PrefillProgress,
+};
 use goassist_engines::turn::{
     EndReason, SmartTurnModel, TurnAction, TurnDetector, TurnInput, TurnRuleConfig,
 };
@@ -44,10 +46,6 @@ const TRAILING_S: f64 = 3.0;
 /// Pauses inside a recording counted as chances for a false cut-off: long enough for the
 /// models to be asked (the default probe time).
 const INNER_PAUSE_S: f64 = 0.2;
-/// The server's default system prompt (`DEFAULT_SYSTEM_PROMPT` in inference/src/config.rs):
-/// the text signal is computed in the prompt the answer would be generated in.
-const SYSTEM_PROMPT: &str = "You are GoAssist, a friendly voice assistant. \
-Answer in one or two short spoken sentences. Do not use lists, markdown or emoji.";
 /// Everything from this line on in the output file is kept when the report is regenerated.
 const NOTES_MARKER: &str = "<!-- notes: kept when turn_eval regenerates the tables above -->";
 
@@ -155,63 +153,41 @@ fn room_noise(len: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-/// The LLM's probability that the user's message ends after a transcript, computed the way the
-/// answer's prefill sees it: system prompt, then `<|im_start|>user\n{text}`, and the softmax
-/// of the next-token logits at `<|im_end|>`.
+/// The LLM's probability that the user's message ends after a transcript, computed as the
+/// server computes it: [`LlmEngine::start_open_turn`] with the server's default system prompt
+/// ([`DEFAULT_VOICE_PROMPT`]) and the transcript as the user's open message.
 struct TextSignal {
     engine: LlmEngine,
-    system: KvCache,
-    im_start: TokenId,
-    im_end: TokenId,
 }
+
+/// The server's default answer length (`LLM_MAX_NEW_TOKENS`), which its history trimming
+/// assumes.
+const MAX_NEW_TOKENS: usize = 160;
 
 impl TextSignal {
     fn load(path: &Path) -> Self {
-        let config = LlmEngineConfig {
-            prefix_caching: false,
-            ..LlmEngineConfig::new(path, SYSTEM_PROMPT)
-        };
-        let engine = LlmEngine::load(config).expect("LLM loads");
-        let tokenizer = engine.tokenizer();
-        let id = |t: &str| tokenizer.token_id(t).expect("a ChatML vocabulary");
-        let (im_start, im_end) = (id("<|im_start|>"), id("<|im_end|>"));
-        let mut system = vec![im_start];
-        system.extend(
-            tokenizer
-                .encode(&format!("system\n{SYSTEM_PROMPT}"))
-                .unwrap(),
-        );
-        system.push(im_end);
-        system.extend(tokenizer.encode("\n").unwrap());
-        let mut kv = KvCache::default();
-        engine.decoder().forward(&system, &mut kv).expect("prefill");
-        Self {
-            engine,
-            system: kv,
-            im_start,
-            im_end,
-        }
+        // Prefix caching on, as in the server: the system prompt is computed once.
+        let engine =
+            LlmEngine::load(LlmEngineConfig::new(path, DEFAULT_VOICE_PROMPT)).expect("LLM loads");
+        Self { engine }
     }
 
-    fn end_probability(&self, transcript: &str) -> f32 {
-        let mut tokens = vec![self.im_start];
-        tokens.extend(
-            self.engine
-                .tokenizer()
-                .encode(&format!("user\n{transcript}"))
-                .unwrap(),
-        );
-        let mut kv = self.system.clone();
-        let logits: Vec<f32> = self
-            .engine
-            .decoder()
-            .forward(&tokens, &mut kv)
-            .expect("forward")
-            .to_vec1()
-            .expect("f32 logits");
-        let max = logits.iter().copied().fold(f32::MIN, f32::max);
-        let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
-        (f64::from(logits[self.im_end as usize] - max).exp() / sum) as f32
+    fn end_probability(&mut self, transcript: &str) -> f32 {
+        let slot = self.engine.open_slot().expect("a free slot");
+        self.engine
+            .start_open_turn(slot, &[ChatMessage::user(transcript)], MAX_NEW_TOKENS)
+            .expect("open turn");
+        let probability = loop {
+            match self.engine.prefill(slot).expect("prefill") {
+                PrefillProgress::Pending { .. } => continue,
+                PrefillProgress::EndOfTurn(p) => break p,
+                PrefillProgress::Answering(_) => unreachable!("an open turn does not answer"),
+            }
+        };
+        // Back to the shared cache, so the next transcript reuses the system prompt.
+        let cached = self.engine.release_slot(slot).expect("release");
+        self.engine.remember(cached);
+        probability
     }
 }
 
