@@ -21,6 +21,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -118,14 +119,13 @@ fn rss_kb(pid: u32) -> Option<u64> {
 async fn main() {
     let args = parse_args();
     let whip = format!("{}/v1/sessions", args.url.trim_end_matches('/'));
-    let questions: Vec<Vec<f32>> = [
-        "librivox/sense_and_sensibility_01_austen_64kb-0880.wav",
-        "librivox/sense_and_sensibility_01_austen_64kb-0930.wav",
-        "librivox/sense_and_sensibility_01_austen_64kb-0890.wav",
-    ]
-    .iter()
-    .map(|n| utterance(&args.models, n))
-    .collect();
+    let questions: Vec<Question> = QUESTIONS
+        .iter()
+        .map(|&(file, words)| Question {
+            words,
+            audio: utterance(&args.models, file),
+        })
+        .collect();
     let interruption = utterance(
         &args.models,
         "librivox/sense_and_sensibility_01_austen_64kb-0930.wav",
@@ -165,7 +165,7 @@ async fn main() {
     if !args.sweep.is_empty() {
         // A question that ends on a full stop: the turn ends on the detector's verdict, not on
         // the longest pause, so the sweep measures the answering.
-        sweep(&args, &whip, &questions[1], &mut report).await;
+        sweep(&args, &whip, &questions[1].audio, &mut report).await;
     }
     println!("{report}");
     if let Some(out) = args.out {
@@ -174,11 +174,64 @@ async fn main() {
     }
 }
 
+/// The recordings spoken in turn (under `MODELS_DIR/speech`) and their words as the book
+/// punctuates them: each a whole clause, none the end of the book's sentence.
+const QUESTIONS: [(&str, &str); 3] = [
+    (
+        "librivox/sense_and_sensibility_01_austen_64kb-0880.wav",
+        "He was not an ill-disposed young man,",
+    ),
+    (
+        "librivox/sense_and_sensibility_01_austen_64kb-0930.wav",
+        "he might even have been made amiable himself;",
+    ),
+    (
+        "librivox/sense_and_sensibility_01_austen_64kb-0890.wav",
+        "unless to be rather cold-hearted and rather selfish is to be ill-disposed:",
+    ),
+];
+
+/// A recording the client speaks.
+struct Question {
+    words: &'static str,
+    audio: Vec<f32>,
+}
+
+/// The server's stage histogram: one series per stage of a turn (docs/runbook.md).
+const STAGE_METRIC: &str = "goassist_stage_seconds";
+
+/// The stages from the end of the user's speech to the first packet, in order: what the report
+/// calls each, and its `stage` label in [`STAGE_METRIC`].
+const STAGES: [(&str, &str); 8] = [
+    (
+        "stage endpoint (last voiced audio → end of turn decided)",
+        "endpoint",
+    ),
+    ("stage turn_audio (Smart Turn on a pause)", "turn_audio"),
+    ("stage turn_asr (transcript up to a pause)", "turn_asr"),
+    ("stage turn_text (LLM end-of-turn probability)", "turn_text"),
+    ("stage asr (final transcript)", "asr"),
+    ("stage llm_ttft", "llm_ttft"),
+    (
+        "stage tts_first (end-of-turn → first clause synthesized)",
+        "tts_first",
+    ),
+    (
+        "stage send_first (first clause queued → first packet sent: output-side overhead)",
+        "send_first",
+    ),
+];
+
+/// The label selecting one stage's series of [`STAGE_METRIC`].
+fn stage_label(stage: &str) -> String {
+    format!("stage=\"{stage}\"")
+}
+
 /// One session asking in turn, every other question interrupted: the latency table.
 async fn one_session(
     args: &Args,
     whip: &str,
-    questions: &[Vec<f32>],
+    questions: &[Question],
     interruption: &[f32],
     report: &mut String,
 ) {
@@ -186,14 +239,16 @@ async fn one_session(
     let client = VoiceClient::connect(whip).await.expect("connect");
     let mut v2v = Vec::new();
     let mut barge = Vec::new();
+    let mut v2v_by_question: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for turn in 0..args.turns {
         let q = &questions[turn % questions.len()];
         if turn % 2 == 1 {
-            if let Some(b) = interrupt(&client, q, interruption, TURN_TIMEOUT).await {
+            if let Some(b) = interrupt(&client, &q.audio, interruption, TURN_TIMEOUT).await {
                 barge.push(b);
             }
-        } else if let Some(v) = ask(&client, q, TURN_TIMEOUT).await {
+        } else if let Some(v) = ask(&client, &q.audio, TURN_TIMEOUT).await {
             v2v.push(v);
+            v2v_by_question.entry(q.words).or_default().push(v);
         }
         eprintln!(
             "turn {turn}: v2v {:?} barge-in {:?}",
@@ -223,63 +278,25 @@ async fn one_session(
         "barge-in (client: interrupting speech sent → assistant audio silent)",
         &barge,
     ));
+    let stages = STAGES
+        .iter()
+        .map(|&(name, stage)| (name, STAGE_METRIC, stage_label(stage)));
     for (name, metric, label) in [
         (
             "TTFA (server: end-of-turn → first packet sent)",
             "goassist_ttfa_seconds",
-            "",
         ),
-        (
-            "voice-to-voice (server)",
-            "goassist_voice_to_voice_seconds",
-            "",
-        ),
+        ("voice-to-voice (server)", "goassist_voice_to_voice_seconds"),
         (
             "barge-in (server: speech onset → audio paused)",
             "goassist_barge_in_seconds",
-            "",
         ),
-        (
-            "stage endpoint (last voiced audio → end of turn decided)",
-            "goassist_stage_seconds",
-            "stage=\"endpoint\"",
-        ),
-        (
-            "stage turn_audio (Smart Turn on a pause)",
-            "goassist_stage_seconds",
-            "stage=\"turn_audio\"",
-        ),
-        (
-            "stage turn_asr (transcript up to a pause)",
-            "goassist_stage_seconds",
-            "stage=\"turn_asr\"",
-        ),
-        (
-            "stage turn_text (LLM end-of-turn probability)",
-            "goassist_stage_seconds",
-            "stage=\"turn_text\"",
-        ),
-        (
-            "stage asr (final transcript)",
-            "goassist_stage_seconds",
-            "stage=\"asr\"",
-        ),
-        (
-            "stage llm_ttft",
-            "goassist_stage_seconds",
-            "stage=\"llm_ttft\"",
-        ),
-        (
-            "stage tts_first (end-of-turn → first clause synthesized)",
-            "goassist_stage_seconds",
-            "stage=\"tts_first\"",
-        ),
-        (
-            "stage send_first (first clause queued → first packet sent: output-side overhead)",
-            "goassist_stage_seconds",
-            "stage=\"send_first\"",
-        ),
-    ] {
+    ]
+    .map(|(name, metric)| (name, metric, String::new()))
+    .into_iter()
+    .chain(stages)
+    {
+        let label = label.as_str();
         let count_key = if label.is_empty() {
             format!("{metric}_count")
         } else {
@@ -298,6 +315,17 @@ async fn one_session(
     report.push_str(
         "\nServer-side percentiles are interpolated inside Prometheus buckets (10 ms – 5 s).\n\n",
     );
+    // Per recording: a turn the detector hears as unfinished waits for the longest pause
+    // (TURN_MAX_SILENCE_MS), one it hears as finished shows what the models and the answer cost.
+    report.push_str("Voice-to-voice (client) by recording, as the book punctuates it:\n\n");
+    for (words, v) in &v2v_by_question {
+        report.push_str(&format!(
+            "- \"{words}\": median {:.0} ms over {}\n",
+            percentile(v, 0.5) * 1000.0,
+            v.len()
+        ));
+    }
+    report.push('\n');
     // What ended the turns, and what came of the answers started at open pauses.
     let delta = |key: &str| {
         after.get(key).copied().unwrap_or(0.0) - before.get(key).copied().unwrap_or(0.0)
@@ -327,6 +355,8 @@ async fn sweep(args: &Args, whip: &str, question: &[f32], report: &mut String) {
         "## {}\n\n| sessions | answered | voice-to-voice p50 | p95 | TTFA p95 (server) | LLM queue depth p95 | aggregate tokens/s |\n|---|---|---|---|---|---|---|\n",
         args.sweep_title
     ));
+    // Where each level's time went: every stage's p50 / p95 over the level, in a second table.
+    let mut stage_rows = String::new();
     for &level in &args.sweep {
         let n = level.sessions;
         let mut clients = Vec::new();
@@ -387,12 +417,28 @@ async fn sweep(args: &Args, whip: &str, question: &[f32], report: &mut String) {
                 "–".into()
             },
         ));
+        let stage_cells: Vec<String> = STAGES
+            .iter()
+            .map(|&(_, stage)| {
+                let at = |q| {
+                    histogram_quantile(&before, &after, STAGE_METRIC, &stage_label(stage), q)
+                        .map_or("–".into(), |v| format!("{:.0}", v * 1000.0))
+                };
+                format!("{} / {}", at(0.5), at(0.95))
+            })
+            .collect();
+        stage_rows.push_str(&format!("| {label} | {} |\n", stage_cells.join(" | ")));
         for c in clients {
             let _ = c.close().await;
         }
         eprintln!("sweep {label}: {v:?}");
     }
-    report.push('\n');
+    let names: Vec<&str> = STAGES.iter().map(|&(_, stage)| stage).collect();
+    report.push_str(&format!(
+        "\nStages, p50 / p95 in ms (server histograms over each level; the stages are those of the one-session table):\n\n| sessions | {} |\n|---|{}\n{stage_rows}\n",
+        names.join(" | "),
+        "---|".repeat(names.len())
+    ));
 }
 
 /// What the extra person of an `N+` level met.
