@@ -176,13 +176,14 @@ fn russian_speech_streams_partials_then_a_final_transcript() {
              {speech_s:.1} s): {heard:?}\nserver log:\n{}",
             tail(&server.logs(), 60)
         );
-        let last_partial = partials.last().unwrap();
-        assert!(
-            last_partial
-                .chars()
-                .any(|c| matches!(c, 'а'..='я' | 'А'..='Я')),
-            "partials are Russian too: {last_partial:?}"
-        );
+        // Every partial, the first one too: with ASR_LANGUAGE=auto it waits for 2 s of speech,
+        // since on half a second Whisper heard the start of "Сначала…" as English "Snatch up.".
+        for partial in &partials {
+            assert!(
+                partial.chars().any(|c| matches!(c, 'а'..='я' | 'А'..='Я')),
+                "partials are Russian too: {partial:?} in {partials:?}"
+            );
+        }
     }
 
     // The same metrics as with Moonshine: the end-of-turn ASR stage was observed.

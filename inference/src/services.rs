@@ -9,6 +9,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use goassist_engines::asr::AsrLanguage;
+use goassist_engines::vad::CaptureConfig;
+
 use crate::config::{Config, LlmBackendConfig, TurnDetectorKind, TurnRuleConfig};
 use crate::face::{FaceService, FaceSettings, FaceStatus};
 use crate::http::AppState;
@@ -98,7 +101,7 @@ async fn load(state: AppState) {
     let engines = VoiceEngines {
         vad,
         segmenter: segmenter_settings(&config, &turn_rule),
-        capture: Default::default(),
+        capture: capture_settings(&config),
         asr,
         tts,
         turn_rule,
@@ -267,6 +270,25 @@ fn webrtc_settings(config: &Config) -> WebRtcSettings {
         packet_ms: config.audio_packet_ms,
         overlap_ms: config.audio_overlap_ms,
         ..WebRtcSettings::default()
+    }
+}
+
+/// Audio before an utterance's first partial transcript when Whisper identifies the language
+/// (`ASR_LANGUAGE=auto`). On half a second it can pick the wrong one: the start of Russian
+/// "Сначала…" came back as English "Snatch up.". Two seconds is a few words.
+const AUTO_LANGUAGE_FIRST_PARTIAL_MS: u32 = 2_000;
+
+/// How the utterance is captured for the recognizer: partials start later when the
+/// recognizer has to identify the language from them.
+fn capture_settings(config: &Config) -> CaptureConfig {
+    let defaults = CaptureConfig::default();
+    if config.asr_language == AsrLanguage::Auto {
+        CaptureConfig {
+            first_partial_ms: AUTO_LANGUAGE_FIRST_PARTIAL_MS,
+            ..defaults
+        }
+    } else {
+        defaults
     }
 }
 

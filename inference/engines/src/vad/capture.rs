@@ -20,6 +20,9 @@ pub struct CaptureConfig {
     pub pad_ms: u32,
     /// Audio between two streaming partials.
     pub partial_every_ms: u32,
+    /// Audio an utterance needs before its first partial (at least `partial_every_ms`): a
+    /// recognizer that identifies the language from the audio needs more than half a second.
+    pub first_partial_ms: u32,
     /// Recent audio kept while no speech is active. Must cover `min_speech_ms` + one VAD frame
     /// + `pad_ms`, or the start of the utterance is lost.
     pub history_ms: u32,
@@ -30,6 +33,7 @@ impl Default for CaptureConfig {
         Self {
             pad_ms: 100,
             partial_every_ms: 500,
+            first_partial_ms: 500,
             history_ms: 2_000,
         }
     }
@@ -44,6 +48,7 @@ fn ms_to_samples(ms: u32) -> usize {
 pub struct UtteranceCapture {
     pad: usize,
     partial_every: usize,
+    first_partial: usize,
     history_len: usize,
     /// Recent audio; `history[0]` is sample `history_start` of the stream.
     history: Vec<f32>,
@@ -61,6 +66,7 @@ impl UtteranceCapture {
         Self {
             pad: ms_to_samples(config.pad_ms),
             partial_every: ms_to_samples(config.partial_every_ms).max(1),
+            first_partial: ms_to_samples(config.first_partial_ms),
             history_len: ms_to_samples(config.history_ms),
             history: Vec::new(),
             history_start: 0,
@@ -124,7 +130,7 @@ impl UtteranceCapture {
     }
 
     /// The utterance so far, if a partial is due (`partial_every_ms` of new audio since the
-    /// last one). Marks it handed out.
+    /// last one, and at least `first_partial_ms` in all). Marks it handed out.
     ///
     /// `in_pause`: the speech is in a trailing silence now. Nothing is due then: silence adds
     /// no words, and on a small machine a recognition of the whole utterance every interval of
@@ -132,7 +138,8 @@ impl UtteranceCapture {
     /// first voiced chunk after the pause.
     pub fn partial_due(&mut self, in_pause: bool) -> Option<&[f32]> {
         let utterance = self.utterance.as_ref()?;
-        if !in_pause && utterance.len() >= self.last_partial_len + self.partial_every {
+        let due = (self.last_partial_len + self.partial_every).max(self.first_partial);
+        if !in_pause && utterance.len() >= due {
             self.last_partial_len = utterance.len();
             return Some(utterance);
         }
@@ -168,7 +175,8 @@ mod tests {
         CaptureConfig {
             pad_ms: 10,            // 160 samples
             partial_every_ms: 100, // 1600 samples
-            history_ms: 500,       // 8000 samples
+            first_partial_ms: 100,
+            history_ms: 500, // 8000 samples
         }
     }
 
@@ -237,6 +245,33 @@ mod tests {
                 .all(|w| w[1] - w[0] >= 1_600 && w[1] - w[0] < 1_600 + 320)
         );
         assert_eq!(lengths.len(), 1 + (40 * 320 - 320) / 1_600);
+    }
+
+    #[test]
+    fn the_first_partial_waits_for_first_partial_ms_of_speech() {
+        let mut capture = UtteranceCapture::new(CaptureConfig {
+            first_partial_ms: 500, // 8000 samples
+            ..config()
+        });
+        capture.push(&ramp(0, 1_000));
+        capture.on_event(SegmentEvent::SpeechStart { at_sample: 1_000 });
+        let mut lengths = Vec::new();
+        for chunk in 0..40 {
+            capture.push(&ramp(1_000 + chunk * 320, 320));
+            if let Some(partial) = capture.partial_due(false) {
+                lengths.push(partial.len());
+            }
+        }
+        // Not before 8000 samples of utterance; then every 1600 new ones as before.
+        assert!(
+            lengths[0] >= 8_000 && lengths[0] < 8_000 + 320,
+            "{lengths:?}"
+        );
+        assert!(
+            lengths.windows(2).all(|w| w[1] - w[0] >= 1_600),
+            "{lengths:?}"
+        );
+        assert!(lengths.len() >= 2, "{lengths:?}");
     }
 
     #[test]
