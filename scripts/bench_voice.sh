@@ -57,8 +57,10 @@ bench() {
   start_voice_server "target/$dir/goassist-inference" "$port" 32000 "$out/server-$report.log"
   [ "$turns" -gt 0 ] && memory=(--pid "$server")
   echo "bench_voice: $title (server log $out/server-$report.log)" >&2
+  # The CPU per answer counts the server and, for the remote sweep, llama.cpp's server.
   BENCH_BUILD=$build "target/$dir/examples/bench_voice" --url "http://127.0.0.1:$port" \
-    --turns "$turns" "${memory[@]}" --sweep "$sweep" --sweep-title "$title" --out "$out/$report.md"
+    --turns "$turns" "${memory[@]}" --sweep "$sweep" --sweep-title "$title" \
+    --cpu-pids "$server${llama_pid:+,$llama_pid}" --out "$out/$report.md"
   kill $server; wait $server 2>/dev/null || true
 }
 

@@ -13,7 +13,8 @@
 //! TTFA and stage latencies come from its Prometheus histograms (deltas over the run).
 //!
 //! The sweep (`--sweep 1,2,4,8`, titled by `--sweep-title`) also reports per level the
-//! server's TTFA p95, the LLM queue depth p95 and the aggregate decode speed. `--turns 0` skips
+//! server's TTFA p95, the LLM queue depth p95, the aggregate decode speed and every stage's p50
+//! and p95. Every session of a level asks [`SWEEP_QUESTION`] at once. `--turns 0` skips
 //! the one-session table (a sweep-only run: `scripts/bench_voice.sh` runs the sweep again with
 //! batching off and with llama.cpp's server as the LLM). A level written `N+` (`--sweep 8,8+`)
 //! runs N sessions while one more person tries to connect every [`KNOCK_EVERY`] for the whole
@@ -37,6 +38,8 @@ const TURN_TIMEOUT: Duration = Duration::from_secs(60);
 struct Args {
     url: String,
     pid: Option<u32>,
+    /// Processes whose CPU time the sweep divides among the answers (`--cpu-pids`).
+    cpu_pids: Vec<u32>,
     turns: usize,
     sweep: Vec<Level>,
     sweep_title: String,
@@ -72,6 +75,7 @@ fn parse_args() -> Args {
     let mut args = Args {
         url: "http://127.0.0.1:8081".into(),
         pid: None,
+        cpu_pids: Vec::new(),
         turns: 8,
         sweep: [1, 2, 4, 8]
             .map(|sessions| Level {
@@ -89,6 +93,9 @@ fn parse_args() -> Args {
         match flag.as_str() {
             "--url" => args.url = value,
             "--pid" => args.pid = value.parse().ok(),
+            "--cpu-pids" => {
+                args.cpu_pids = value.split(',').filter_map(|p| p.parse().ok()).collect()
+            }
             "--turns" => args.turns = value.parse().unwrap_or(args.turns),
             "--sweep" => args.sweep = value.split(',').filter_map(Level::parse).collect(),
             "--sweep-title" => args.sweep_title = value,
@@ -101,6 +108,23 @@ fn parse_args() -> Args {
         }
     }
     args
+}
+
+/// CPU time (user + system) the processes `pids` have used so far, in seconds: the server, and
+/// the LLM server when it is a separate process.
+fn cpu_seconds(pids: &[u32]) -> f64 {
+    // /proc/PID/stat counts in clock ticks of USER_HZ, 100 per second on Linux.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    pids.iter()
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // After the command name in parentheses: state is field 3, utime 14, stime 15.
+            let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / TICKS_PER_SECOND)
+        })
+        .sum()
 }
 
 /// The resident memory of process `pid`, in KiB.
@@ -163,9 +187,11 @@ async fn main() {
 
     // 3. Concurrency sweep: N sessions ask at the same time.
     if !args.sweep.is_empty() {
-        // A question that ends on a full stop: the turn ends on the detector's verdict, not on
-        // the longest pause, so the sweep measures the answering.
-        sweep(&args, &whip, &questions[1].audio, &mut report).await;
+        // A sentence both end-of-turn signals call finished in a fresh session (Smart Turn
+        // 0.987, text 0.296 in docs/benchmarks/turn.md): the turn ends on the detector's first
+        // verdict, not on the longest pause, so the sweep measures the answering.
+        let question = utterance(&args.models, SWEEP_QUESTION);
+        sweep(&args, &whip, &question, &mut report).await;
     }
     println!("{report}");
     if let Some(out) = args.out {
@@ -190,6 +216,10 @@ const QUESTIONS: [(&str, &str); 3] = [
         "unless to be rather cold-hearted and rather selfish is to be ill-disposed:",
     ),
 ];
+
+/// What every session of the sweep asks at once: "Had he married a more amiable woman, he
+/// might have been made still more respectable than he was."
+const SWEEP_QUESTION: &str = "librivox/sense_and_sensibility_01_austen_64kb-0920.wav";
 
 /// A recording the client speaks.
 struct Question {
@@ -347,12 +377,12 @@ async fn one_session(
 }
 
 /// N sessions ask at once, for each N of `--sweep`: voice-to-voice at the client, and from the
-/// server's metrics over the level TTFA p95, the LLM queue depth p95 (sampled every 100 ms)
-/// and the aggregate decode speed (tokens of the finished answers ÷ the time the LLM had a
-/// request in hand).
+/// server's metrics over the level TTFA p95, the LLM queue depth p95 (sampled every 100 ms),
+/// the aggregate decode speed (tokens of the finished answers ÷ the time the LLM had a request
+/// in hand), and the CPU time of `--cpu-pids` over the level ÷ the answers.
 async fn sweep(args: &Args, whip: &str, question: &[f32], report: &mut String) {
     report.push_str(&format!(
-        "## {}\n\n| sessions | answered | voice-to-voice p50 | p95 | TTFA p95 (server) | LLM queue depth p95 | aggregate tokens/s |\n|---|---|---|---|---|---|---|\n",
+        "## {}\n\n| sessions | answered | voice-to-voice p50 | p95 | TTFA p95 (server) | LLM queue depth p95 | aggregate tokens/s | CPU s per answer |\n|---|---|---|---|---|---|---|---|\n",
         args.sweep_title
     ));
     // Where each level's time went: every stage's p50 / p95 over the level, in a second table.
@@ -367,6 +397,7 @@ async fn sweep(args: &Args, whip: &str, question: &[f32], report: &mut String) {
             }
         }
         let before = scrape(&args.url).await;
+        let cpu_before = cpu_seconds(&args.cpu_pids);
         let depths = Arc::new(Mutex::new(Vec::new()));
         let sampler = tokio::spawn(sample_queue_depth(args.url.clone(), depths.clone()));
         let knocks = Arc::new(Mutex::new(Knocks::default()));
@@ -385,6 +416,7 @@ async fn sweep(args: &Args, whip: &str, question: &[f32], report: &mut String) {
             knocker.abort();
         }
         let after = scrape(&args.url).await;
+        let cpu = cpu_seconds(&args.cpu_pids) - cpu_before;
         let v: Vec<f64> = results.into_iter().flatten().collect();
         let depths = depths.lock().expect("samples").clone();
         let busy_s =
@@ -404,8 +436,13 @@ async fn sweep(args: &Args, whip: &str, question: &[f32], report: &mut String) {
         } else {
             n.to_string()
         };
+        let cpu_per_answer = if args.cpu_pids.is_empty() || v.is_empty() {
+            "–".into()
+        } else {
+            format!("{:.2}", cpu / v.len() as f64)
+        };
         report.push_str(&format!(
-            "| {label} | {}/{n} | {:.0} ms | {:.0} ms | {} | {:.0} | {} |\n",
+            "| {label} | {}/{n} | {:.0} ms | {:.0} ms | {} | {:.0} | {} | {cpu_per_answer} |\n",
             v.len(),
             percentile(&v, 0.5) * 1000.0,
             percentile(&v, 0.95) * 1000.0,

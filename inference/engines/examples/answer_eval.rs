@@ -249,9 +249,8 @@ fn main() {
     }
     let n = TURNS.len();
     // Answers are greedy, so the checks do not depend on the machine; the times do, and go
-    // into the table only when the machine was quiet before and after the run.
-    // The run itself keeps every core busy: afterwards the load may reach the cores plus the
-    // quiet margin, no more.
+    // into the table only when the machine was quiet before the run. The run itself keeps
+    // every core busy: afterwards the load may reach the cores plus the quiet margin, no more.
     let load_after = load_average();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let quiet = load_before < QUIET_LOAD && load_after < cores + QUIET_LOAD;
