@@ -20,6 +20,10 @@
 //! `scripts/download_models.sh --with-llm-1.5b`). The median time to a whole answer goes into
 //! the table only when the machine was quiet.
 
+// Only its load reading is used here.
+#[allow(dead_code)]
+mod llm_common;
+
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -28,6 +32,7 @@ use goassist_engines::llm::{
     ChatMessage, DEFAULT_NO_ECHO_NGRAM, DEFAULT_VOICE_PROMPT, GenerationParams, LlmEngine,
     LlmEngineConfig, Sampling,
 };
+use llm_common::load1;
 
 /// The prompt the server shipped before this evaluation.
 const PROMPT_BEFORE: &str = "You are GoAssist, a friendly voice assistant. \
@@ -209,14 +214,6 @@ fn evaluate(path: &Path, prompt_name: &'static str, prompt: &str, no_echo_ngram:
 /// below the cores plus this after it).
 const QUIET_LOAD: f64 = 1.0;
 
-/// The 1-minute load average (`f64::INFINITY` when it cannot be read).
-fn load_average() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(f64::INFINITY)
-}
-
 fn main() {
     let write = std::env::args().any(|a| a == "--write");
     let dir = std::env::var_os("MODELS_DIR")
@@ -234,7 +231,7 @@ fn main() {
         ("prompt only", DEFAULT_VOICE_PROMPT, 0),
         ("shipped", DEFAULT_VOICE_PROMPT, DEFAULT_NO_ECHO_NGRAM),
     ];
-    let load_before = load_average();
+    let load_before = load1();
     let mut rows = Vec::new();
     for file in models.split(',').map(str::trim).filter(|f| !f.is_empty()) {
         let path = dir.join(file);
@@ -251,7 +248,7 @@ fn main() {
     // Answers are greedy, so the checks do not depend on the machine; the times do, and go
     // into the table only when the machine was quiet before the run. The run itself keeps
     // every core busy: afterwards the load may reach the cores plus the quiet margin, no more.
-    let load_after = load_average();
+    let load_after = load1();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let quiet = load_before < QUIET_LOAD && load_after < cores + QUIET_LOAD;
     let mut table = String::from(

@@ -1,6 +1,6 @@
 //! What the LLM benchmarks (`llm_bench`, `llm_engines`) share: the system prompt and the
 //! conversation they compute (so their figures are of the same prompts), greedy sampling,
-//! percentiles and the machine's description.
+//! percentiles and the machine's description. `answer_eval` uses its load reading.
 
 use goassist_engines::llm::ChatMessage;
 
